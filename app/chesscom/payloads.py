@@ -1,0 +1,197 @@
+"""Typed models of the Chess.com Published-Data API payloads (SPEC appendix).
+
+The models validate the types we rely on and ignore every field we do not know,
+because Chess.com adds fields without notice. Optional fields may be missing.
+Timestamps stay Unix seconds (as published); properties expose aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_PGN_HEADER = re.compile(r'^\[(\w+)\s+"((?:[^"\\]|\\.)*)"\]\s*$', re.MULTILINE)
+
+
+def from_unix(seconds: int | None) -> datetime | None:
+    """An aware UTC datetime for Unix seconds (None stays None)."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class _Payload(BaseModel):
+    """Base: unknown fields ignored, `@id` style aliases and field names both accepted."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Profile(_Payload):
+    """`/player/{username}`: the public profile of one player."""
+
+    player_id: int
+    username: str
+    url: str
+    id: str | None = Field(default=None, alias="@id")
+    name: str | None = None
+    avatar: str | None = None
+    title: str | None = None
+    status: str = "basic"
+    location: str | None = None
+    country: str | None = None
+    joined: int | None = None
+    last_online: int | None = None
+    followers: int = 0
+    is_streamer: bool = False
+    twitch_url: str | None = None
+    verified: bool = False
+    league: str | None = None
+    # Chess.com has published both ["twitch"] and [{"type": "twitch", "channel_url": ...}].
+    streaming_platforms: list[Any] = Field(default_factory=list)
+
+    @property
+    def country_code(self) -> str | None:
+        """`US` for `https://api.chess.com/pub/country/US`."""
+        if not self.country:
+            return None
+        return self.country.rstrip("/").rsplit("/", 1)[-1] or None
+
+    @property
+    def joined_at(self) -> datetime | None:
+        return from_unix(self.joined)
+
+    @property
+    def last_online_at(self) -> datetime | None:
+        return from_unix(self.last_online)
+
+    @property
+    def is_closed(self) -> bool:
+        """True for `closed` and `closed:fair_play_violations`."""
+        return self.status.startswith("closed")
+
+    @property
+    def streaming_platform_names(self) -> list[str]:
+        """Platform names whatever shape Chess.com used (strings or objects)."""
+        names: list[str] = []
+        for item in self.streaming_platforms:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, dict):
+                name = item.get("type") or item.get("name") or item.get("platform")
+                if isinstance(name, str):
+                    names.append(name)
+        return names
+
+
+class GamePlayer(_Payload):
+    """One side (`white` / `black`) of a game."""
+
+    username: str
+    rating: int | None = None
+    result: str = ""
+    id: str | None = Field(default=None, alias="@id")
+    uuid: str | None = None
+
+
+class Game(_Payload):
+    """One finished game of a monthly archive."""
+
+    url: str
+    end_time: int
+    time_class: str
+    white: GamePlayer
+    black: GamePlayer
+    pgn: str = ""
+    time_control: str = ""
+    rated: bool = True
+    uuid: str | None = None
+    rules: str = "chess"
+    fen: str | None = None
+    tcn: str | None = None
+    initial_setup: str | None = None
+    eco: str | None = None
+    tournament: str | None = None
+    match: str | None = None
+    start_time: int | None = None
+    accuracies: dict[str, float] | None = None
+
+    @property
+    def event_id(self) -> str:
+        """The stable identity of the game: its uuid, else its url."""
+        return self.uuid or self.url
+
+    @property
+    def is_live(self) -> bool:
+        """Live (bullet/blitz/rapid/...) as opposed to daily correspondence chess."""
+        return self.time_class != "daily"
+
+    @property
+    def ended_at(self) -> datetime:
+        return datetime.fromtimestamp(self.end_time, tz=UTC)
+
+    @property
+    def pgn_headers(self) -> dict[str, str]:
+        """The PGN tag pairs, e.g. {"UTCDate": "2024.01.31", ...}."""
+        return {m.group(1): m.group(2) for m in _PGN_HEADER.finditer(self.pgn)}
+
+    @property
+    def started_at_unix(self) -> int:
+        """Best estimate of the start: PGN headers, else `start_time`, else `end_time`.
+
+        Never later than `end_time`, so ordering by start stays consistent with the
+        archive's ordering by end.
+        """
+        start = pgn_start_unix(self.pgn_headers)
+        if start is None:
+            start = self.start_time
+        if start is None:
+            return self.end_time
+        return min(start, self.end_time)
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromtimestamp(self.started_at_unix, tz=UTC)
+
+    def side_of(self, username: str) -> GamePlayer | None:
+        """The side played by `username` (case-insensitive), None if they did not play."""
+        wanted = username.lower()
+        for side in (self.white, self.black):
+            if side.username.lower() == wanted:
+                return side
+        return None
+
+    def opponent_of(self, username: str) -> GamePlayer | None:
+        """The other side of `username`'s game, None if they did not play."""
+        wanted = username.lower()
+        if self.white.username.lower() == wanted:
+            return self.black
+        if self.black.username.lower() == wanted:
+            return self.white
+        return None
+
+
+class Archive(_Payload):
+    """`/player/{username}/games/{YYYY}/{MM}`: finished games ordered by end_time."""
+
+    games: list[Game] = Field(default_factory=list)
+
+
+class ArchiveIndex(_Payload):
+    """`/player/{username}/games/archives`: URLs of the months with games."""
+
+    archives: list[str] = Field(default_factory=list)
+
+
+def pgn_start_unix(headers: dict[str, str]) -> int | None:
+    """Unix seconds from `UTCDate`+`UTCTime`, else `Date`+`StartTime`; None if unusable."""
+    for date_key, time_key in (("UTCDate", "UTCTime"), ("Date", "StartTime")):
+        date, time = headers.get(date_key), headers.get(time_key)
+        if not date or not time:
+            continue
+        try:
+            parsed = datetime.strptime(f"{date} {time}", "%Y.%m.%d %H:%M:%S")
+        except ValueError:
+            continue
+        return int(parsed.replace(tzinfo=UTC).timestamp())
+    return None

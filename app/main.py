@@ -1,0 +1,115 @@
+"""The ASGI application: `app.main:app`. Long-lived clients are built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, FastAPI
+
+from app import __version__
+from app.chesscom.client import ChessComClient
+from app.config import PROJECT_ROOT, Settings, load_settings
+from app.db import create_engine, create_session_factory
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+from app.notifications.router import router as notifications_router
+from app.ops.limits import BodySizeLimit
+from app.ops.metrics import MetricsMiddleware
+from app.ops.router import router as ops_router
+from app.players.router import router as players_router
+from app.subscriptions.router import router as subscriptions_router
+from app.subscriptions.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Track Chess.com players and get an email the moment one of them starts playing live chess.
+
+* **Players**: start tracking a Chess.com player; profiles come from Chess.com's Published-Data API.
+* **Subscriptions**: subscribe an address to a player (double opt-in), confirm, unsubscribe.
+* **Admin** routes need `Authorization: Bearer <token>` (`ADMIN_TOKEN` or a CLI-made token).
+"""
+
+
+def migration_heads() -> set[str]:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    chesscom_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own settings and a transport to the simulator."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        if not settings.contact_email and not settings.chesscom_user_agent:
+            log.warning(
+                "CONTACT_EMAIL is not set: Chess.com asks API users for contact details "
+                "in the User-Agent and may refuse requests without them"
+            )
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.chesscom = ChessComClient(
+            base_url=settings.api_base,
+            user_agent=settings.user_agent,
+            timeout=settings.chesscom_timeout_seconds,
+            transport=chesscom_transport,
+        )
+        app.state.signer = TokenSigner(settings.resolved_secret_key())
+        app.state.migration_heads = migration_heads()
+        app.state.background_tasks = set[asyncio.Task[None]]()
+        try:
+            yield
+        finally:
+            for task in list(app.state.background_tasks):
+                task.cancel()
+            await app.state.chesscom.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Chess.com Helper",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(players_router)
+    api.include_router(subscriptions_router)
+    api.include_router(notifications_router)
+    api.include_router(ops_router)
+    app.include_router(api)
+    # Probes at the root too: orchestrators expect them there.
+    app.include_router(ops_router, include_in_schema=False)
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app.main:app` is built on first access, so importing this module reads no settings.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,17 @@
+"""All ORM models, imported here so Alembic and the app see one metadata."""
+
+from app.models.base import Base
+from app.models.notification import NotificationLog, NotificationStatus, NotificationType
+from app.models.player import Player
+from app.models.subscription import EmailSubscription
+from app.models.token import ApiToken
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "EmailSubscription",
+    "NotificationLog",
+    "NotificationStatus",
+    "NotificationType",
+    "Player",
+]

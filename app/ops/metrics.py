@@ -1,0 +1,48 @@
+"""Prometheus metrics of the API process."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HTTP_REQUESTS = Counter(
+    "chesscom_helper_http_requests_total",
+    "HTTP requests answered by the API",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "chesscom_helper_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+)
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (not raw path: usernames would explode cardinality)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, template, str(status_code)).inc()
+            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)

@@ -1,0 +1,45 @@
+"""Small server-rendered pages (confirm, unsubscribe, erase, errors): Jinja2, autoescaped."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+# No external assets, no inline script: the pages work with the strictest policy.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = _env().get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def wants_json(accept: str | None) -> bool:
+    """True when the client prefers JSON to HTML (API clients), false for browsers."""
+    if not accept:
+        return False
+    accept = accept.lower()
+    return "application/json" in accept and "text/html" not in accept

@@ -1,0 +1,172 @@
+"""Player rules: tracking, profile refresh, listing (SPEC §4). Services flush, never commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, literal_column, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chesscom.client import ChessComClient, NotModified
+from app.chesscom.errors import ChessComError, PlayerNotFound
+from app.chesscom.payloads import Profile
+from app.chesscom.retry import with_retries
+from app.errors import NotFound, UpstreamUnavailable
+from app.models import EmailSubscription, Player
+
+log = logging.getLogger(__name__)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def profile_columns(profile: Profile) -> dict[str, Any]:
+    """The players-table columns a Chess.com profile fills."""
+    return {
+        "username": profile.username.lower(),
+        "name": profile.name,
+        "url": profile.url,
+        "avatar": profile.avatar,
+        "title": profile.title,
+        "followers": profile.followers or 0,
+        "country": profile.country_code,
+        "location": profile.location,
+        "status": profile.status,
+        "league": profile.league,
+        "last_online": _utc(profile.last_online),
+        "joined": _utc(profile.joined),
+        "is_streamer": bool(profile.is_streamer),
+        "verified": bool(profile.verified),
+        "streaming_platforms": list(profile.streaming_platforms or []),
+    }
+
+
+def subscriber_count_column() -> Any:
+    """Active, confirmed subscribers of a player, as a correlated scalar subquery."""
+    return (
+        select(func.count(EmailSubscription.id))
+        .where(
+            and_(
+                EmailSubscription.player_id == Player.player_id,
+                EmailSubscription.is_active.is_(True),
+                EmailSubscription.confirmed_at.is_not(None),
+            )
+        )
+        .correlate(Player)
+        .scalar_subquery()
+        .label("subscriber_count")
+    )
+
+
+def _with_count() -> Select[tuple[Player, int]]:
+    return select(Player, subscriber_count_column())
+
+
+def attach_count(player: Player, count: int) -> Player:
+    player.subscriber_count = count  # type: ignore[attr-defined]
+    return player
+
+
+async def fetch_profile(client: ChessComClient, username: str) -> Profile:
+    """The current profile from Chess.com; domain errors for unknown players or outages."""
+    try:
+        result = await with_retries(lambda: client.get_profile(username))
+    except PlayerNotFound as exc:
+        raise NotFound(f"Chess.com has no player named '{username}'") from exc
+    except ChessComError as exc:
+        log.warning("chess.com unavailable while fetching %s: %s", username, exc)
+        raise UpstreamUnavailable() from exc
+    if isinstance(result, NotModified):  # pragma: no cover - we sent no ETag
+        raise UpstreamUnavailable()
+    return result.data
+
+
+async def get_player(session: AsyncSession, username: str) -> Player:
+    row = (await session.execute(_with_count().where(Player.username == username.lower()))).first()
+    if row is None:
+        raise NotFound(f"Player '{username.lower()}' is not tracked")
+    return attach_count(row[0], row[1])
+
+
+async def find_player(session: AsyncSession, username: str) -> Player | None:
+    return await session.scalar(select(Player).where(Player.username == username.lower()))
+
+
+async def track_player(
+    session: AsyncSession, client: ChessComClient, username: str
+) -> tuple[Player, bool]:
+    """Start tracking `username`. Returns (player, created). Nothing is stored on failure."""
+    existing = await find_player(session, username)
+    if existing is not None:
+        return await get_player(session, existing.username), False
+    profile = await fetch_profile(client, username)
+    columns = profile_columns(profile)
+    # A username freed by a rename may still sit on another (stale) row: release it.
+    await session.execute(
+        delete(Player).where(
+            Player.username == columns["username"], Player.player_id != profile.player_id
+        )
+    )
+    # ON CONFLICT: two concurrent requests for one new player both succeed; a renamed
+    # player (same player_id, new username) keeps its subscriptions.
+    stmt = (
+        insert(Player)
+        .values(player_id=profile.player_id, profile_refreshed_at=func.now(), **columns)
+        .on_conflict_do_update(
+            index_elements=[Player.player_id],
+            set_={**columns, "profile_refreshed_at": func.now(), "updated_at": func.now()},
+        )
+        # xmax is 0 only on a freshly inserted row: tells "created" from "updated".
+        .returning(literal_column("(xmax = 0)"))
+    )
+    created = bool((await session.execute(stmt)).scalar_one())
+    return await get_player(session, columns["username"]), created
+
+
+async def refresh_player(session: AsyncSession, client: ChessComClient, username: str) -> Player:
+    player = await find_player(session, username)
+    if player is None:
+        raise NotFound(f"Player '{username.lower()}' is not tracked")
+    profile = await fetch_profile(client, player.username)
+    apply_profile(player, profile)
+    await session.flush()
+    return await get_player(session, player.username)
+
+
+def apply_profile(player: Player, profile: Profile) -> None:
+    for key, value in profile_columns(profile).items():
+        setattr(player, key, value)
+    player.profile_refreshed_at = datetime.now(UTC)
+
+
+async def list_players(
+    session: AsyncSession, *, limit: int, offset: int
+) -> tuple[Sequence[Player], int]:
+    total = await session.scalar(select(func.count()).select_from(Player)) or 0
+    rows = await session.execute(
+        _with_count().order_by(Player.username).limit(limit).offset(offset)
+    )
+    return [attach_count(p, c) for p, c in rows.all()], total
+
+
+async def untrack_player(session: AsyncSession, username: str) -> None:
+    result = await session.execute(
+        delete(Player).where(Player.username == username.lower()).returning(Player.player_id)
+    )
+    if result.first() is None:
+        raise NotFound(f"Player '{username.lower()}' is not tracked")
+
+
+async def all_usernames(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(select(Player.username).order_by(Player.username))).all())

@@ -1,0 +1,201 @@
+"""Subscription, confirmation, unsubscribe and erasure routes (SPEC §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.errors import InvalidToken, NotFound, Unprocessable, error_responses
+from app.net import client_ip
+from app.pages.render import render_page, wants_json
+from app.players import service as players
+from app.schemas import UsernamePath
+from app.security import AdminDep
+from app.subscriptions import service
+from app.subscriptions.schemas import (
+    ConfirmResult,
+    SubscribeRequest,
+    SubscriptionOut,
+    SubscriptionStatus,
+    UnsubscribeResult,
+)
+from app.subscriptions.tokens import Purpose
+
+router = APIRouter(tags=["subscriptions"])
+
+TokenQuery = Annotated[str, Query(max_length=1000, description="The signed token from the email")]
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+_HTML_OR_JSON = {
+    "content": {"text/html": {}, "application/json": {}},
+    "description": "An HTML page for browsers; JSON when `Accept: application/json`",
+}
+
+
+def _invalid_page(exc: InvalidToken) -> HTMLResponse:
+    return render_page("error.html", 400, heading="This link does not work", message=exc.detail)
+
+
+@router.post(
+    "/subscriptions",
+    response_model=SubscriptionStatus,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Subscribe an email address to a player",
+    description="Tracks the player if needed and sends a confirmation email (double opt-in). "
+    "The answer is the same whether or not the address was already subscribed.",
+    responses={201: {"model": SubscriptionStatus, "description": "Active (confirmation off)"}}
+    | error_responses(404, 422, 429, 503),
+)
+async def subscribe(
+    body: SubscribeRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    chesscom: ChessComDep,
+) -> SubscriptionStatus:
+    player, _ = await players.track_player(session, chesscom, body.username)
+    result = await service.subscribe(session, settings, email=body.email, player=player)
+    if result == "active":
+        response.status_code = status.HTTP_201_CREATED
+    return SubscriptionStatus(status=result)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/subscriptions/confirm",
+    response_class=HTMLResponse,
+    summary="Confirmation page (changes nothing; the button POSTs)",
+    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+)
+async def confirm_page(
+    token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> HTMLResponse:
+    try:
+        sub = await service.check_token(session, settings, signer, Purpose.confirm, token)
+    except InvalidToken as exc:
+        return _invalid_page(exc)
+    username = await service.username_of(session, sub.player_id)
+    return render_page("confirm.html", username=username, action=f"confirm?token={token}")
+
+
+@router.post(
+    "/subscriptions/confirm",
+    summary="Confirm a subscription",
+    response_model=ConfirmResult,
+    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+)
+async def confirm(
+    request: Request,
+    token: TokenQuery,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    accept: AcceptHeader = None,
+) -> Response:
+    consent = service.Consent(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
+    try:
+        sub = await service.confirm(session, settings, signer, token, consent)
+    except InvalidToken as exc:
+        if wants_json(accept):
+            raise
+        return _invalid_page(exc)
+    username = await service.username_of(session, sub.player_id)
+    if wants_json(accept):
+        return JSONResponse(ConfirmResult(username=username).model_dump())
+    return render_page(
+        "done.html",
+        heading="Subscription confirmed",
+        message=f"You will get an email when {username} starts playing live chess.",
+    )
+
+
+@router.get(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    summary="Unsubscribe page (changes nothing; the button POSTs)",
+    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+)
+async def unsubscribe_page(
+    token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> HTMLResponse:
+    try:
+        sub = await service.check_token(session, settings, signer, Purpose.unsubscribe, token)
+    except InvalidToken as exc:
+        return _invalid_page(exc)
+    username = await service.username_of(session, sub.player_id)
+    return render_page("unsubscribe.html", username=username, action=f"unsubscribe?token={token}")
+
+
+@router.post(
+    "/unsubscribe",
+    summary="Unsubscribe (also RFC 8058 one-click)",
+    description="Accepts an empty body, a form post, or `List-Unsubscribe=One-Click`. Idempotent.",
+    response_model=UnsubscribeResult,
+    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+)
+async def unsubscribe(
+    token: TokenQuery,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    accept: AcceptHeader = None,
+) -> Response:
+    try:
+        sub = await service.unsubscribe(session, settings, signer, token)
+    except InvalidToken as exc:
+        if wants_json(accept):
+            raise
+        return _invalid_page(exc)
+    username = await service.username_of(session, sub.player_id)
+    if wants_json(accept):
+        return JSONResponse(UnsubscribeResult(username=username).model_dump())
+    return render_page(
+        "done.html",
+        heading="You are unsubscribed",
+        message=f"You will get no more emails about {username}.",
+    )
+
+
+@router.get(
+    "/players/{username}/subscriptions",
+    response_model=list[SubscriptionOut],
+    summary="List a player's subscriptions, with addresses (admin)",
+    tags=["admin"],
+    responses=error_responses(401, 404, 422),
+)
+async def player_subscriptions(
+    username: UsernamePath, session: SessionDep, _admin: AdminDep
+) -> list[SubscriptionOut]:
+    player = await players.find_player(session, username)
+    if player is None:
+        raise NotFound(f"Player '{username.lower()}' is not tracked")
+    subs = await service.list_for_player(session, player.player_id)
+    return [
+        SubscriptionOut.model_validate({**_columns(s), "username": player.username}) for s in subs
+    ]
+
+
+def _columns(sub: object) -> dict[str, object]:
+    return {k: getattr(sub, k) for k in SubscriptionOut.model_fields if k != "username"}
+
+
+@router.delete(
+    "/subscribers/{email}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase every row about an address (admin)",
+    tags=["admin"],
+    responses=error_responses(401, 422, 429),
+)
+async def erase_subscriber(email: str, session: SessionDep, _admin: AdminDep) -> Response:
+    await service.erase_address(session, _valid_email(email))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _valid_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise Unprocessable(f"Not a valid email address: {exc}") from exc

@@ -1,0 +1,69 @@
+"""Subscription request and response models (SPEC §4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from app.schemas import StrictModel, Username
+
+
+class SubscribeRequest(StrictModel):
+    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+    username: Username
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "fan@example.com", "username": "hikaru"}]}
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        # email-validator already normalised the domain; addresses are compared lower-case.
+        return value.lower()
+
+
+class SubscriptionStatus(BaseModel):
+    status: Literal["pending_confirmation", "active"] = Field(examples=["pending_confirmation"])
+
+
+class ConfirmResult(BaseModel):
+    status: Literal["active"] = "active"
+    username: str
+
+
+class UnsubscribeResult(BaseModel):
+    status: Literal["unsubscribed"] = "unsubscribed"
+    username: str
+
+
+class SubscriptionOut(BaseModel):
+    """Admin view of a subscription: this one carries the address."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    username: str
+    is_active: bool
+    confirmed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    consent_ip: str | None
+    consent_user_agent: str | None
+
+
+class EraseRequest(StrictModel):
+    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return value.lower()
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    detail: str

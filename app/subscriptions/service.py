@@ -1,0 +1,198 @@
+"""Subscription rules: double opt-in, consent, unsubscribe, erasure (SPEC §4, issue 4).
+
+Answers never depend on whether an address was already subscribed, so the API cannot
+be used to probe addresses; confirmation mails are capped per address so it cannot be
+used to mail-bomb one either.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import InvalidToken
+from app.models import EmailSubscription, NotificationLog, NotificationType, Player
+from app.notifications.outbox import OutboxItem, enqueue
+from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    ip: str | None
+    user_agent: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _confirmations_today(session: AsyncSession, email: str) -> int:
+    since = _now() - timedelta(days=1)
+    stmt = (
+        select(func.count(NotificationLog.id))
+        .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
+        .where(
+            EmailSubscription.email == email,
+            NotificationLog.notification_type == NotificationType.confirmation,
+            NotificationLog.created_at >= since,
+        )
+    )
+    return await session.scalar(stmt) or 0
+
+
+async def _queue_confirmation(
+    session: AsyncSession, settings: Settings, sub: EmailSubscription
+) -> bool:
+    """Queue a confirmation mail unless the cooldown or the per-address daily cap forbids."""
+    now = _now()
+    cooldown = timedelta(seconds=settings.confirmation_resend_cooldown_seconds)
+    if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
+        return False
+    if await _confirmations_today(session, sub.email) >= settings.confirmation_emails_per_address_per_day:
+        return False
+    sub.confirmation_sent_at = now
+    await session.flush()
+    await enqueue(
+        session,
+        [
+            OutboxItem(
+                subscription_id=sub.id,
+                event_id=f"confirm:{uuid.uuid4()}",
+                notification_type=NotificationType.confirmation,
+            )
+        ],
+    )
+    return True
+
+
+async def subscribe(
+    session: AsyncSession, settings: Settings, *, email: str, player: Player
+) -> str:
+    """Create or renew a subscription; returns the public status ('pending_confirmation'/'active')."""
+    # Serialise concurrent requests for the same pair on the row lock / unique key.
+    sub = await session.scalar(
+        select(EmailSubscription)
+        .where(EmailSubscription.email == email, EmailSubscription.player_id == player.player_id)
+        .with_for_update()
+    )
+    if sub is None:
+        sub = EmailSubscription(email=email, player_id=player.player_id, is_active=True)
+        session.add(sub)
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except Exception:
+            # A concurrent request created it first: use theirs.
+            sub = await session.scalar(
+                select(EmailSubscription)
+                .where(
+                    EmailSubscription.email == email,
+                    EmailSubscription.player_id == player.player_id,
+                )
+                .with_for_update()
+            )
+            assert sub is not None
+    if not settings.require_email_confirmation:
+        if not sub.is_active or sub.confirmed_at is None:
+            sub.is_active = True
+            sub.unsubscribed_at = None
+            sub.confirmed_at = sub.confirmed_at or _now()
+        await session.flush()
+        return "active"
+    if sub.is_active and sub.confirmed_at is not None:
+        # Already subscribed: say the same as for a new address, send nothing.
+        return "pending_confirmation"
+    if not sub.is_active:
+        # Coming back after unsubscribing needs a fresh opt-in.
+        sub.is_active = True
+        sub.confirmed_at = None
+        sub.unsubscribed_at = None
+    await session.flush()
+    await _queue_confirmation(session, settings, sub)
+    return "pending_confirmation"
+
+
+async def _subscription_for(
+    session: AsyncSession, signer: TokenSigner, purpose: Purpose, token: str, max_age: int
+) -> EmailSubscription:
+    claims = signer.verify(purpose, token, max_age=max_age)
+    if not isinstance(claims.subject, int):
+        raise InvalidToken()
+    sub = await session.scalar(
+        select(EmailSubscription).where(EmailSubscription.id == claims.subject).with_for_update()
+    )
+    # A token outlives nothing it was bound to: erased or re-created rows do not match.
+    if sub is None or email_digest(sub.email) != claims.email_digest:
+        raise InvalidToken()
+    return sub
+
+
+async def username_of(session: AsyncSession, player_id: int) -> str:
+    return (
+        await session.scalar(select(Player.username).where(Player.player_id == player_id))
+    ) or ""
+
+
+async def check_token(
+    session: AsyncSession, settings: Settings, signer: TokenSigner, purpose: Purpose, token: str
+) -> EmailSubscription:
+    """Validate a link's token without changing anything (for the GET pages)."""
+    max_age = (
+        settings.confirmation_token_max_age_seconds
+        if purpose is Purpose.confirm
+        else settings.unsubscribe_token_max_age_seconds
+    )
+    return await _subscription_for(session, signer, purpose, token, max_age)
+
+
+async def confirm(
+    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str, consent: Consent
+) -> EmailSubscription:
+    sub = await check_token(session, settings, signer, Purpose.confirm, token)
+    if sub.confirmed_at is None or not sub.is_active:
+        sub.is_active = True
+        sub.confirmed_at = _now()
+        sub.unsubscribed_at = None
+        sub.consent_ip = (consent.ip or "")[:64] or None
+        sub.consent_user_agent = (consent.user_agent or "")[:500] or None
+        await session.flush()
+    return sub
+
+
+async def unsubscribe(
+    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
+) -> EmailSubscription:
+    sub = await check_token(session, settings, signer, Purpose.unsubscribe, token)
+    if sub.is_active:
+        sub.is_active = False
+        sub.unsubscribed_at = _now()
+        await session.flush()
+    return sub
+
+
+async def list_for_player(
+    session: AsyncSession, player_id: int
+) -> Sequence[EmailSubscription]:
+    return (
+        await session.scalars(
+            select(EmailSubscription)
+            .where(EmailSubscription.player_id == player_id)
+            .order_by(EmailSubscription.created_at, EmailSubscription.id)
+        )
+    ).all()
+
+
+async def erase_address(session: AsyncSession, email: str) -> int:
+    """Delete every row about an address; logs go with their subscriptions (ON DELETE CASCADE)."""
+    result = await session.execute(
+        delete(EmailSubscription)
+        .where(EmailSubscription.email == email.lower())
+        .returning(EmailSubscription.id)
+    )
+    return len(result.all())

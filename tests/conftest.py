@@ -1,0 +1,124 @@
+"""Shared fixtures: a real PostgreSQL, the Chess.com simulator, the app over ASGITransport."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import create_engine, create_session_factory
+from app.main import create_app
+from tests import db
+from tests.fakes.chesscom import ChessComSimulator
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+SIM_BASE = "http://chesscom.test/pub"
+
+# Settings must come from the fixtures only, never from a developer's shell.
+for _var in list(os.environ):
+    if _var.startswith(("SMTP_", "RATE_LIMIT_", "POLL_", "CHESSCOM_")) or _var in {
+        "ADMIN_TOKEN",
+        "SECRET_KEY",
+        "APP_ENV",
+        "REQUIRE_EMAIL_CONFIRMATION",
+    }:
+        del os.environ[_var]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    return db.server_url()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A database migrated to head once per test session."""
+    name = f"chesshelper_test_{os.getpid()}"
+    url = await db.recreate_database(pg_server_url, name)
+    await db.upgrade(url)
+    yield url
+    await db.drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+async def clean_db(database_url: str) -> AsyncIterator[str]:
+    """Every test that touches the database starts from empty tables."""
+    await db.truncate_all(database_url)
+    yield database_url
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "admin_token": ADMIN_TOKEN,
+        "chesscom_api_base": SIM_BASE,
+        "contact_email": "ci@example.com",
+        "rate_limit_enabled": False,
+        "public_base_url": "http://testserver",
+        "db_pool_size": 5,
+        "db_max_overflow": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def simulator() -> ChessComSimulator:
+    return ChessComSimulator()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Override in a module or test to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(clean_db: str, tmp_path: Path, settings_overrides: dict[str, object]) -> Settings:
+    return make_settings(clean_db, tmp_path / "data", **settings_overrides)
+
+
+@pytest.fixture
+async def app(settings: Settings, simulator: ChessComSimulator) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, chesscom_transport=httpx.ASGITransport(app=simulator))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(settings, pool_size=2, max_overflow=2)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+def hikaru(simulator: ChessComSimulator) -> Iterator[dict[str, object]]:
+    yield simulator.add_player(
+        "Hikaru", name="Hikaru Nakamura", title="GM", player_id=15448422, followers=1_200_000
+    )

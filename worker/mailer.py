@@ -1,0 +1,305 @@
+"""Send rendered emails: over SMTP (a small connection pool) or into ``.eml`` files.
+
+Both senders implement :class:`Mailer`, so delivery code does not care which one
+the settings chose. Every failure surfaces as a :class:`MailError` whose
+``retryable`` flag tells the outbox whether to back off and try again
+(:class:`TransientMailError`) or to give up on the row (:class:`PermanentMailError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Literal, Protocol, Self
+
+import aiosmtplib
+
+logger = logging.getLogger(__name__)
+
+TLSMode = Literal["none", "starttls", "tls"]
+
+_FILE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+class MailError(Exception):
+    """A message could not be handed over; ``retryable`` says whether to try later."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientMailError(MailError):
+    """Worth retrying later: 4xx replies, network trouble, timeouts, session setup."""
+
+    retryable: ClassVar[bool] = True
+
+
+class PermanentMailError(MailError):
+    """Retrying cannot help: 5xx replies to the transaction, refused recipients."""
+
+    retryable: ClassVar[bool] = False
+
+
+class Mailer(Protocol):
+    """Hands a rendered message to the outside world; raises :class:`MailError`."""
+
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver one message (envelope taken from its From/To headers)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the mailer must not be used afterwards."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class SMTPMailer(Mailer):
+    """Sends through one SMTP server, reusing up to ``pool_size`` connections.
+
+    Opening a connection (TCP, TLS, EHLO, AUTH) costs several round trips, so a
+    connection serves many messages, one transaction at a time. A connection the
+    server dropped while it sat idle is replaced transparently; after a failed
+    transaction an RSET proves the connection still usable before it is reused.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TLSMode = "none",
+        timeout: float = 30,
+        pool_size: int = 4,
+        *,
+        local_hostname: str | None = None,
+    ) -> None:
+        if tls not in ("none", "starttls", "tls"):
+            raise ValueError(f"tls must be 'none', 'starttls' or 'tls', not {tls!r}")
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.host = host
+        self.port = port
+        self.tls: TLSMode = tls
+        self.timeout = timeout
+        self.pool_size = pool_size
+        self._username = username
+        self._password = password
+        self._local_hostname = local_hostname
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+        self._connections_opened = 0
+
+    @property
+    def connections_opened(self) -> int:
+        """How many SMTP connections this mailer has opened so far (proves reuse)."""
+        return self._connections_opened
+
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver ``message``; raises :class:`TransientMailError` or
+        :class:`PermanentMailError`."""
+        if self._closed:
+            raise TransientMailError("the SMTP mailer is closed")
+        async with self._slots:
+            try:
+                await self._send_with_reconnect(message)
+            except MailError:
+                raise
+            except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
+                raise _to_mail_error(exc) from exc
+
+    async def aclose(self) -> None:
+        """QUIT the idle connections; connections in use close when their send ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(conn, self.timeout) for conn in idle))
+
+    async def _send_with_reconnect(self, message: EmailMessage) -> None:
+        conn, reused = await self._checkout()
+        try:
+            await self._transact(conn, message)
+        except aiosmtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            logger.info("smtp connection to %s:%s dropped while idle; reconnecting",
+                        self.host, self.port)
+            await self._transact(await self._connect(), message)
+        except aiosmtplib.SMTPResponseException as exc:
+            # 421: the server is closing this (idle) channel; a new one may work.
+            if exc.code != 421 or not reused:
+                raise
+            logger.info("smtp server %s:%s closed an idle connection (421); reconnecting",
+                        self.host, self.port)
+            await self._transact(await self._connect(), message)
+
+    async def _transact(self, conn: aiosmtplib.SMTP, message: EmailMessage) -> None:
+        """One mail transaction; the connection goes back to the pool if usable."""
+        try:
+            refused, _ = await conn.send_message(message, timeout=self.timeout)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused,
+                aiosmtplib.SMTPNotSupported, ValueError):
+            await self._reset_or_discard(conn)
+            raise
+        except BaseException:
+            # Timeouts, disconnects, cancellation: the session state is unknown.
+            conn.close()
+            raise
+        self._release(conn)
+        if refused:
+            # Some recipients took the message: raising would make the outbox
+            # send it again to those who already have it.
+            logger.warning("smtp server refused some recipients of %s: %s",
+                           message.get("Message-ID"), refused)
+
+    async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """An idle live connection (``reused=True``) or a freshly opened one."""
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.is_connected:
+                return conn, True
+            conn.close()
+        return await self._connect(), False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        conn = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self._username,
+            password=self._password,
+            local_hostname=self._local_hostname,
+            timeout=self.timeout,
+            use_tls=self.tls == "tls",
+            start_tls=self.tls == "starttls",
+        )
+        try:
+            await conn.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Greeting, EHLO, STARTTLS and AUTH failures are about the session or
+            # our configuration, never about this message: always worth a retry.
+            code = getattr(exc, "code", None)
+            raise TransientMailError(
+                f"cannot open an SMTP session with {self.host}:{self.port}: {exc}", code=code
+            ) from exc
+        self._connections_opened += 1
+        return conn
+
+    async def _reset_or_discard(self, conn: aiosmtplib.SMTP) -> None:
+        """RSET after a failed transaction; keep the connection only if it answers."""
+        if conn.is_connected:
+            try:
+                await conn.rset(timeout=self.timeout)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+            else:
+                self._release(conn)
+                return
+        conn.close()
+
+    def _release(self, conn: aiosmtplib.SMTP) -> None:
+        if self._closed or not conn.is_connected:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+
+class FileMailer(Mailer):
+    """Writes each message to ``<directory>/<message-id>.eml`` (the development
+    default when no SMTP server is configured). A resend of the same row has the
+    same Message-ID and overwrites the file, so the outbox stays idempotent."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    async def send(self, message: EmailMessage) -> None:
+        """Write the message atomically; an OSError becomes a transient failure."""
+        try:
+            path = await asyncio.to_thread(self._write, message)
+        except OSError as exc:
+            raise TransientMailError(f"cannot write email to {self.directory}: {exc}") from exc
+        logger.info("email to %s written to %s: %s", message.get("To"), path,
+                    message.get("Subject"))
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def path_for(self, message: EmailMessage) -> Path:
+        """Where :meth:`send` writes ``message``."""
+        return self.directory / _file_name(message.get("Message-ID"), bytes(message))
+
+    def _write(self, message: EmailMessage) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = bytes(message)
+        target = self.directory / _file_name(message.get("Message-ID"), data)
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return target
+
+
+def _to_mail_error(exc: BaseException) -> MailError:
+    """Classify a failure of a mail transaction as transient or permanent."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refusal.code for refusal in exc.recipients]
+        detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        if codes and all(400 <= code < 500 for code in codes):
+            return TransientMailError(f"recipient deferred: {detail}", code=codes[0])
+        permanent = next((code for code in codes if code >= 500), None)
+        return PermanentMailError(f"recipient refused: {detail}", code=permanent)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"SMTP server replied {exc.code} {exc.message}"
+        if 500 <= exc.code < 600:
+            return PermanentMailError(text, code=exc.code)
+        return TransientMailError(text, code=exc.code)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported | ValueError):
+        # e.g. a non-ASCII address the server cannot take, or no From/To header.
+        return PermanentMailError(f"message cannot be sent: {exc}")
+    return TransientMailError(f"SMTP delivery failed: {exc!r}")
+
+
+async def _quit(conn: aiosmtplib.SMTP, timeout: float) -> None:
+    """Polite QUIT, bounded in time; a dead connection is simply closed."""
+    try:
+        if conn.is_connected:
+            await conn.quit(timeout=timeout)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        pass
+    finally:
+        conn.close()
+
+
+def _file_name(message_id: str | None, data: bytes) -> str:
+    """``<abc@host>`` → ``abc@host.eml``; no Message-ID → a hash of the content."""
+    stem = _FILE_NAME_UNSAFE.sub("_", (message_id or "").strip().strip("<>")).lstrip(".")[:200]
+    if not stem:
+        stem = "message-" + hashlib.sha256(data).hexdigest()[:24]
+    return f"{stem}.eml"
