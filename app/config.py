@@ -105,8 +105,10 @@ class Settings(BaseSettings):
     live_session_gap_seconds: int = Field(default=1800, ge=1)
     delivery_max_attempts: int = Field(default=5, ge=1)
     delivery_concurrency: int = Field(default=4, ge=1)
-    delivery_lease_seconds: int = Field(default=120, ge=5)
+    delivery_lease_seconds: int = Field(default=120, ge=1)
+    delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -163,7 +165,9 @@ class Settings(BaseSettings):
             return self.database_url
         if self.postgres_host or self.postgres_db or self.postgres_user:
             user = quote(self.postgres_user or "postgres", safe="")
-            password = f":{quote(self.postgres_password, safe='')}" if self.postgres_password else ""
+            password = (
+                f":{quote(self.postgres_password, safe='')}" if self.postgres_password else ""
+            )
             host = self.postgres_host or "localhost"
             db = quote(self.postgres_db or "postgres", safe="")
             url = f"postgresql+asyncpg://{user}{password}@{host}:{self.postgres_port}/{db}"

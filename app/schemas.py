@@ -14,7 +14,10 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,25}$"
 Username = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=USERNAME_PATTERN, to_lower=True),
-    Field(description="A Chess.com username: 3–25 letters, digits, '_' or '-'.", examples=["hikaru"]),
+    Field(
+        description="A Chess.com username: 3 to 25 letters, digits, '_' or '-'.",
+        examples=["hikaru"],
+    ),
 ]
 UsernamePath = Annotated[
     str,

@@ -137,29 +137,42 @@ class SMTPMailer(Mailer):
         await asyncio.gather(*(_quit(conn, self.timeout) for conn in idle))
 
     async def _send_with_reconnect(self, message: EmailMessage) -> None:
+        """Send on a pooled connection; if that connection turns out to have been
+        closed by the server while idle, retry once on a fresh one. (Only a reused
+        connection is retried: a fresh one failing means the server is in trouble.
+        The deterministic Message-ID lets receivers drop the rare duplicate of a
+        message whose 250 reply was lost with the connection.)"""
         conn, reused = await self._checkout()
         try:
             await self._transact(conn, message)
         except aiosmtplib.SMTPServerDisconnected:
             if not reused:
                 raise
-            logger.info("smtp connection to %s:%s dropped while idle; reconnecting",
-                        self.host, self.port)
+            logger.info(
+                "smtp connection to %s:%s dropped while idle; reconnecting", self.host, self.port
+            )
             await self._transact(await self._connect(), message)
         except aiosmtplib.SMTPResponseException as exc:
             # 421: the server is closing this (idle) channel; a new one may work.
             if exc.code != 421 or not reused:
                 raise
-            logger.info("smtp server %s:%s closed an idle connection (421); reconnecting",
-                        self.host, self.port)
+            logger.info(
+                "smtp server %s:%s closed an idle connection (421); reconnecting",
+                self.host,
+                self.port,
+            )
             await self._transact(await self._connect(), message)
 
     async def _transact(self, conn: aiosmtplib.SMTP, message: EmailMessage) -> None:
         """One mail transaction; the connection goes back to the pool if usable."""
         try:
             refused, _ = await conn.send_message(message, timeout=self.timeout)
-        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused,
-                aiosmtplib.SMTPNotSupported, ValueError):
+        except (
+            aiosmtplib.SMTPResponseException,
+            aiosmtplib.SMTPRecipientsRefused,
+            aiosmtplib.SMTPNotSupported,
+            ValueError,
+        ):
             await self._reset_or_discard(conn)
             raise
         except BaseException:
@@ -170,8 +183,9 @@ class SMTPMailer(Mailer):
         if refused:
             # Some recipients took the message: raising would make the outbox
             # send it again to those who already have it.
-            logger.warning("smtp server refused some recipients of %s: %s",
-                           message.get("Message-ID"), refused)
+            logger.warning(
+                "smtp server refused some recipients of %s: %s", message.get("Message-ID"), refused
+            )
 
     async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
         """An idle live connection (``reused=True``) or a freshly opened one."""
@@ -212,6 +226,9 @@ class SMTPMailer(Mailer):
                 await conn.rset(timeout=self.timeout)
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 pass
+            except BaseException:
+                conn.close()
+                raise
             else:
                 self._release(conn)
                 return
@@ -238,8 +255,9 @@ class FileMailer(Mailer):
             path = await asyncio.to_thread(self._write, message)
         except OSError as exc:
             raise TransientMailError(f"cannot write email to {self.directory}: {exc}") from exc
-        logger.info("email to %s written to %s: %s", message.get("To"), path,
-                    message.get("Subject"))
+        logger.info(
+            "email to %s written to %s: %s", message.get("To"), path, message.get("Subject")
+        )
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -286,11 +304,11 @@ def _to_mail_error(exc: BaseException) -> MailError:
     return TransientMailError(f"SMTP delivery failed: {exc!r}")
 
 
-async def _quit(conn: aiosmtplib.SMTP, timeout: float) -> None:
+async def _quit(conn: aiosmtplib.SMTP, seconds: float) -> None:
     """Polite QUIT, bounded in time; a dead connection is simply closed."""
     try:
         if conn.is_connected:
-            await conn.quit(timeout=timeout)
+            await conn.quit(timeout=seconds)
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
         pass
     finally:

@@ -13,7 +13,8 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from app.chesscom.errors import ChessComUnavailable
@@ -34,7 +35,9 @@ async def with_retries(
     """
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential_jitter(initial=base, max=max_wait, jitter=base),
+        # Exponential back-off plus up to `base` of jitter (what wait_exponential_jitter
+        # does, spelled so that it works on tenacity 8 and 9 without deprecation warnings).
+        wait=wait_exponential(multiplier=base, max=max_wait) + wait_random(0, base),
         retry=retry_if_exception_type(ChessComUnavailable),
         reraise=True,
     )

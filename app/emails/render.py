@@ -157,16 +157,17 @@ def render_live_match(
     username = _required_text(player_username, "player_username")
     name = _header_safe(player_name or "")
     ordered = sorted(games, key=lambda game: _as_utc(game.end_time))
-    context = {
+    context: dict[str, Any] = {
         "player_username": username,
         "player_name": name if name and name.lower() != username.lower() else None,
         "profile_url": f"https://www.chess.com/member/{quote(username.lower(), safe='')}",
         "games": [_game_view(game) for game in ordered[:MAX_LISTED_GAMES]],
         "more_games": max(0, len(ordered) - MAX_LISTED_GAMES),
-        "unsubscribe_url": _own_url(unsubscribe_url, "unsubscribe_url"),
         "public_base_url": _own_url(public_base_url, "public_base_url"),
     }
     domain = _list_domain(list_domain, sender)
+    unsubscribe = _own_url(unsubscribe_url, "unsubscribe_url")
+    context["unsubscribe_url"] = unsubscribe
     return _build(
         template="live_match",
         context=context,
@@ -175,7 +176,7 @@ def render_live_match(
         subject=f"{username} started playing live chess on Chess.com",
         message_id=message_id("notification", row_id, event_id, domain),
         list_domain=domain,
-        unsubscribe_url=context["unsubscribe_url"],
+        unsubscribe_url=unsubscribe,
         date=date,
     )
 
@@ -253,8 +254,9 @@ def message_id(kind: str, row_id: int, key: str, list_domain: str) -> str:
 
 def list_domain_from_sender(sender: str) -> str:
     """The domain of the sender's address (``localhost`` when it has none)."""
-    domain = parseaddr(_header_safe(sender))[1].rpartition("@")[2].lower()
-    return domain if _DOMAIN.match(domain) else "localhost"
+    local, at, domain = parseaddr(_header_safe(sender))[1].rpartition("@")
+    domain = domain.lower()
+    return domain if local and at and _DOMAIN.match(domain) else "localhost"
 
 
 def format_time_control(time_control: str) -> str:
@@ -364,7 +366,7 @@ def _address(value: str, field: str) -> Address:
         header = SMTP.header_factory("To", value)
     except (HeaderParseError, IndexError, ValueError) as exc:
         raise ValueError(f"{field} is not a valid email address: {value!r}") from exc
-    groups = getattr(header, "groups", ())
+    groups: tuple[Any, ...] = getattr(header, "groups", ())
     addresses: tuple[Address, ...] = getattr(header, "addresses", ())
     invalid = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
     if (

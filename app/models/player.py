@@ -56,6 +56,9 @@ class Player(TimestampMixin, Base):
     )
     last_polled_at: Mapped[datetime | None]
     next_poll_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Seconds between polls chosen at the last poll (activity-based; SPEC §6).
+    poll_delay_seconds: Mapped[int | None]
+    # End of the newest live game: is_playing holds while it is within the session gap.
     last_game_at: Mapped[datetime | None]
     failure_count: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -43,9 +43,7 @@ async def enqueue(session: AsyncSession, items: Iterable[OutboxItem]) -> int:
     stmt = (
         insert(NotificationLog)
         .values(values)
-        .on_conflict_do_nothing(
-            index_elements=["subscription_id", "event_id", "notification_type"]
-        )
+        .on_conflict_do_nothing(index_elements=["subscription_id", "event_id", "notification_type"])
         .returning(NotificationLog.id)
     )
     added = len((await session.execute(stmt)).all())

@@ -27,8 +27,10 @@ router = APIRouter(prefix="/players", tags=["players"])
     summary="Track a Chess.com player",
     description="Fetches the profile from Chess.com and starts tracking the player. "
     "201 when newly tracked, 200 when it already was.",
-    responses={200: {"model": PlayerOut, "description": "Already tracked"}}
-    | error_responses(404, 422, 429, 503),
+    responses={
+        **error_responses(404, 422, 429, 503),
+        200: {"model": PlayerOut, "description": "Already tracked"},
+    },
 )
 async def track_player(
     body: TrackPlayerRequest, response: Response, session: SessionDep, chesscom: ChessComDep
@@ -40,16 +42,19 @@ async def track_player(
 
 
 @router.get("", response_model=Page[PlayerOut], summary="List tracked players")
-async def list_players(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Page[PlayerOut]:
+async def list_players(
+    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[PlayerOut]:
     players, total = await service.list_players(session, limit=limit, offset=offset)
     return Page[PlayerOut](
-        items=[PlayerOut.model_validate(p) for p in players], total=total, limit=limit, offset=offset
+        items=[PlayerOut.model_validate(p) for p in players],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
-async def _refresh_all(
-    factory: async_sessionmaker[AsyncSession], chesscom: ChessComClient
-) -> None:
+async def _refresh_all(factory: async_sessionmaker[AsyncSession], chesscom: ChessComClient) -> None:
     """Refresh every profile, one short transaction each; one failure never stops the rest."""
     async with factory() as session:
         usernames = await service.all_usernames(session)
@@ -97,7 +102,9 @@ async def get_player(username: UsernamePath, session: SessionDep) -> PlayerOut:
     summary="Re-fetch a tracked player's profile from Chess.com",
     responses=error_responses(404, 422, 429, 503),
 )
-async def refresh_player(username: UsernamePath, session: SessionDep, chesscom: ChessComDep) -> PlayerOut:
+async def refresh_player(
+    username: UsernamePath, session: SessionDep, chesscom: ChessComDep
+) -> PlayerOut:
     return PlayerOut.model_validate(await service.refresh_player(session, chesscom, username))
 
 

@@ -40,7 +40,9 @@ class PlayerOut(BaseModel):
                     "is_streamer": True,
                     "verified": True,
                     "is_playing": False,
-                    "streaming_platforms": [{"type": "twitch", "channel_url": "https://twitch.tv/gmhikaru"}],
+                    "streaming_platforms": [
+                        {"type": "twitch", "channel_url": "https://twitch.tv/gmhikaru"}
+                    ],
                     "tracked_since": "2026-11-01T12:00:00Z",
                     "last_checked_at": "2026-11-22T10:05:00Z",
                     "subscriber_count": 3,

@@ -69,7 +69,7 @@ def subscriber_count_column() -> Any:
     )
 
 
-def _with_count() -> Select[tuple[Player, int]]:
+def _with_count() -> Select[Any]:
     return select(Player, subscriber_count_column())
 
 
@@ -120,7 +120,7 @@ async def track_player(
     )
     # ON CONFLICT: two concurrent requests for one new player both succeed; a renamed
     # player (same player_id, new username) keeps its subscriptions.
-    stmt = (
+    stmt: Any = (
         insert(Player)
         .values(player_id=profile.player_id, profile_refreshed_at=func.now(), **columns)
         .on_conflict_do_update(

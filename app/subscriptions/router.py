@@ -47,8 +47,10 @@ def _invalid_page(exc: InvalidToken) -> HTMLResponse:
     summary="Subscribe an email address to a player",
     description="Tracks the player if needed and sends a confirmation email (double opt-in). "
     "The answer is the same whether or not the address was already subscribed.",
-    responses={201: {"model": SubscriptionStatus, "description": "Active (confirmation off)"}}
-    | error_responses(404, 422, 429, 503),
+    responses={
+        **error_responses(404, 422, 429, 503),
+        201: {"model": SubscriptionStatus, "description": "Active (confirmation off)"},
+    },
 )
 async def subscribe(
     body: SubscribeRequest,
@@ -61,7 +63,7 @@ async def subscribe(
     result = await service.subscribe(session, settings, email=body.email, player=player)
     if result == "active":
         response.status_code = status.HTTP_201_CREATED
-    return SubscriptionStatus(status=result)  # type: ignore[arg-type]
+    return SubscriptionStatus.model_validate({"status": result})
 
 
 @router.get(

@@ -54,7 +54,10 @@ async def _queue_confirmation(
     cooldown = timedelta(seconds=settings.confirmation_resend_cooldown_seconds)
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
-    if await _confirmations_today(session, sub.email) >= settings.confirmation_emails_per_address_per_day:
+    if (
+        await _confirmations_today(session, sub.email)
+        >= settings.confirmation_emails_per_address_per_day
+    ):
         return False
     sub.confirmation_sent_at = now
     await session.flush()
@@ -74,7 +77,7 @@ async def _queue_confirmation(
 async def subscribe(
     session: AsyncSession, settings: Settings, *, email: str, player: Player
 ) -> str:
-    """Create or renew a subscription; returns the public status ('pending_confirmation'/'active')."""
+    """Create or renew a subscription; returns the public status to report."""
     # Serialise concurrent requests for the same pair on the row lock / unique key.
     sub = await session.scalar(
         select(EmailSubscription)
@@ -176,9 +179,7 @@ async def unsubscribe(
     return sub
 
 
-async def list_for_player(
-    session: AsyncSession, player_id: int
-) -> Sequence[EmailSubscription]:
+async def list_for_player(session: AsyncSession, player_id: int) -> Sequence[EmailSubscription]:
     return (
         await session.scalars(
             select(EmailSubscription)

@@ -86,6 +86,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
+        sa.Column("poll_delay_seconds", sa.Integer(), nullable=True),
         sa.Column("last_game_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),

@@ -25,9 +25,25 @@ async def test_track_new_player_returns_201_with_profile(
     assert body["subscriber_count"] == 0
     assert body["tracked_since"].endswith("Z")
     expected = {
-        "player_id", "username", "name", "url", "avatar", "title", "followers", "country",
-        "location", "status", "league", "last_online", "joined", "is_streamer", "verified",
-        "is_playing", "streaming_platforms", "tracked_since", "last_checked_at",
+        "player_id",
+        "username",
+        "name",
+        "url",
+        "avatar",
+        "title",
+        "followers",
+        "country",
+        "location",
+        "status",
+        "league",
+        "last_online",
+        "joined",
+        "is_streamer",
+        "verified",
+        "is_playing",
+        "streaming_platforms",
+        "tracked_since",
+        "last_checked_at",
         "subscriber_count",
     }
     assert set(body) == expected

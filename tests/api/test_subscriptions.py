@@ -44,7 +44,9 @@ async def test_subscribe_is_pending_and_queues_one_confirmation(
     hikaru: object,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    r = await client.post("/api/v1/subscriptions", json={"email": "Fan@Example.COM", "username": "Hikaru"})
+    r = await client.post(
+        "/api/v1/subscriptions", json={"email": "Fan@Example.COM", "username": "Hikaru"}
+    )
     assert r.status_code == 202
     assert r.json() == {"status": "pending_confirmation"}
     row = await sub_row(session_factory, "fan@example.com")
@@ -66,7 +68,9 @@ async def test_repeating_a_subscription_reveals_nothing_and_respects_the_cooldow
 
 
 async def test_unknown_player_is_404(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/subscriptions", json={"email": "a@example.com", "username": "ghost"})
+    r = await client.post(
+        "/api/v1/subscriptions", json={"email": "a@example.com", "username": "ghost"}
+    )
     assert r.status_code == 404
 
 
@@ -100,14 +104,16 @@ async def test_confirm_get_changes_nothing_post_activates(
     hikaru: object,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await client.post("/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"})
+    await client.post(
+        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+    )
     row = await sub_row(session_factory, "fan@example.com")
     token = signer(app).sign(Purpose.confirm, row.id, row.email)
 
     page = await client.get("/api/v1/subscriptions/confirm", params={"token": token})
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    assert "<form method=\"post\"" in page.text
+    assert '<form method="post"' in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert (await sub_row(session_factory, "fan@example.com")).confirmed_at is None
 
@@ -120,7 +126,9 @@ async def test_confirm_get_changes_nothing_post_activates(
     # Idempotent, and a browser gets a page.
     again = await client.post("/api/v1/subscriptions/confirm", params={"token": token})
     assert again.status_code == 200 and "text/html" in again.headers["content-type"]
-    assert (await sub_row(session_factory, "fan@example.com")).confirmed_at == confirmed.confirmed_at
+    assert (
+        await sub_row(session_factory, "fan@example.com")
+    ).confirmed_at == confirmed.confirmed_at
     assert (await client.get("/api/v1/players/hikaru")).json()["subscriber_count"] == 1
 
 
@@ -138,7 +146,9 @@ async def test_tokens_are_bound_to_purpose_and_subscription(
     hikaru: object,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await client.post("/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"})
+    await client.post(
+        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+    )
     row = await sub_row(session_factory, "fan@example.com")
     unsub = signer(app).sign(Purpose.unsubscribe, row.id, row.email)
     # An unsubscribe token cannot confirm.
@@ -161,7 +171,9 @@ async def test_unsubscribe_flow_with_one_click(
     hikaru: object,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    await client.post("/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"})
+    await client.post(
+        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+    )
     row = await sub_row(session_factory, "fan@example.com")
     confirm = signer(app).sign(Purpose.confirm, row.id, row.email)
     await client.post("/api/v1/subscriptions/confirm", params={"token": confirm})
@@ -193,8 +205,14 @@ async def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
     body = {"email": "fan@example.com", "username": "hikaru"}
     await client.post("/api/v1/subscriptions", json=body)
     row = await sub_row(session_factory, "fan@example.com")
-    await client.post("/api/v1/subscriptions/confirm", params={"token": signer(app).sign(Purpose.confirm, row.id, row.email)})
-    await client.post("/api/v1/unsubscribe", params={"token": signer(app).sign(Purpose.unsubscribe, row.id, row.email)})
+    await client.post(
+        "/api/v1/subscriptions/confirm",
+        params={"token": signer(app).sign(Purpose.confirm, row.id, row.email)},
+    )
+    await client.post(
+        "/api/v1/unsubscribe",
+        params={"token": signer(app).sign(Purpose.unsubscribe, row.id, row.email)},
+    )
     r = await client.post("/api/v1/subscriptions", json=body)
     assert r.status_code == 202
     again = await sub_row(session_factory, "fan@example.com")
@@ -205,7 +223,9 @@ async def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
 async def test_without_confirmation_subscription_is_active_at_once(
     client: httpx.AsyncClient, hikaru: object, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    r = await client.post("/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"})
+    r = await client.post(
+        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+    )
     assert r.status_code == 201
     assert r.json() == {"status": "active"}
     assert await outbox_count(session_factory, "confirmation") == 0
@@ -241,10 +261,16 @@ async def test_admin_erase_deletes_every_row_about_the_address(
 ) -> None:
     simulator.add_player("magnus")  # type: ignore[attr-defined]
     for player in ("hikaru", "magnus"):
-        await client.post("/api/v1/subscriptions", json={"email": "gone@example.com", "username": player})
-    await client.post("/api/v1/subscriptions", json={"email": "stay@example.com", "username": "hikaru"})
+        await client.post(
+            "/api/v1/subscriptions", json={"email": "gone@example.com", "username": player}
+        )
+    await client.post(
+        "/api/v1/subscriptions", json={"email": "stay@example.com", "username": "hikaru"}
+    )
     assert (await client.delete("/api/v1/subscribers/gone@example.com")).status_code == 401
-    assert (await client.delete("/api/v1/subscribers/not-an-email", headers=admin)).status_code == 422
+    assert (
+        await client.delete("/api/v1/subscribers/not-an-email", headers=admin)
+    ).status_code == 422
     r = await client.delete("/api/v1/subscribers/GONE@example.com", headers=admin)
     assert r.status_code == 204
     async with session_factory() as s:
@@ -257,9 +283,13 @@ async def test_admin_erase_deletes_every_row_about_the_address(
 async def test_notifications_are_admin_only_and_filterable(
     client: httpx.AsyncClient, hikaru: object, admin: dict[str, str]
 ) -> None:
-    await client.post("/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"})
+    await client.post(
+        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+    )
     assert (await client.get("/api/v1/notifications")).status_code == 401
-    r = await client.get("/api/v1/notifications", headers=admin, params={"username": "hikaru", "status": "pending"})
+    r = await client.get(
+        "/api/v1/notifications", headers=admin, params={"username": "hikaru", "status": "pending"}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["total"] == 1

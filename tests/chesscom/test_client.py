@@ -175,6 +175,11 @@ async def test_rename_is_followed_through_301(
     assert result.data.username == "newname" and result.data.player_id == added["player_id"]
     assert [r.status for r in simulator.requests] == [301, 200]
 
+    simulator.add_game("newname", end_time=JAN_10)
+    archive = await client.get_archive("OldName", 2024, 1)
+    assert isinstance(archive, Fetched) and len(archive.data.games) == 1
+    assert simulator.requests[-1].path == "/pub/player/newname/games/2024/01"
+
 
 async def test_user_agent_without_contact_is_forbidden(simulator: ChessComSimulator) -> None:
     simulator.add_player("hikaru")
@@ -313,14 +318,15 @@ async def test_response_hook_sees_every_request(simulator: ChessComSimulator) ->
     simulator.add_player("hikaru")
     async with make_client(simulator, on_response=lambda k, s, t: seen.append((k, s))) as c:
         await c.get_profile("hikaru")
-        await c.get_archive("ghost", 2024, 1) if False else None
         with pytest.raises(PlayerNotFound):
             await c.get_archive("ghost", 2024, 1)
     assert seen == [("profile", 200), ("archive", 404)]
 
 
 async def test_shared_http_client_is_not_closed() -> None:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    ) as http:
         chesscom = ChessComClient(user_agent=USER_AGENT, http_client=http)
         with pytest.raises(ChessComUnavailable):
             await chesscom.get_profile("hikaru")

@@ -182,9 +182,8 @@ def test_started_at_falls_back_to_date_and_start_time() -> None:
 def test_started_at_uses_start_time_field_then_end_time() -> None:
     assert game(pgn="", start_time=1706740000).started_at_unix == 1706740000
     assert game(pgn="").started_at_unix == GAME["end_time"]
-    assert game(pgn='[UTCDate "2024.13.45"]\n[UTCTime "99:00:00"]').started_at_unix == (
-        GAME["end_time"]
-    )
+    nonsense = '[UTCDate "2024.13.45"]\n[UTCTime "99:00:00"]'
+    assert game(pgn=nonsense).started_at_unix == GAME["end_time"]
 
 
 def test_started_at_is_never_after_end_time() -> None:
@@ -198,8 +197,10 @@ def test_started_at_is_never_after_end_time() -> None:
         ({"UTCDate": "2024.01.31", "UTCTime": "12:34:56"}, 1706704496),
         ({"UTCDate": "2024.01.31"}, None),
         ({"Date": "2024.01.31", "StartTime": "12:34:56"}, 1706704496),
-        ({"UTCDate": "bad", "UTCTime": "12:34:56", "Date": "2024.01.31", "StartTime": "1:02:03"},
-         1706662923),
+        (
+            {"UTCDate": "bad", "UTCTime": "12:34:56", "Date": "2024.01.31", "StartTime": "1:02:03"},
+            1706662923,
+        ),
         ({}, None),
     ],
 )

@@ -47,6 +47,7 @@ DRAWS = {"agreed", "repetition", "stalemate", "insufficient", "50move", "timevsi
 OPPONENTS = ("fabianocaruana", "anishgiri", "lachesisq", "firouzja2003", "gukeshdommaraju")
 
 Endpoint = str  # "profile" | "archive" | "archives"
+CLIENT_CLOSED = 499  # recorded when the client hung up before the answer (nginx's code)
 
 
 @dataclass
@@ -104,7 +105,14 @@ def _result_code(result: str) -> str:
 
 
 class ChessComSimulator:
-    """ASGI app + in-memory Chess.com. Tests mutate it directly; see the module doc."""
+    """ASGI app + in-memory Chess.com. Tests mutate it directly; see the module doc.
+
+    Knobs (plain attributes, may change between requests): `max_concurrent` (above it,
+    requests get 429 + `Retry-After: retry_after_seconds`), `latency_seconds` (every
+    answer), `require_contact` (403 without contact info in the User-Agent), `clock`.
+    Observations: `requests` (every RecordedRequest, in arrival order), `in_flight`, and
+    `peak_concurrency` (most requests in flight at once, 429-ed ones included).
+    """
 
     def __init__(
         self,
@@ -391,13 +399,13 @@ class ChessComSimulator:
             retry = self.retry_after_seconds
             headers = {"Retry-After": str(retry)} if retry is not None else None
             return _json_error(429, "Too many parallel requests.", headers)
-        if self.latency_seconds:
-            await asyncio.sleep(self.latency_seconds)
+        if self.latency_seconds and not await _pause(request, self.latency_seconds):
+            return Response(status_code=CLIENT_CLOSED)
         name = request.path_params["username"].lower()
         fault = self._take_fault(name, endpoint)
         if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            if fault.delay and not await _pause(request, fault.delay):
+                return Response(status_code=CLIENT_CLOSED)
             if fault.malformed:
                 return Response(
                     b'{"games": [{"url": "https://www.chess.com/ga',
@@ -414,7 +422,7 @@ class ChessComSimulator:
     ) -> Response:
         with self._lock:
             if name in self._redirects:
-                rest = request.url.path.removeprefix(f"{BASE_PATH}/player/{name}")
+                rest = request.url.path.lower().removeprefix(f"{BASE_PATH}/player/{name}")
                 target = f"{BASE_PATH}/player/{self._redirects[name]}{rest}"
                 return RedirectResponse(str(request.url.replace(path=target)), 301)
             player = self._players.get(name)
@@ -447,6 +455,20 @@ class ChessComSimulator:
         games = player.months.setdefault((ended.year, ended.month), [])
         bisect.insort(games, game, key=lambda g: g["end_time"])
         player.profile["last_online"] = max(player.profile.get("last_online", 0), game["end_time"])
+
+
+async def _pause(request: Request, seconds: float) -> bool:
+    """Sleep like a slow server; False as soon as the client hung up (timed out).
+
+    Stopping early keeps a threaded uvicorn from waiting on abandoned requests at shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        await asyncio.sleep(min(left, 0.05))
+        if await request.is_disconnected():
+            return False
+    return True
 
 
 def _not_modified_since(if_modified_since: str, modified: float) -> bool:

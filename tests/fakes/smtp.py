@@ -138,7 +138,11 @@ class SMTPServerFake:
         with self._lock:
             return self._max_active
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
+    async def wait_for(
+        self,
+        count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for polling another thread
+    ) -> list[ReceivedMessage]:
         """Wait (without blocking the loop) until ``count`` messages arrived."""
         deadline = time.monotonic() + timeout
         while len(messages := self.messages) < count:
@@ -258,7 +262,11 @@ class _Handler:
         self.fake = fake
 
     async def handle_EHLO(
-        self, server: _FakeSMTP, session: Session, envelope: Envelope, hostname: str,
+        self,
+        server: _FakeSMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
         responses: list[str],
     ) -> list[str]:
         server.greeted(self.fake)
@@ -273,7 +281,11 @@ class _Handler:
         return f"250 {server.hostname}"
 
     async def handle_MAIL(
-        self, server: _FakeSMTP, session: Session, envelope: Envelope, address: str,
+        self,
+        server: _FakeSMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         mail_options: list[str],
     ) -> str:
         if self.fake.credentials is not None and not session.authenticated:
@@ -286,7 +298,11 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(
-        self, server: _FakeSMTP, session: Session, envelope: Envelope, address: str,
+        self,
+        server: _FakeSMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         reply = self.fake._rcpt_reply(address)
@@ -331,7 +347,10 @@ class _Controller(Controller):
         if fake.credentials is not None:
             kwargs.update(authenticator=_Authenticator(fake.credentials), auth_require_tls=False)
         super().__init__(
-            _Handler(fake), hostname=hostname, port=port, server_hostname="smtp.fake.test",
+            _Handler(fake),
+            hostname=hostname,
+            port=port,
+            server_hostname="smtp.fake.test",
             **kwargs,
         )
 
@@ -340,9 +359,9 @@ class _Controller(Controller):
 
     def _trigger_server(self) -> None:
         # Port 0 asks the OS for a free port; learn which before probing it.
-        if self.port == 0 and self.server is not None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class _Authenticator:
@@ -357,4 +376,6 @@ class _Authenticator:
             and data.login == self.login
             and data.password == self.password
         )
-        return AuthResult(success=ok, auth_data=data if ok else None)
+        if ok:
+            return AuthResult(success=True, auth_data=data)
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535

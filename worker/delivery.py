@@ -1,0 +1,232 @@
+"""Delivering the outbox (SPEC §7): claim with SKIP LOCKED, render, send, mark.
+
+A claim takes a lease (`locked_until`) and counts the attempt in one statement, so a
+worker killed mid-send leaves a row that another worker takes once the lease ends:
+nothing is lost, and only a message in flight at the kill can be sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.emails.render import (
+    GameSummary,
+    render_confirmation,
+    render_erase_confirmation,
+    render_live_match,
+)
+from app.models import NotificationType
+from app.subscriptions.tokens import Purpose, TokenSigner
+from worker import metrics
+from worker.mailer import Mailer, MailError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    id: int
+    subscription_id: int
+    event_id: str
+    notification_type: str
+    attempts: int
+    payload: dict[str, Any]
+    email: str
+    is_active: bool
+    confirmed: bool
+    username: str
+    player_name: str | None
+
+
+_CLAIM = text(
+    """
+WITH due AS (
+    SELECT n.id FROM notification_logs n
+    WHERE n.status = 'pending' AND n.next_attempt_at <= now()
+      AND (n.locked_until IS NULL OR n.locked_until < now())
+    ORDER BY n.next_attempt_at, n.id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE notification_logs n
+SET locked_until = now() + make_interval(secs => :lease), attempts = n.attempts + 1
+FROM due, email_subscriptions s, players p
+WHERE n.id = due.id AND s.id = n.subscription_id AND p.player_id = s.player_id
+RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts, n.payload,
+          s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed,
+          p.username, p.name AS player_name
+"""
+)
+
+_MARK_SENT = text(
+    """
+UPDATE notification_logs
+SET status = 'sent', success = true, sent_at = now(), locked_until = NULL, error_message = NULL
+WHERE id = :id AND status = 'pending'
+"""
+)
+
+_MARK_FAILED = text(
+    """
+UPDATE notification_logs
+SET status = CASE WHEN :final THEN 'failed' ELSE 'pending' END,
+    success = false, locked_until = NULL, error_message = :error,
+    next_attempt_at = now() + make_interval(secs => :delay)
+WHERE id = :id AND status = 'pending'
+"""
+)
+
+_RELEASE = text(
+    """
+UPDATE notification_logs SET locked_until = NULL, attempts = greatest(attempts - 1, 0)
+WHERE id = ANY(:ids) AND status = 'pending'
+"""
+)
+
+_NEXT_WORK = text(
+    """
+SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
+       - now())
+FROM notification_logs WHERE status = 'pending'
+"""
+)
+
+
+def retry_delay(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
+    """Backoff after the n-th failed attempt: 2 s, 8 s, 32 s, ... capped, with full jitter
+    on the upper half so many failed rows do not retry in lockstep."""
+    delay = min(cap, base * 4.0 ** max(0, attempts - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: Settings,
+        mailer: Mailer,
+        signer: TokenSigner,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.settings = settings
+        self.mailer = mailer
+        self.signer = signer
+        self.session_factory = session_factory
+        self._parallel = asyncio.Semaphore(settings.delivery_concurrency)
+
+    async def claim(self, limit: int) -> list[ClaimedRow]:
+        async with self.session_factory() as session, session.begin():
+            rows = await session.execute(
+                _CLAIM, {"limit": limit, "lease": self.settings.delivery_lease_seconds}
+            )
+            return [ClaimedRow(**r._asdict()) for r in rows]
+
+    async def release(self, ids: list[int]) -> None:
+        if ids:
+            async with self.session_factory() as session, session.begin():
+                await session.execute(_RELEASE, {"ids": ids})
+
+    async def seconds_until_next(self) -> float | None:
+        async with self.session_factory() as session:
+            value = await session.scalar(_NEXT_WORK)
+        return None if value is None else max(0.0, float(value))
+
+    def render(self, row: ClaimedRow) -> EmailMessage | None:
+        """The message for a row, or None when it must not be sent any more."""
+        s = self.settings
+        base = s.public_url + "/api/v1"
+        unsubscribe = f"{base}/unsubscribe?token=" + self.signer.sign(
+            Purpose.unsubscribe, row.subscription_id, row.email
+        )
+        if row.notification_type == NotificationType.live_match:
+            if not (row.is_active and row.confirmed):
+                return None
+            games = [GameSummary.from_json(g) for g in row.payload.get("games", [])]
+            return render_live_match(
+                to=row.email,
+                sender=s.email_from,
+                player_username=row.username,
+                player_name=row.player_name,
+                games=games,
+                event_id=row.event_id,
+                row_id=row.id,
+                unsubscribe_url=unsubscribe,
+                public_base_url=s.public_url,
+            )
+        if row.notification_type == NotificationType.confirmation:
+            if row.confirmed and row.is_active:
+                return None
+            confirm = f"{base}/subscriptions/confirm?token=" + self.signer.sign(
+                Purpose.confirm, row.subscription_id, row.email
+            )
+            return render_confirmation(
+                to=row.email,
+                sender=s.email_from,
+                player_username=row.username,
+                confirm_url=confirm,
+                row_id=row.id,
+                event_id=row.event_id,
+            )
+        if row.notification_type == NotificationType.erase_request:
+            erase = f"{base}/subscribers/erase?token=" + self.signer.sign(
+                Purpose.erase, row.subscription_id, row.email
+            )
+            return render_erase_confirmation(
+                to=row.email,
+                sender=s.email_from,
+                erase_url=erase,
+                row_id=row.id,
+                event_id=row.event_id,
+            )
+        raise ValueError(f"unknown notification type {row.notification_type!r}")
+
+    async def deliver(self, row: ClaimedRow) -> bool:
+        """Send one claimed row and record the result. True when sent."""
+        async with self._parallel:
+            try:
+                message = self.render(row)
+            except Exception as exc:  # a row we cannot render will never render: fail it
+                log.exception("cannot render notification %s", row.id)
+                await self._mark_failed(row, f"render error: {type(exc).__name__}", final=True)
+                return False
+            if message is None:
+                await self._mark_failed(row, "skipped: subscription no longer active", final=True)
+                metrics.EMAILS.labels(row.notification_type, "skipped").inc()
+                return False
+            try:
+                await self.mailer.send(message)
+            except MailError as exc:
+                final = not exc.retryable or row.attempts >= self.settings.delivery_max_attempts
+                await self._mark_failed(row, str(exc)[:1000] or type(exc).__name__, final=final)
+                metrics.EMAILS.labels(row.notification_type, "failed" if final else "retry").inc()
+                log.warning(
+                    "delivery of notification %s failed (attempt %d%s): %s",
+                    row.id,
+                    row.attempts,
+                    ", giving up" if final else "",
+                    exc,
+                )
+                return False
+            # Shielded: once the message left, recording it must not be cancelled halfway.
+            await asyncio.shield(self._mark_sent(row))
+            metrics.EMAILS.labels(row.notification_type, "sent").inc()
+            return True
+
+    async def _mark_sent(self, row: ClaimedRow) -> None:
+        async with self.session_factory() as session, session.begin():
+            await session.execute(_MARK_SENT, {"id": row.id})
+
+    async def _mark_failed(self, row: ClaimedRow, error: str, *, final: bool) -> None:
+        delay = 0.0 if final else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                _MARK_FAILED, {"id": row.id, "final": final, "error": error, "delay": delay}
+            )

@@ -1,0 +1,313 @@
+"""Poll one player: Chess.com → detection → new state + outbox rows, one transaction.
+
+A poll that sees only 304s touches nothing: the claim already set the next turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chesscom.client import ChessComClient, Fetched, NotModified
+from app.chesscom.errors import ChessComError, PlayerNotFound, RateLimited
+from app.chesscom.payloads import Game, Profile
+from app.chesscom.retry import with_retries
+from app.config import Settings
+from app.emails.render import GameSummary
+from app.models import EmailSubscription, NotificationType, Player
+from app.notifications.outbox import OutboxItem, enqueue
+from app.players.service import apply_profile
+from worker import metrics
+from worker.concurrency import AdaptiveLimiter
+from worker.detection import DetectionState, GameRecord, NewSession, detect, next_poll_delay
+from worker.scheduler import ClaimedPlayer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Outcome(StrEnum):
+    unchanged = "unchanged"  # every source answered 304
+    updated = "updated"
+    notified = "notified"
+    gone = "gone"
+    failed = "failed"
+    vanished = "vanished"  # untracked while we polled
+
+
+@dataclass(slots=True)
+class Fetches:
+    profile: Fetched[Profile] | None = None
+    archives: dict[str, Fetched[Any]] = field(default_factory=dict)
+    games: list[GameRecord] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.profile is not None or bool(self.archives)
+
+
+def month_key(moment: datetime) -> str:
+    return f"{moment.year:04d}/{moment.month:02d}"
+
+
+def months_to_poll(now: datetime, previous_poll_at: datetime | None) -> list[tuple[int, int]]:
+    """The current month, and the previous one when the last poll was in it (or never ran):
+    a game that ended at 23:59 on the 31st may show up only after midnight."""
+    current = (now.year, now.month)
+    previous = (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
+    if previous_poll_at is None or month_key(previous_poll_at) != month_key(now):
+        return [previous, current]
+    return [current]
+
+
+def game_record(game: Game) -> GameRecord:
+    return GameRecord(
+        event_id=game.event_id,
+        url=game.url,
+        end_time=game.end_time,
+        start_time=game.started_at_unix,
+        time_class=game.time_class,
+        time_control=game.time_control,
+        white=game.white.username,
+        black=game.black.username,
+        white_rating=game.white.rating,
+        black_rating=game.black.rating,
+        white_result=game.white.result,
+        black_result=game.black.result,
+        rated=game.rated,
+    )
+
+
+def game_summary(game: GameRecord, username: str) -> GameSummary:
+    white = game.white.lower() == username.lower()
+    return GameSummary(
+        url=game.url,
+        time_class=game.time_class,
+        time_control=game.time_control,
+        opponent=game.black if white else game.white,
+        opponent_rating=game.black_rating if white else game.white_rating,
+        result=(game.white_result if white else game.black_result) or None,
+        end_time=datetime.fromtimestamp(game.end_time, UTC),
+    )
+
+
+class Poller:
+    """Everything one poll needs, built once per worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ChessComClient,
+        limiter: AdaptiveLimiter,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.limiter = limiter
+        self.session_factory = session_factory
+
+    async def _call(self, fn: Callable[[], Awaitable[T]], *, rate_limit_tries: int = 3) -> T:
+        """One request under the adaptive limit: 429 pauses everyone and retries a few
+        times; 5xx and timeouts get jittered retries; anything else propagates."""
+
+        async def limited() -> T:
+            for attempt in range(rate_limit_tries):
+                async with self.limiter.slot():
+                    try:
+                        result = await fn()
+                    except RateLimited as exc:
+                        metrics.CHESSCOM_429.inc()
+                        pause = self.limiter.on_rate_limited(exc.retry_after)
+                        log.info(
+                            "chess.com said 429; pausing %.1fs (limit %d)",
+                            pause,
+                            self.limiter.limit,
+                        )
+                        if attempt == rate_limit_tries - 1:
+                            raise
+                        continue
+                    self.limiter.on_success()
+                    return result
+            raise AssertionError("unreachable")
+
+        return await with_retries(limited)
+
+    async def _fetch(self, claimed: ClaimedPlayer, now: datetime) -> Fetches:
+        fetches = Fetches()
+        stale = claimed.profile_refreshed_at is None or (
+            now - claimed.profile_refreshed_at
+        ) >= timedelta(seconds=self.settings.profile_refresh_seconds)
+        if stale or claimed.gone:
+            profile = await self._call(
+                lambda: self.client.get_profile(claimed.username, etag=claimed.profile_etag)
+            )
+            if isinstance(profile, Fetched):
+                fetches.profile = profile
+        for year, month in months_to_poll(now, claimed.previous_poll_at):
+            key = f"{year:04d}/{month:02d}"
+            etag = claimed.archive_etags.get(key)
+            result = await self._call(
+                partial(self.client.get_archive, claimed.username, year, month, etag=etag)
+            )
+            if isinstance(result, NotModified):
+                metrics.CHESSCOM_304.inc()
+                continue
+            fetches.archives[key] = result
+            fetches.games.extend(game_record(g) for g in result.data.games)
+        return fetches
+
+    async def poll(self, claimed: ClaimedPlayer) -> Outcome:
+        """Poll one claimed player; never raises for a Chess.com failure."""
+        now = datetime.now(UTC)
+        try:
+            fetches = await self._fetch(claimed, now)
+        except PlayerNotFound as exc:
+            return await self._mark_gone(claimed, gone=exc.gone)
+        except ChessComError as exc:
+            return await self._mark_failed(claimed, exc)
+        if not fetches.changed:
+            metrics.POLLS.labels(Outcome.unchanged).inc()
+            return Outcome.unchanged
+        return await self._apply(claimed, fetches, now)
+
+    async def _apply(self, claimed: ClaimedPlayer, fetches: Fetches, now: datetime) -> Outcome:
+        s = self.settings
+        async with self.session_factory() as session, session.begin():
+            player = await session.get(Player, claimed.player_id, with_for_update=True)
+            if player is None:
+                return Outcome.vanished
+            # Detection runs on the state read under the row lock, so a late or
+            # duplicate poll of the same games finds nothing new.
+            state = DetectionState.from_json(player.detection_state)
+            result = detect(
+                state,
+                fetches.games,
+                now=int(now.timestamp()),
+                gap_seconds=s.live_session_gap_seconds,
+            )
+            player.detection_state = result.state.to_json()
+            etags = {k: v for k, v in player.archive_etags.items() if k in claimed.archive_etags}
+            etags.update({k: f.etag for k, f in fetches.archives.items() if f.etag})
+            player.archive_etags = {k: etags[k] for k in sorted(etags)[-2:]}
+            if fetches.profile is not None:
+                apply_profile(player, fetches.profile.data)
+                player.profile_etag = fetches.profile.etag
+                player.gone_at = None
+            last_live = result.state.last_live_end
+            player.last_game_at = (
+                None if last_live is None else datetime.fromtimestamp(last_live, UTC)
+            )
+            player.is_playing = result.is_playing
+            player.failure_count = 0
+            player.last_error = None
+            closed = (player.status or "").startswith("closed")
+            delay = next_poll_delay(
+                base_seconds=s.poll_interval_seconds,
+                is_playing=result.is_playing,
+                last_live_end=last_live,
+                now=int(now.timestamp()),
+                closed=closed,
+                failures=0,
+            )
+            player.poll_delay_seconds = int(delay)
+            player.next_poll_at = now + timedelta(seconds=delay)
+            queued = await self._enqueue_sessions(session, player, result.new_sessions)
+        metrics.POLLS.labels(Outcome.notified if queued else Outcome.updated).inc()
+        if result.new_sessions:
+            log.info(
+                "live session detected",
+                extra={
+                    "player": claimed.username,
+                    "sessions": len(result.new_sessions),
+                    "queued": queued,
+                },
+            )
+        return Outcome.notified if queued else Outcome.updated
+
+    async def _enqueue_sessions(
+        self, session: AsyncSession, player: Player, sessions: tuple[NewSession, ...]
+    ) -> int:
+        if not sessions:
+            return 0
+        subscribers = (
+            await session.scalars(
+                select(EmailSubscription.id).where(
+                    EmailSubscription.player_id == player.player_id,
+                    EmailSubscription.is_active.is_(True),
+                    EmailSubscription.confirmed_at.is_not(None),
+                )
+            )
+        ).all()
+        items = [
+            OutboxItem(
+                subscription_id=sub_id,
+                event_id=new.event_id,
+                notification_type=NotificationType.live_match,
+                payload={
+                    "username": player.username,
+                    "name": player.name,
+                    "started_at": new.started_at,
+                    "games": [game_summary(g, player.username).to_json() for g in new.games],
+                },
+            )
+            for new in sessions
+            for sub_id in subscribers
+        ]
+        return await enqueue(session, items)
+
+    async def _mark_gone(self, claimed: ClaimedPlayer, *, gone: bool) -> Outcome:
+        """404/410: the account is closed or renamed away; keep it, poll it rarely."""
+        now = datetime.now(UTC)
+        delay = next_poll_delay(
+            base_seconds=self.settings.poll_interval_seconds,
+            is_playing=False,
+            last_live_end=None,
+            now=int(now.timestamp()),
+            closed=True,
+            failures=0,
+        )
+        async with self.session_factory() as session, session.begin():
+            player = await session.get(Player, claimed.player_id, with_for_update=True)
+            if player is None:
+                return Outcome.vanished
+            player.gone_at = player.gone_at or now
+            player.status = "closed" if not gone else "gone"
+            player.is_playing = False
+            player.poll_delay_seconds = int(delay)
+            player.next_poll_at = now + timedelta(seconds=delay)
+            player.last_error = "Chess.com: 410 gone" if gone else "Chess.com: 404 not found"
+        log.warning("player %s is not on Chess.com any more; polling it rarely", claimed.username)
+        metrics.POLLS.labels(Outcome.gone).inc()
+        return Outcome.gone
+
+    async def _mark_failed(self, claimed: ClaimedPlayer, exc: ChessComError) -> Outcome:
+        """Retries are spent: the player waits for a later turn, backing off."""
+        now = datetime.now(UTC)
+        async with self.session_factory() as session, session.begin():
+            player = await session.get(Player, claimed.player_id, with_for_update=True)
+            if player is None:
+                return Outcome.vanished
+            player.failure_count += 1
+            player.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            delay = next_poll_delay(
+                base_seconds=self.settings.poll_interval_seconds,
+                is_playing=False,
+                last_live_end=None,
+                now=int(now.timestamp()),
+                closed=False,
+                failures=player.failure_count,
+            )
+            if isinstance(exc, RateLimited) and exc.retry_after:
+                delay = max(delay, exc.retry_after)
+            player.next_poll_at = now + timedelta(seconds=delay)
+        log.warning("poll of %s failed (%s); next try in %.0fs", claimed.username, exc, delay)
+        metrics.POLLS.labels(Outcome.failed).inc()
+        return Outcome.failed
