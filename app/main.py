@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from app import __version__
 from app.chesscom.client import ChessComClient
@@ -23,6 +23,7 @@ from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
 from app.players.router import router as players_router
+from app.ratelimit import RateLimiter, rate_limit
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
 
@@ -90,9 +91,10 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit)])
     api.include_router(players_router)
     api.include_router(subscriptions_router)
     api.include_router(notifications_router)

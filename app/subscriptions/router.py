@@ -17,7 +17,9 @@ from app.schemas import UsernamePath
 from app.security import AdminDep
 from app.subscriptions import service
 from app.subscriptions.schemas import (
+    Accepted,
     ConfirmResult,
+    EraseRequest,
     SubscribeRequest,
     SubscriptionOut,
     SubscriptionStatus,
@@ -194,6 +196,67 @@ def _columns(sub: object) -> dict[str, object]:
 async def erase_subscriber(email: str, session: SessionDep, _admin: AdminDep) -> Response:
     await service.erase_address(session, _valid_email(email))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/subscribers/erase-request",
+    response_model=Accepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask for every row about an address to be deleted",
+    description="Emails a signed link to the address; following it deletes its "
+    "subscriptions and notification logs. The answer never says whether the address "
+    "was known.",
+    responses=error_responses(422, 429),
+)
+async def erase_request(body: EraseRequest, session: SessionDep, settings: SettingsDep) -> Accepted:
+    await service.request_erasure(session, settings, body.email)
+    return Accepted(detail="If we hold data about this address, we sent it a link.")
+
+
+@router.get(
+    "/subscribers/erase",
+    response_class=HTMLResponse,
+    summary="Erase page (changes nothing; the button POSTs)",
+    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+)
+async def erase_page(
+    token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> HTMLResponse:
+    try:
+        await service.email_for_erase_token(session, settings, signer, token)
+    except InvalidToken as exc:
+        return _invalid_page(exc)
+    return render_page("erase.html", action=f"erase?token={token}")
+
+
+@router.post(
+    "/subscribers/erase",
+    summary="Erase every row about the address of an erase link",
+    response_model=Accepted,
+    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+)
+async def erase(
+    token: TokenQuery,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    accept: AcceptHeader = None,
+) -> Response:
+    try:
+        email = await service.email_for_erase_token(session, settings, signer, token)
+    except InvalidToken as exc:
+        if wants_json(accept):
+            raise
+        return _invalid_page(exc)
+    if email is not None:
+        await service.erase_address(session, email)
+    if wants_json(accept):
+        return JSONResponse(Accepted(detail="Your data has been deleted.").model_dump())
+    return render_page(
+        "done.html",
+        heading="Your data has been deleted",
+        message="We no longer hold any subscription or notification record for your address.",
+    )
 
 
 def _valid_email(value: str) -> str:

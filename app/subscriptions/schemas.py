@@ -58,6 +58,8 @@ class SubscriptionOut(BaseModel):
 class EraseRequest(StrictModel):
     email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "fan@example.com"}]})
+
     @field_validator("email")
     @classmethod
     def _normalise(cls, value: str) -> str:

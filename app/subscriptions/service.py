@@ -189,6 +189,64 @@ async def list_for_player(session: AsyncSession, player_id: int) -> Sequence[Ema
     ).all()
 
 
+async def request_erasure(session: AsyncSession, settings: Settings, email: str) -> None:
+    """Mail a signed erase link to the address, if we hold anything about it.
+
+    The caller answers the same either way; the per-address caps of confirmation
+    mails apply, so this cannot be used to flood a mailbox either.
+    """
+    sub = await session.scalar(
+        select(EmailSubscription)
+        .where(EmailSubscription.email == email)
+        .order_by(EmailSubscription.id)
+        .limit(1)
+        .with_for_update()
+    )
+    if sub is None:
+        return
+    since = _now() - timedelta(days=1)
+    recent = await session.scalar(
+        select(func.count(NotificationLog.id))
+        .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
+        .where(
+            EmailSubscription.email == email,
+            NotificationLog.notification_type == NotificationType.erase_request,
+            NotificationLog.created_at >= since,
+        )
+    )
+    if (recent or 0) >= settings.confirmation_emails_per_address_per_day:
+        return
+    await enqueue(
+        session,
+        [
+            OutboxItem(
+                subscription_id=sub.id,
+                event_id=f"erase:{uuid.uuid4()}",
+                notification_type=NotificationType.erase_request,
+            )
+        ],
+    )
+
+
+async def email_for_erase_token(
+    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
+) -> str | None:
+    """The address an erase link is for; None when its rows are already gone."""
+    claims = signer.verify(
+        Purpose.erase, token, max_age=settings.confirmation_token_max_age_seconds
+    )
+    if not isinstance(claims.subject, int):
+        raise InvalidToken()
+    email = await session.scalar(
+        select(EmailSubscription.email).where(EmailSubscription.id == claims.subject)
+    )
+    if email is None:
+        return None  # erased already: the link did its job
+    if email_digest(email) != claims.email_digest:
+        raise InvalidToken()
+    return email
+
+
 async def erase_address(session: AsyncSession, email: str) -> int:
     """Delete every row about an address; logs go with their subscriptions (ON DELETE CASCADE)."""
     result = await session.execute(

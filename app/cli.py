@@ -1,0 +1,97 @@
+"""Operator CLI: `python -m app.cli tokens create NAME | list | revoke NAME`.
+
+A created token is printed once; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app.config import load_settings
+from app.db import create_engine, create_session_factory
+from app.models import ApiToken
+from app.security import hash_token, new_token
+
+
+async def _create(name: str) -> int:
+    settings = load_settings()
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        token = new_token()
+        async with create_session_factory(engine)() as session, session.begin():
+            session.add(ApiToken(name=name, token_hash=hash_token(token)))
+    except IntegrityError:
+        print(f"a token named {name!r} exists already; revoke it first", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(token)
+    print(f"token {name!r} created; it is shown only once", file=sys.stderr)
+    return 0
+
+
+async def _list() -> int:
+    settings = load_settings()
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with create_session_factory(engine)() as session:
+            rows = (await session.execute(select(ApiToken).order_by(ApiToken.name))).scalars()
+            print(f"{'NAME':<30} {'CREATED':<26} LAST USED")
+            for t in rows:
+                used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
+                print(f"{t.name:<30} {t.created_at.isoformat(timespec='seconds'):<26} {used}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _revoke(name: str) -> int:
+    settings = load_settings()
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            result = await session.execute(
+                delete(ApiToken).where(ApiToken.name == name).returning(ApiToken.id)
+            )
+            gone = result.first() is not None
+    finally:
+        await engine.dispose()
+    if not gone:
+        print(f"no token named {name!r}", file=sys.stderr)
+        return 1
+    print(f"token {name!r} revoked", file=sys.stderr)
+    return 0
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not (1 <= len(value) <= 100) or not value.isprintable():
+        raise argparse.ArgumentTypeError("a name is 1-100 printable characters")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="group", required=True)
+    tokens = sub.add_parser("tokens", help="admin API tokens")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a token and print it once")
+    create.add_argument("name", type=_name)
+    actions.add_parser("list", help="list tokens (names and use, never the secrets)")
+    revoke = actions.add_parser("revoke", help="delete a token")
+    revoke.add_argument("name", type=_name)
+    args = parser.parse_args(argv)
+    if args.action == "create":
+        return asyncio.run(_create(args.name))
+    if args.action == "list":
+        return asyncio.run(_list())
+    return asyncio.run(_revoke(args.name))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

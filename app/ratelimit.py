@@ -1,0 +1,68 @@
+"""Rate limits on mutating routes (SPEC §3, §4), with the `limits` library.
+
+Anonymous clients are limited per address, admins per token. A bearer token that does
+not authenticate counts as anonymous, so inventing tokens cannot buy more requests.
+Storage comes from RATE_LIMIT_STORAGE_URI (memory by default; Redis so that several
+API replicas share one budget).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import Request
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from app.config import Settings
+from app.errors import AppError
+from app.net import client_ip
+from app.security import authenticate
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class RateLimitExceeded(AppError):
+    status_code = 429
+    default_detail = "Too many requests; slow down"
+
+
+def async_storage_uri(uri: str) -> str:
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.anonymous = parse_many(settings.rate_limit_anonymous)
+        self.authenticated = parse_many(settings.rate_limit_authenticated)
+        storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_uri))
+        assert isinstance(storage, Storage)
+        self.storage = storage
+        self.strategy = MovingWindowRateLimiter(storage)
+
+    async def check(self, key: str, items: list[RateLimitItem]) -> None:
+        for item in items:
+            if not await self.strategy.hit(item, "chesscom-helper", key):
+                stats = await self.strategy.get_window_stats(item, "chesscom-helper", key)
+                retry = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimitExceeded(headers={"Retry-After": str(retry)})
+
+
+async def rate_limit(request: Request) -> None:
+    """Router dependency: counts every mutating request against its client's budget."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled or request.method not in MUTATING:
+        return
+    key, items = f"ip:{client_ip(request)}", limiter.anonymous
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        factory = request.app.state.session_factory
+        async with factory() as session, session.begin():
+            name = await authenticate(session, request.app.state.settings, auth[7:].strip())
+        if name is not None:
+            key, items = f"token:{name}", limiter.authenticated
+    await limiter.check(key, items)
