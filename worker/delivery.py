@@ -225,7 +225,11 @@ class Deliverer:
             await session.execute(_MARK_SENT, {"id": row.id})
 
     async def _mark_failed(self, row: ClaimedRow, error: str, *, final: bool) -> None:
-        delay = 0.0 if final else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
+        delay = (
+            0.0
+            if final
+            else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
+        )
         async with self.session_factory() as session, session.begin():
             await session.execute(
                 _MARK_FAILED, {"id": row.id, "final": final, "error": error, "delay": delay}

@@ -18,14 +18,9 @@ Assumptions, stated once:
 
 from __future__ import annotations
 
-import re
-from calendar import timegm
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-_PGN_DATE = re.compile(r'\[UTCDate "(\d{4})\.(\d{2})\.(\d{2})"\]')
-_PGN_TIME = re.compile(r'\[UTCTime "(\d{2}):(\d{2}):(\d{2})"\]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,60 +45,6 @@ class GameRecord:
     def is_live(self) -> bool:
         """Anything that is not a daily (correspondence) game is live play."""
         return self.time_class != "daily"
-
-    @classmethod
-    def from_archive(cls, raw: Mapping[str, Any]) -> GameRecord:
-        """Build a record from one game of ``/player/{u}/games/{YYYY}/{MM}``.
-
-        ``start_time`` comes from the payload (daily games), else from the PGN
-        ``UTCDate``/``UTCTime`` headers (the start of a live game), else ``end_time``.
-        Raises ``ValueError`` when the game has no usable ``end_time`` or identity.
-        """
-        try:
-            end = int(raw["end_time"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError("archive game without a valid end_time") from exc
-        url = str(raw.get("url") or "")
-        event_id = str(raw.get("uuid") or url)
-        if not event_id:
-            raise ValueError("archive game without uuid or url")
-        start = raw.get("start_time")
-        if not isinstance(start, int) or isinstance(start, bool):
-            start = _pgn_start(str(raw.get("pgn") or ""))
-        return cls(
-            event_id=event_id,
-            url=url,
-            end_time=end,
-            start_time=end if start is None else min(start, end),
-            time_class=str(raw.get("time_class") or ""),
-            time_control=str(raw.get("time_control") or ""),
-            rated=bool(raw.get("rated", False)),
-            **_side(raw, "white"),
-            **_side(raw, "black"),
-        )
-
-
-def _side(raw: Mapping[str, Any], color: str) -> dict[str, Any]:
-    """``{color, color_rating, color_result}`` from one player object, tolerating junk."""
-    side = raw.get(color)
-    if not isinstance(side, Mapping):
-        side = {}
-    return {
-        color: str(side.get("username") or ""),
-        f"{color}_rating": _int_or_none(side.get("rating")),
-        f"{color}_result": str(side.get("result") or ""),
-    }
-
-
-def _pgn_start(pgn: str) -> int | None:
-    date, time = _PGN_DATE.search(pgn), _PGN_TIME.search(pgn)
-    if date is None or time is None:
-        return None
-    try:
-        parts = (*map(int, date.groups()), *map(int, time.groups()))
-        return timegm((*parts, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
 
 
 def _int_or_none(value: Any) -> int | None:

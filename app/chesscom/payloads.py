@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 _PGN_HEADER = re.compile(r'^\[(\w+)\s+"((?:[^"\\]|\\.)*)"\]\s*$', re.MULTILINE)
 
@@ -172,9 +172,28 @@ class Game(_Payload):
 
 
 class Archive(_Payload):
-    """`/player/{username}/games/{YYYY}/{MM}`: finished games ordered by end_time."""
+    """`/player/{username}/games/{YYYY}/{MM}`: finished games ordered by end_time.
+
+    One odd game (a new variant, a missing field) must not hide the others, or one bad
+    record would stop a player's notifications for a month: games that do not validate
+    are dropped and counted in `skipped`.
+    """
 
     games: list[Game] = Field(default_factory=list)
+    skipped: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_invalid_games(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("games"), list):
+            return data
+        kept: list[Any] = []
+        for raw in data["games"]:
+            try:
+                kept.append(Game.model_validate(raw))
+            except ValidationError:
+                continue
+        return {**data, "games": kept, "skipped": len(data["games"]) - len(kept)}
 
 
 class ArchiveIndex(_Payload):

@@ -116,28 +116,6 @@ class GameSummary:
         except KeyError as exc:
             raise ValueError(f"game summary lacks {exc.args[0]!r}") from exc
 
-    @classmethod
-    def from_archive_game(cls, game: Mapping[str, Any], player_username: str) -> GameSummary:
-        """Summarise a game of a Chess.com monthly archive for ``player_username``."""
-        player = player_username.lower()
-        white, black = game["white"], game["black"]
-        if str(white.get("username", "")).lower() == player:
-            me, them = white, black
-        elif str(black.get("username", "")).lower() == player:
-            me, them = black, white
-        else:
-            raise ValueError(f"{player_username!r} did not play {game.get('url')!r}")
-        rating = them.get("rating")
-        return cls(
-            url=str(game.get("url", "")),
-            time_class=str(game.get("time_class", "")),
-            time_control=str(game.get("time_control", "")),
-            opponent=str(them.get("username", "")),
-            opponent_rating=rating if isinstance(rating, int) else None,
-            result=me.get("result"),
-            end_time=datetime.fromtimestamp(int(game["end_time"]), UTC),
-        )
-
 
 def render_live_match(
     *,

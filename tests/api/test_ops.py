@@ -295,12 +295,9 @@ async def test_a_one_megabyte_body_is_413(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/players")).json()["total"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/ops/limits.py: FastAPI turns the middleware's exception while it reads a "
-    "chunked body into 400 'error parsing the body'",
-)
 async def test_a_chunked_body_over_the_cap_is_413(client: httpx.AsyncClient) -> None:
+    """No Content-Length to trust: the cap still holds while the body streams in."""
+
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(100):
             yield b"x" * 10_000
@@ -308,7 +305,22 @@ async def test_a_chunked_body_over_the_cap_is_413(client: httpx.AsyncClient) -> 
     r = await client.post(
         "/api/v1/players", content=chunks(), headers={"content-type": "application/json"}
     )
+    assert "content-length" not in r.request.headers
     assert r.status_code == 413
+    assert set(r.json()) == {"detail"}
+
+
+async def test_a_chunked_body_under_the_cap_reaches_the_route(
+    client: httpx.AsyncClient, hikaru: object
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"username": '
+        yield b'"hikaru"}'
+
+    r = await client.post(
+        "/api/v1/players", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 201, r.text
 
 
 async def test_an_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:

@@ -212,5 +212,9 @@ def test_archive_parses_games_and_tolerates_empty() -> None:
     archive = Archive.model_validate({"games": [GAME, {**GAME, "uuid": "other"}]})
     assert [g.event_id for g in archive.games] == [GAME["uuid"], "other"]
     assert Archive.model_validate({"games": []}).games == []
+    # One malformed game is dropped and counted; the others still count.
+    mixed = Archive.model_validate({"games": [{**GAME, "end_time": "yesterday"}, GAME]})
+    assert [g.event_id for g in mixed.games] == [GAME["uuid"]]
+    assert mixed.skipped == 1
     with pytest.raises(ValidationError):
-        Archive.model_validate({"games": [{**GAME, "end_time": "yesterday"}]})
+        Archive.model_validate({"games": "not a list"})

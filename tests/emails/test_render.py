@@ -378,22 +378,3 @@ def test_game_summary_normalises_time_zones() -> None:
 def test_game_summary_from_json_rejects_malformed(broken: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         GameSummary.from_json(broken)
-
-
-def test_game_summary_from_archive_game() -> None:
-    game = {
-        "url": "https://www.chess.com/game/live/99",
-        "time_control": "180+2",
-        "time_class": "blitz",
-        "end_time": 1714572000,
-        "uuid": "abc",
-        "white": {"username": "MagnusCarlsen", "rating": 3250, "result": "resigned"},
-        "black": {"username": "Hikaru", "rating": 3300, "result": "win"},
-    }
-    summary = GameSummary.from_archive_game(game, "hikaru")
-    assert summary.opponent == "MagnusCarlsen"
-    assert summary.opponent_rating == 3250
-    assert summary.result == "win"
-    assert summary.end_time == datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
-    with pytest.raises(ValueError):
-        GameSummary.from_archive_game(game, "nobody")

@@ -286,50 +286,6 @@ def test_state_from_partial_json() -> None:
     assert state == DetectionState(baseline_done=True, last_seen_end=T0)
 
 
-# ----------------------------------------------------------------- archive parsing
-
-
-def test_from_archive_live_game_uses_pgn_start() -> None:
-    raw = {
-        "url": "https://www.chess.com/game/live/123",
-        "uuid": "u-123",
-        "pgn": '[Event "Live Chess"]\n[UTCDate "2024.01.31"]\n[UTCTime "23:55:00"]\n',
-        "time_control": "180+2",
-        "end_time": timegm((2024, 2, 1, 0, 1, 0, 0, 0, 0)),
-        "rated": True,
-        "time_class": "blitz",
-        "white": {"username": "Alice", "rating": 1500, "result": "win"},
-        "black": {"username": "bob", "rating": 1480, "result": "resigned"},
-    }
-    record = GameRecord.from_archive(raw)
-    assert record.event_id == "u-123" and record.is_live
-    assert record.start_time == timegm((2024, 1, 31, 23, 55, 0, 0, 0, 0))
-    assert (record.white, record.white_rating, record.black_result) == ("Alice", 1500, "resigned")
-    assert record.rated and record.time_control == "180+2"
-
-
-def test_from_archive_daily_and_fallbacks() -> None:
-    daily_raw = {"url": "https://x/daily/1", "end_time": T0, "start_time": T0 - DAY,
-                 "time_class": "daily"}  # fmt: skip
-    record = GameRecord.from_archive(daily_raw)
-    assert record.event_id == "https://x/daily/1" and not record.is_live
-    assert record.start_time == T0 - DAY
-    bare = GameRecord.from_archive({"uuid": "u", "end_time": T0, "white": "junk"})
-    assert bare.start_time == T0 and bare.white == "" and bare.white_rating is None
-    future = GameRecord.from_archive(
-        {"uuid": "f", "end_time": T0, "pgn": '[UTCDate "2099.01.01"][UTCTime "00:00:00"]'}
-    )
-    assert future.start_time == T0
-
-
-@pytest.mark.parametrize(
-    "raw", [{"uuid": "u"}, {"uuid": "u", "end_time": "soon"}, {"end_time": T0}]
-)
-def test_from_archive_rejects_unusable_games(raw: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
-        GameRecord.from_archive(raw)
-
-
 # ----------------------------------------------------------------- poll scheduling
 
 BASE = 300.0

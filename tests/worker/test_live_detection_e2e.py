@@ -140,8 +140,8 @@ async def test_five_failures_mark_the_row_failed_with_the_error(
     [log] = await world.logs()
     assert log.status == "failed" and log.success is False
     assert log.attempts == 5
-    assert (
-        (log.error_message and "452" in log.error_message) or "mailbox" in (log.error_message or "")
+    assert (log.error_message and "452" in log.error_message) or "mailbox" in (
+        log.error_message or ""
     )
     assert world.smtp.messages == []
 
