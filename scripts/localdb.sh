@@ -13,13 +13,33 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA_DIR="${DATA_DIR:-$ROOT/.data}"
 PGDATA="$DATA_DIR/pg"
 SOCKDIR="$DATA_DIR/pg-run"
-PGPORT="${LOCAL_PG_PORT:-55432}"
+PORTFILE="$DATA_DIR/pg-port"
 DBNAME="${LOCAL_PG_DB:-chesshelper}"
 DBUSER="chesshelper"
 PWFILE="$DATA_DIR/pg-password"
 LOG="$PGDATA/server.log"
 
 log() { echo "localdb: $*" >&2; }
+
+# The cluster keeps the port it was given first; a new cluster takes the first free
+# port from 55432, so two checkouts on one machine do not collide.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+choose_port() {
+  if [ -n "${LOCAL_PG_PORT:-}" ]; then echo "$LOCAL_PG_PORT"; return; fi
+  if [ -s "$PORTFILE" ]; then cat "$PORTFILE"; return; fi
+  local p=55432
+  while port_in_use "$p"; do p=$((p + 1)); done
+  mkdir -p "$DATA_DIR"; echo "$p" > "$PORTFILE"; echo "$p"
+}
+PGPORT="$(choose_port)"
+
+# .data/pg may be a link to where the server's user can reach (see init_cluster).
+resolve_links() {
+  if [ -L "$PGDATA" ]; then PGDATA="$(readlink -f "$PGDATA")"; fi
+  if [ -L "$SOCKDIR" ]; then SOCKDIR="$(readlink -f "$SOCKDIR")"; fi
+  LOG="$PGDATA/server.log"
+}
+resolve_links
 
 find_bindir() {
   if [ -n "${PG_BINDIR:-}" ]; then echo "$PG_BINDIR"; return; fi
@@ -48,7 +68,8 @@ if [ "$(id -u)" = 0 ]; then
   fi
   RUNAS=(runuser -u "$OWNER" --)
 fi
-as_owner() { "${RUNAS[@]}" "$@"; }
+# From / : the server's user may not be allowed into the current directory.
+as_owner() { (cd / && "${RUNAS[@]}" "$@"); }
 
 password() {
   if [ ! -s "$PWFILE" ]; then
@@ -71,9 +92,11 @@ init_cluster() {
   # keep the cluster in a directory it can reach and link it into .data/.
   if [ ${#RUNAS[@]} -gt 0 ] && ! as_owner test -x "$DATA_DIR"; then
     local alt; alt="/var/lib/chesshelper/$(echo "$ROOT" | md5sum | cut -c1-12)"
+    rm -rf "$alt"  # left by an earlier checkout at this path whose .data/ is gone
     mkdir -p "$alt/pg" "$alt/pg-run"; chown -R "$OWNER" "$alt"
     ln -sfn "$alt/pg" "$PGDATA"; ln -sfn "$alt/pg-run" "$SOCKDIR"
     log "checkout not reachable by $OWNER; cluster kept in $alt"
+    resolve_links
   fi
   local pw; pw="$(password)"
   mkdir -p "$PGDATA" "$SOCKDIR"
