@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,18 @@ class ErrorBody(BaseModel):
     """The one error shape of the API."""
 
     detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """422: a list of field errors from validation, or one sentence from a rule."""
+
+    detail: list[ValidationErrorItem] | str
 
 
 class AppError(Exception):
@@ -74,7 +87,13 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         429: "Rate limit exceeded (see Retry-After)",
         503: "Chess.com or the database cannot be reached",
     }
-    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+    return {
+        code: {
+            "model": ValidationErrorBody if code == 422 else ErrorBody,
+            "description": descriptions[code],
+        }
+        for code in codes
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -97,7 +116,33 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None)
         )
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        # Losing the database is an outage, not a bug: say so, and say when to retry.
+        if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
+            return await _unexpected(request, exc)
+        log.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return JSONResponse(
+            {"detail": "The database is unavailable; try again shortly"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "Internal server error"}, 500)
+
+
+def _is_connectivity(exc: DBAPIError) -> bool:
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or (isinstance(exc.orig, OSError))
+    )

@@ -39,7 +39,10 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.anonymous = parse_many(settings.rate_limit_anonymous)
         self.authenticated = parse_many(settings.rate_limit_authenticated)
-        storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_uri))
+        uri = async_storage_uri(settings.rate_limit_storage_uri)
+        # limits defaults to coredis for async Redis; we ship redis-py (the [redis] extra).
+        options = {"implementation": "redispy"} if uri.startswith("async+redis") else {}
+        storage = storage_from_string(uri, **options)
         assert isinstance(storage, Storage)
         self.storage = storage
         self.strategy = MovingWindowRateLimiter(storage)

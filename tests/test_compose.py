@@ -206,12 +206,6 @@ def test_the_compose_environment_passes_production_validation(
     assert settings.smtp_host == "mailpit" and settings.smtp_port == 1025
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigurationError,
-    reason="app/ratelimit.py: limits maps async+redis:// to coredis by default, but the "
-    "[redis] extra installs redis-py (pass implementation='redispy' or install coredis)",
-)
 def test_the_api_can_build_its_rate_limit_storage_from_compose(compose: dict[str, Any]) -> None:
     # The venv holds the image's dependencies (`.[dev,redis]` vs `.[redis]`); building the
     # storage does not connect, so no Redis server is needed to know the API would start.

@@ -41,8 +41,22 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status_code)).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+
+
+def route_template(scope: Scope) -> str:
+    """`/api/v1/players/{username}` for `/api/v1/players/hikaru`.
+
+    FastAPI hands us the route as its router declared it (without the include prefix),
+    so the prefix is recovered from the request path, segment by segment.
+    """
+    route_path = getattr(scope.get("route"), "path", None)
+    if not route_path:
+        return "unmatched"
+    depth = len([seg for seg in route_path.split("/") if seg])
+    segments = scope.get("path", "").split("/")
+    prefix = "/".join(segments[: len(segments) - depth]) if depth else scope.get("path", "")
+    return prefix.rstrip("/") + route_path

@@ -39,8 +39,11 @@ async def readyz(request: Request) -> JSONResponse:
     heads: set[str] = request.app.state.migration_heads
     try:
         async with request.app.state.engine.connect() as conn:
-            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            current = {r[0] for r in rows}
+            exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            current: set[str] = set()
+            if exists:
+                rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                current = {r[0] for r in rows}
     except Exception as exc:  # any failure means "not ready"; details go to the log only
         log.warning("readiness check failed: %s", type(exc).__name__)
         body = Readiness(status="unavailable", database="unreachable", migrations="unknown")

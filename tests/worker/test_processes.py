@@ -68,7 +68,8 @@ class SlowSMTPServer(SMTPServerFake):
 @pytest.fixture
 def smtp_server() -> Iterator[SlowSMTPServer]:
     """Overrides the worker conftest's fake: the same server, with an optional delay."""
-    with SlowSMTPServer() as server:
+    server = SlowSMTPServer()
+    with server:
         yield server
 
 
@@ -175,9 +176,10 @@ async def run_once(spawn: Any, env: dict[str, str]) -> WorkerProcess:
 
 
 async def sql(world: World, statement: str, **params: Any) -> list[Any]:
+    """Run one statement in its own transaction; the rows of a query, else []."""
     async with world.factory() as s, s.begin():
         result = await s.execute(text(statement), params)
-        return list(result.all()) if result.returns_rows else []
+        return list(result.all()) if statement.lstrip().upper().startswith("SELECT") else []
 
 
 async def add_subscribers(world: World, username: str, n: int, prefix: str = "fan") -> None:
@@ -304,7 +306,7 @@ async def test_sigkill_mid_delivery_loses_nothing_and_duplicates_only_in_flight_
     await make_worker().run_once()  # baseline
     world.sim.add_game("star", end_time=now() - 60)
     await world.make_due()
-    smtp_server.delay = 0.03  # ~4 × 33 msg/s: 300 messages take a few seconds
+    smtp_server.delay = 0.03  # 4 connections x ~33 msg/s: 300 messages take seconds
 
     worker = await spawn(worker_env)  # forever mode
     await wait_until(lambda: len(smtp_server.messages) >= 40, 30, "the first messages")
