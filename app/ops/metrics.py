@@ -54,9 +54,10 @@ def route_template(scope: Scope) -> str:
     so the prefix is recovered from the request path, segment by segment.
     """
     route_path = getattr(scope.get("route"), "path", None)
-    if not route_path:
+    if not isinstance(route_path, str) or not route_path:
         return "unmatched"
     depth = len([seg for seg in route_path.split("/") if seg])
-    segments = scope.get("path", "").split("/")
-    prefix = "/".join(segments[: len(segments) - depth]) if depth else scope.get("path", "")
+    path: str = scope.get("path", "")
+    segments = path.split("/")
+    prefix = "/".join(segments[: len(segments) - depth]) if depth else path
     return prefix.rstrip("/") + route_path
