@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
+_BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's words for an unreadable body
+
 
 class ErrorBody(BaseModel):
     """The one error shape of the API."""
@@ -112,6 +114,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+            # FastAPI answers 400 when a JSON body is not even text (bad UTF-8): it is
+            # malformed input like any other, so 422 in the documented shape.
+            errors = [{"type": "json_invalid", "loc": ["body"], "msg": "Body is not valid JSON"}]
+            return JSONResponse({"detail": errors}, 422)
         return JSONResponse(
             {"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None)
         )

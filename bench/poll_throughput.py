@@ -1,6 +1,7 @@
 """Poll throughput: one full `Worker.poll_all_once` cycle over N players.
 
-The Chess.com simulator is served over a real socket (uvicorn in a thread) and
+The Chess.com simulator is served over a real socket (uvicorn in a thread, see
+`bench._common.serve_asgi` for why not tests.fakes.server's helper) and
 answers every request after `--latency` seconds. For each repetition and each
 POLL_CONCURRENCY (1 and 8, side by side) the players start fresh and get two passes:
 
@@ -24,10 +25,9 @@ from datetime import UTC, datetime
 import asyncpg
 
 from app.config import Settings
-from bench._common import make_settings, median, scratch_database, spread
+from bench._common import make_settings, median, scratch_database, serve_asgi, spread
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
-from tests.fakes.server import run_asgi_in_thread
 from worker.runner import Worker
 
 CONCURRENCIES = (1, 8)
@@ -74,7 +74,7 @@ async def run(players: int, latency: float, repeats: int) -> None:
     sim.latency_seconds = latency
     times: dict[tuple[int, str], list[float]] = {}
     async with scratch_database("poll") as url:
-        with run_asgi_in_thread(sim) as root:
+        with serve_asgi(sim) as root:
             print(
                 f"poll_throughput: {players} players, {latency * 1000:.0f} ms per request, "
                 f"{repeats} repetitions, concurrency {' vs '.join(map(str, CONCURRENCIES))}"

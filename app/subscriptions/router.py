@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
 from app.errors import InvalidToken, NotFound, Unprocessable, error_responses
 from app.net import client_ip
@@ -25,7 +28,7 @@ from app.subscriptions.schemas import (
     SubscriptionStatus,
     UnsubscribeResult,
 )
-from app.subscriptions.tokens import Purpose
+from app.subscriptions.tokens import Purpose, TokenSigner
 
 router = APIRouter(tags=["subscriptions"])
 
@@ -38,8 +41,45 @@ _HTML_OR_JSON = {
 }
 
 
+_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}},
+    400: {"content": {"text/html": {}}},
+}
+
+
 def _invalid_page(exc: InvalidToken) -> HTMLResponse:
     return render_page("error.html", 400, heading="This link does not work", message=exc.detail)
+
+
+def _refused(exc: InvalidToken, accept: str | None) -> Response:
+    """A bad link: JSON error for API clients, an explanatory page for browsers."""
+    if wants_json(accept):
+        raise exc
+    return _invalid_page(exc)
+
+
+def _done(accept: str | None, result: BaseModel, heading: str, message: str) -> Response:
+    if wants_json(accept):
+        return JSONResponse(result.model_dump())
+    return render_page("done.html", heading=heading, message=message)
+
+
+async def _button_page(
+    session: AsyncSession,
+    settings: Settings,
+    signer: TokenSigner,
+    purpose: Purpose,
+    token: str,
+    template: str,
+    action: str,
+) -> HTMLResponse:
+    """The page a link opens: checks the token, changes nothing, offers a POST button."""
+    try:
+        sub = await service.check_token(session, settings, signer, purpose, token)
+    except InvalidToken as exc:
+        return _invalid_page(exc)
+    username = await service.username_of(session, sub.player_id)
+    return render_page(template, username=username, action=f"{action}?token={token}")
 
 
 @router.post(
@@ -72,17 +112,14 @@ async def subscribe(
     "/subscriptions/confirm",
     response_class=HTMLResponse,
     summary="Confirmation page (changes nothing; the button POSTs)",
-    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+    responses=_PAGE,
 )
 async def confirm_page(
     token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
 ) -> HTMLResponse:
-    try:
-        sub = await service.check_token(session, settings, signer, Purpose.confirm, token)
-    except InvalidToken as exc:
-        return _invalid_page(exc)
-    username = await service.username_of(session, sub.player_id)
-    return render_page("confirm.html", username=username, action=f"confirm?token={token}")
+    return await _button_page(
+        session, settings, signer, Purpose.confirm, token, "confirm.html", "confirm"
+    )
 
 
 @router.post(
@@ -103,16 +140,13 @@ async def confirm(
     try:
         sub = await service.confirm(session, settings, signer, token, consent)
     except InvalidToken as exc:
-        if wants_json(accept):
-            raise
-        return _invalid_page(exc)
+        return _refused(exc, accept)
     username = await service.username_of(session, sub.player_id)
-    if wants_json(accept):
-        return JSONResponse(ConfirmResult(username=username).model_dump())
-    return render_page(
-        "done.html",
-        heading="Subscription confirmed",
-        message=f"You will get an email when {username} starts playing live chess.",
+    return _done(
+        accept,
+        ConfirmResult(username=username),
+        "Subscription confirmed",
+        f"You will get an email when {username} starts playing live chess.",
     )
 
 
@@ -120,17 +154,14 @@ async def confirm(
     "/unsubscribe",
     response_class=HTMLResponse,
     summary="Unsubscribe page (changes nothing; the button POSTs)",
-    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+    responses=_PAGE,
 )
 async def unsubscribe_page(
     token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
 ) -> HTMLResponse:
-    try:
-        sub = await service.check_token(session, settings, signer, Purpose.unsubscribe, token)
-    except InvalidToken as exc:
-        return _invalid_page(exc)
-    username = await service.username_of(session, sub.player_id)
-    return render_page("unsubscribe.html", username=username, action=f"unsubscribe?token={token}")
+    return await _button_page(
+        session, settings, signer, Purpose.unsubscribe, token, "unsubscribe.html", "unsubscribe"
+    )
 
 
 @router.post(
@@ -150,16 +181,13 @@ async def unsubscribe(
     try:
         sub = await service.unsubscribe(session, settings, signer, token)
     except InvalidToken as exc:
-        if wants_json(accept):
-            raise
-        return _invalid_page(exc)
+        return _refused(exc, accept)
     username = await service.username_of(session, sub.player_id)
-    if wants_json(accept):
-        return JSONResponse(UnsubscribeResult(username=username).model_dump())
-    return render_page(
-        "done.html",
-        heading="You are unsubscribed",
-        message=f"You will get no more emails about {username}.",
+    return _done(
+        accept,
+        UnsubscribeResult(username=username),
+        "You are unsubscribed",
+        f"You will get no more emails about {username}.",
     )
 
 
@@ -217,7 +245,7 @@ async def erase_request(body: EraseRequest, session: SessionDep, settings: Setti
     "/subscribers/erase",
     response_class=HTMLResponse,
     summary="Erase page (changes nothing; the button POSTs)",
-    responses={200: {"content": {"text/html": {}}}, 400: {"content": {"text/html": {}}}},
+    responses=_PAGE,
 )
 async def erase_page(
     token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
@@ -245,17 +273,14 @@ async def erase(
     try:
         email = await service.email_for_erase_token(session, settings, signer, token)
     except InvalidToken as exc:
-        if wants_json(accept):
-            raise
-        return _invalid_page(exc)
+        return _refused(exc, accept)
     if email is not None:
         await service.erase_address(session, email)
-    if wants_json(accept):
-        return JSONResponse(Accepted(detail="Your data has been deleted.").model_dump())
-    return render_page(
-        "done.html",
-        heading="Your data has been deleted",
-        message="We no longer hold any subscription or notification record for your address.",
+    return _done(
+        accept,
+        Accepted(detail="Your data has been deleted."),
+        "Your data has been deleted",
+        "We no longer hold any subscription or notification record for your address.",
     )
 
 

@@ -32,14 +32,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _confirmations_today(session: AsyncSession, email: str) -> int:
+async def _mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
+    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap)."""
     since = _now() - timedelta(days=1)
     stmt = (
         select(func.count(NotificationLog.id))
         .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
         .where(
             EmailSubscription.email == email,
-            NotificationLog.notification_type == NotificationType.confirmation,
+            NotificationLog.notification_type == kind,
             NotificationLog.created_at >= since,
         )
     )
@@ -55,7 +56,7 @@ async def _queue_confirmation(
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
     if (
-        await _confirmations_today(session, sub.email)
+        await _mails_today(session, sub.email, NotificationType.confirmation)
         >= settings.confirmation_emails_per_address_per_day
     ):
         return False
@@ -204,17 +205,8 @@ async def request_erasure(session: AsyncSession, settings: Settings, email: str)
     )
     if sub is None:
         return
-    since = _now() - timedelta(days=1)
-    recent = await session.scalar(
-        select(func.count(NotificationLog.id))
-        .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
-        .where(
-            EmailSubscription.email == email,
-            NotificationLog.notification_type == NotificationType.erase_request,
-            NotificationLog.created_at >= since,
-        )
-    )
-    if (recent or 0) >= settings.confirmation_emails_per_address_per_day:
+    recent = await _mails_today(session, email, NotificationType.erase_request)
+    if recent >= settings.confirmation_emails_per_address_per_day:
         return
     await enqueue(
         session,

@@ -1,0 +1,153 @@
+"""Delivery throughput: M pending outbox rows drained into the aiosmtpd fake.
+
+For each repetition and each SMTP pool size (1 and 4, side by side) the same M rows
+are reset to `pending` and drained by `Worker.drain_outbox` (claim with SKIP LOCKED,
+render, send, mark `sent`) at DELIVERY_CONCURRENCY 4. Prints messages per second,
+medians, and how many SMTP connections were opened (the pool reuses them).
+
+    scripts/with_db.sh .venv/bin/python -m bench.delivery_throughput [--rows 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app.emails.render import GameSummary
+from bench._common import make_settings, median, scratch_database, spread
+from tests import db
+from tests.fakes.smtp import running_smtp_server
+from worker.mailer import SMTPMailer
+from worker.runner import Worker
+
+POOL_SIZES = (1, 4)
+DELIVERY_CONCURRENCY = 4
+
+
+def payload() -> str:
+    games = [
+        GameSummary(
+            url=f"https://www.chess.com/game/live/{98765432100 + i}",
+            time_class="blitz",
+            time_control="180+2",
+            opponent=opponent,
+            opponent_rating=2790,
+            result="win",
+            end_time=datetime.now(UTC),
+        ).to_json()
+        for i, opponent in enumerate(("magnuscarlsen", "fabianocaruana"))
+    ]
+    return json.dumps({"username": "hikaru", "name": "Hikaru Nakamura", "games": games})
+
+
+async def seed(url: str, rows: int) -> None:
+    """One player, `rows` confirmed subscribers, one pending live_match row each."""
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "INSERT INTO players (player_id, username, name, url) VALUES "
+            "(15448422, 'hikaru', 'Hikaru Nakamura', 'https://www.chess.com/member/Hikaru')"
+        )
+        await conn.execute(
+            "INSERT INTO email_subscriptions (email, player_id, confirmed_at) "
+            "SELECT 'fan' || g || '@example.com', 15448422, now() FROM generate_series(1, $1) g",
+            rows,
+        )
+        await conn.execute(
+            "INSERT INTO notification_logs (subscription_id, event_id, payload) "
+            "SELECT id, 'bench-session', $1::jsonb FROM email_subscriptions",
+            payload(),
+        )
+    finally:
+        await conn.close()
+
+
+async def reset_outbox(url: str) -> None:
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "UPDATE notification_logs SET status = 'pending', success = false, sent_at = NULL, "
+            "attempts = 0, locked_until = NULL, next_attempt_at = now(), error_message = NULL"
+        )
+    finally:
+        await conn.close()
+
+
+async def sent_count(url: str) -> int:
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM notification_logs WHERE status = 'sent'")
+        )
+    finally:
+        await conn.close()
+
+
+async def run(rows: int, repeats: int) -> None:
+    rates: dict[int, list[float]] = {}
+    opened: dict[int, list[int]] = {}
+    async with scratch_database("delivery") as url:
+        await seed(url, rows)
+        with running_smtp_server() as smtp:
+            print(
+                f"delivery_throughput: {rows} pending rows, DELIVERY_CONCURRENCY "
+                f"{DELIVERY_CONCURRENCY}, SMTP pool {' vs '.join(map(str, POOL_SIZES))}, "
+                f"{repeats} repetitions"
+            )
+            for rep in range(1, repeats + 1):
+                for pool in POOL_SIZES:
+                    await reset_outbox(url)
+                    smtp.clear()
+                    settings = make_settings(
+                        url,
+                        smtp_host=smtp.host,
+                        smtp_port=smtp.port,
+                        smtp_pool_size=pool,
+                        delivery_concurrency=DELIVERY_CONCURRENCY,
+                    )
+                    worker = Worker(settings)
+                    try:
+                        started = time.perf_counter()
+                        await worker.drain_outbox()
+                        elapsed = time.perf_counter() - started
+                        assert isinstance(worker.mailer, SMTPMailer)
+                        connections = worker.mailer.connections_opened
+                    finally:
+                        await worker.aclose()
+                    received = len(smtp.messages)
+                    sent = await sent_count(url)
+                    if received != rows or sent != rows:
+                        raise SystemExit(f"expected {rows} messages, got {received} ({sent} sent)")
+                    rate = rows / elapsed
+                    rates.setdefault(pool, []).append(rate)
+                    opened.setdefault(pool, []).append(connections)
+                    print(
+                        f"  run {rep} pool {pool}: {elapsed:6.2f} s  {rate:7.1f} msg/s  "
+                        f"{connections} connections opened ({smtp.connections} seen by the "
+                        f"server, at most {smtp.max_active_connections} at once)"
+                    )
+    print("\nmedians:")
+    for pool in POOL_SIZES:
+        print(
+            f"  pool {pool}: {median(rates[pool]):7.1f} msg/s  (runs: {spread(rates[pool])}); "
+            f"connections opened per run: {sorted(set(opened[pool]))}"
+        )
+    low, high = POOL_SIZES
+    print(f"  pool {high} / pool {low}: {median(rates[high]) / median(rates[low]):.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.delivery_throughput")
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(run(args.rows, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
