@@ -2,8 +2,10 @@
 
 For each repetition and each SMTP pool size (1 and 4, side by side) the same M rows
 are reset to `pending` and drained by `Worker.drain_outbox` (claim with SKIP LOCKED,
-render, send, mark `sent`) at DELIVERY_CONCURRENCY 4. Prints messages per second,
-medians, and how many SMTP connections were opened (the pool reuses them).
+render, send, mark `sent`) at DELIVERY_CONCURRENCY 4. The SMTP fake runs in a child
+process (see bench._smtp_child), once answering at once and once taking 10 ms per
+message like a real relay. Prints messages per second, medians, and how many SMTP
+connections were opened (the pool reuses them: one per pool slot per run).
 
     scripts/with_db.sh .venv/bin/python -m bench.delivery_throughput [--rows 1000]
 """
@@ -20,8 +22,8 @@ import asyncpg
 
 from app.emails.render import GameSummary
 from bench._common import make_settings, median, scratch_database, spread
+from bench._smtp_child import SMTPChild
 from tests import db
-from tests.fakes.smtp import running_smtp_server
 from worker.mailer import SMTPMailer
 from worker.runner import Worker
 
@@ -88,65 +90,85 @@ async def sent_count(url: str) -> int:
         await conn.close()
 
 
-async def run(rows: int, repeats: int) -> None:
-    rates: dict[int, list[float]] = {}
-    opened: dict[int, list[int]] = {}
+async def drain(url: str, smtp: SMTPChild, rows: int, pool: int) -> tuple[float, int]:
+    """Reset the outbox, drain it once; (seconds, connections opened)."""
+    await reset_outbox(url)
+    smtp.clear()
+    settings = make_settings(
+        url,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_pool_size=pool,
+        delivery_concurrency=DELIVERY_CONCURRENCY,
+    )
+    worker = Worker(settings)
+    try:
+        started = time.perf_counter()
+        await worker.drain_outbox()
+        elapsed = time.perf_counter() - started
+        assert isinstance(worker.mailer, SMTPMailer)
+        connections = worker.mailer.connections_opened
+    finally:
+        await worker.aclose()
+    received = smtp.wait_for(rows)["messages"]
+    sent = await sent_count(url)
+    if received != rows or sent != rows:
+        raise SystemExit(f"expected {rows} messages, got {received} ({sent} marked sent)")
+    return elapsed, connections
+
+
+async def run(rows: int, repeats: int, delays: list[float]) -> None:
     async with scratch_database("delivery") as url:
         await seed(url, rows)
-        with running_smtp_server() as smtp:
-            print(
-                f"delivery_throughput: {rows} pending rows, DELIVERY_CONCURRENCY "
-                f"{DELIVERY_CONCURRENCY}, SMTP pool {' vs '.join(map(str, POOL_SIZES))}, "
-                f"{repeats} repetitions"
-            )
-            for rep in range(1, repeats + 1):
-                for pool in POOL_SIZES:
-                    await reset_outbox(url)
-                    smtp.clear()
-                    settings = make_settings(
-                        url,
-                        smtp_host=smtp.host,
-                        smtp_port=smtp.port,
-                        smtp_pool_size=pool,
-                        delivery_concurrency=DELIVERY_CONCURRENCY,
-                    )
-                    worker = Worker(settings)
-                    try:
-                        started = time.perf_counter()
-                        await worker.drain_outbox()
-                        elapsed = time.perf_counter() - started
-                        assert isinstance(worker.mailer, SMTPMailer)
-                        connections = worker.mailer.connections_opened
-                    finally:
-                        await worker.aclose()
-                    received = len(smtp.messages)
-                    sent = await sent_count(url)
-                    if received != rows or sent != rows:
-                        raise SystemExit(f"expected {rows} messages, got {received} ({sent} sent)")
-                    rate = rows / elapsed
-                    rates.setdefault(pool, []).append(rate)
-                    opened.setdefault(pool, []).append(connections)
-                    print(
-                        f"  run {rep} pool {pool}: {elapsed:6.2f} s  {rate:7.1f} msg/s  "
-                        f"{connections} connections opened ({smtp.connections} seen by the "
-                        f"server, at most {smtp.max_active_connections} at once)"
-                    )
-    print("\nmedians:")
-    for pool in POOL_SIZES:
         print(
-            f"  pool {pool}: {median(rates[pool]):7.1f} msg/s  (runs: {spread(rates[pool])}); "
-            f"connections opened per run: {sorted(set(opened[pool]))}"
+            f"delivery_throughput: {rows} pending rows, DELIVERY_CONCURRENCY "
+            f"{DELIVERY_CONCURRENCY}, SMTP pool {' vs '.join(map(str, POOL_SIZES))}, "
+            f"{repeats} repetitions; the SMTP fake runs in its own process"
         )
-    low, high = POOL_SIZES
-    print(f"  pool {high} / pool {low}: {median(rates[high]) / median(rates[low]):.2f}x")
+        for delay in delays:
+            rates: dict[int, list[float]] = {}
+            opened: dict[int, set[int]] = {}
+            smtp = SMTPChild.start(delay)
+            try:
+                print(f"\nSMTP server answering DATA after {delay * 1000:.0f} ms:")
+                for rep in range(1, repeats + 1):
+                    for pool in POOL_SIZES:
+                        elapsed, connections = await drain(url, smtp, rows, pool)
+                        stats = smtp.stats()
+                        rates.setdefault(pool, []).append(rows / elapsed)
+                        opened.setdefault(pool, set()).add(connections)
+                        print(
+                            f"  run {rep} pool {pool}: {elapsed:6.2f} s  "
+                            f"{rows / elapsed:7.1f} msg/s  {connections} connections opened "
+                            f"({stats['connections']} seen by the server, "
+                            f"at most {stats['max_active']} at once)"
+                        )
+            finally:
+                smtp.stop()
+            print("  medians:")
+            for pool in POOL_SIZES:
+                print(
+                    f"    pool {pool}: {median(rates[pool]):7.1f} msg/s  "
+                    f"(runs: {spread(rates[pool])}); "
+                    f"connections opened per run: {sorted(opened[pool])}"
+                )
+            low, high = POOL_SIZES
+            ratio = median(rates[high]) / median(rates[low])
+            print(f"    pool {high} / pool {low}: {ratio:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery_throughput")
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--server-delay",
+        type=float,
+        action="append",
+        help="seconds the SMTP server takes per message (repeatable; default 0 and 0.01)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rows, args.repeats))
+    asyncio.run(run(args.rows, args.repeats, args.server_delay or [0.0, 0.01]))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class Purpose(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
-    subject: int | str  # subscription id, or the email address for erase
+    subject: int | str  # the subscription id
     email_digest: str
 
 

@@ -72,9 +72,7 @@ async def test_probes_also_answer_at_the_root(client: httpx.AsyncClient) -> None
     assert (await client.get("/readyz")).status_code == 200
 
 
-async def test_readyz_is_503_on_a_database_behind_head(
-    empty_database: str, tmp_path: Path
-) -> None:
+async def test_readyz_is_503_on_a_database_behind_head(empty_database: str, tmp_path: Path) -> None:
     await db.upgrade(empty_database)
     await db.downgrade(empty_database, "base")  # alembic_version exists, holds no revision
     async with serve(make_settings(empty_database, tmp_path)) as c:
@@ -101,7 +99,9 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
         r = await c.get("/api/v1/readyz")
         assert r.status_code == 503
         assert r.json() == {
-            "status": "unavailable", "database": "unreachable", "migrations": "unknown"
+            "status": "unavailable",
+            "database": "unreachable",
+            "migrations": "unknown",
         }
         assert_no_leak(r, "hunter2-secret", "Connect call failed")
 
@@ -123,7 +123,8 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     assert r.headers["content-type"].startswith("text/plain")
     assert "# TYPE chesscom_helper_http_requests_total counter" in r.text
     samples = [
-        line for line in r.text.splitlines()
+        line
+        for line in r.text.splitlines()
         if line.startswith("chesscom_helper_http_requests_total{")
     ]
     assert any('status="200"' in line and "healthz" in line for line in samples)

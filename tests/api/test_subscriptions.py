@@ -299,3 +299,25 @@ async def test_notifications_are_admin_only_and_filterable(
     assert none.json()["total"] == 0
     bad = await client.get("/api/v1/notifications", headers=admin, params={"status": "bogus"})
     assert bad.status_code == 422
+
+
+async def test_erase_link_still_erases_when_the_row_it_named_is_gone(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    simulator: object,
+    hikaru: object,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    simulator.add_player("magnus")  # type: ignore[attr-defined]
+    for player in ("hikaru", "magnus"):
+        await client.post(
+            "/api/v1/subscriptions", json={"email": "fan@example.com", "username": player}
+        )
+    first = await sub_row(session_factory, "fan@example.com")
+    token = signer(app).sign(Purpose.erase, first.id, first.email)
+    async with session_factory() as s, s.begin():
+        await s.delete(await s.get(EmailSubscription, first.id))
+    r = await client.post("/api/v1/subscribers/erase", params={"token": token}, headers=JSON)
+    assert r.status_code == 200
+    async with session_factory() as s:
+        assert await s.scalar(select(func.count(EmailSubscription.id))) == 0

@@ -216,11 +216,17 @@ async def browser() -> AsyncIterator[Browser]:
 class Tab:
     page: Page
     requests: list[Request]
+    console_errors: list[str]
 
-    def assert_only_own_origin(self, origin: str) -> None:
+    def assert_only_own_origin(self, origin: str, *, page_status: int = 200) -> None:
+        """Every request the pages made went to the app (CSP-blocked ones are recorded
+        too), and the console shows no CSP violation or failed load (but the page's own
+        `page_status`, which Chromium logs as an error)."""
         assert self.requests, "the page made no request at all?"
         foreign = [r.url for r in self.requests if not r.url.startswith(origin + "/")]
         assert foreign == [], f"the page loaded external resources: {foreign}"
+        expected = f"the server responded with a status of {page_status} "
+        assert [e for e in self.console_errors if expected not in e] == []
 
 
 @pytest.fixture
@@ -233,8 +239,10 @@ async def open_tab(browser: Browser) -> AsyncIterator[Any]:
         page = await context.new_page()
         page.set_default_timeout(10_000)
         requests: list[Request] = []
+        errors: list[str] = []
         page.on("request", lambda request: requests.append(request))
-        return Tab(page, requests)
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        return Tab(page, requests, errors)
 
     yield factory
     for context in contexts:
@@ -464,7 +472,7 @@ async def test_tampered_links_show_the_error_page(stack: Stack, open_tab: Any) -
         assert "<script>" not in await tab.page.content()
         scroll_width = await tab.page.evaluate("document.documentElement.scrollWidth")
         assert scroll_width <= PHONE["width"]
-    tab.assert_only_own_origin(stack.origin)
+    tab.assert_only_own_origin(stack.origin, page_status=400)
 
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.is_active and sub.confirmed_at is None

@@ -1,0 +1,30 @@
+"""Run every benchmark with its defaults, one after the other.
+
+scripts/with_db.sh .venv/bin/python -m bench.run_all      (or: make bench)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import time
+from datetime import UTC, datetime
+
+from bench import delivery_throughput, poll_throughput
+
+
+def main() -> None:
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
+    started = time.perf_counter()
+    asyncio.run(poll_throughput.run(players=200, latency=0.05, repeats=3))
+    print()
+    asyncio.run(delivery_throughput.run(rows=1000, repeats=3, delays=[0.0, 0.01]))
+    print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
