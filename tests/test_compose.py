@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from limits.errors import ConfigurationError
 from sqlalchemy.engine import make_url
 
 from app.config import Environment, Settings
