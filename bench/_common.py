@@ -46,7 +46,8 @@ async def scratch_database(label: str) -> AsyncIterator[str]:
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
-        "data_dir": Path(tempfile.mkdtemp(prefix="chesshelper-bench-")),
+        # Nothing is written there (SECRET_KEY is set, SMTP or nothing is used).
+        "data_dir": Path(tempfile.gettempdir()) / "chesshelper-bench",
         "secret_key": SECRET_KEY,
         "contact_email": "bench@example.com",
         "public_base_url": "http://bench.test",

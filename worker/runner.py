@@ -97,17 +97,30 @@ class Worker:
         pending = list(batch)
         running: set[asyncio.Task[object]] = set()
         width = max(1, self.settings.poll_concurrency * 2)
-        while pending or running:
-            while pending and len(running) < width and not self.stop.is_set():
-                claimed = pending.pop(0)
-                running.add(asyncio.create_task(self._poll_one(claimed)))
-            if self.stop.is_set() and pending:
-                async with self.session_factory() as session, session.begin():
-                    await release_players(session, [p.player_id for p in pending])
-                pending.clear()
-            if running:
-                _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        stopped = asyncio.create_task(self.stop.wait())
+        try:
+            while pending or running:
+                while pending and len(running) < width and not self.stop.is_set():
+                    claimed = pending.pop(0)
+                    running.add(asyncio.create_task(self._poll_one(claimed)))
+                if self.stop.is_set() and pending:
+                    await self._release([p.player_id for p in pending])
+                    pending.clear()
+                if running:
+                    # Wake on the stop too, so unstarted players go back at once.
+                    done, _ = await asyncio.wait(
+                        {*running, stopped}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    running -= done
+        finally:
+            stopped.cancel()
+            if pending:  # cancelled mid-batch: still give the rest back
+                await asyncio.shield(self._release([p.player_id for p in pending]))
         metrics.CONCURRENCY_LIMIT.set(self.limiter.limit)
+
+    async def _release(self, player_ids: list[int]) -> None:
+        async with self.session_factory() as session, session.begin():
+            await release_players(session, player_ids)
 
     async def _poll_one(self, claimed: ClaimedPlayer) -> object:
         try:
@@ -172,6 +185,8 @@ class Worker:
     async def delivery_loop(self) -> None:
         await self._listen()
         while not self.stop.is_set():
+            # Cleared before looking, so a NOTIFY that lands while we look is kept.
+            self._wake_delivery.clear()
             try:
                 if await self._deliver_batch():
                     continue
@@ -179,7 +194,6 @@ class Worker:
             except Exception:
                 log.exception("delivery loop error; retrying shortly")
                 wait = OUTBOX_SAFETY_POLL_SECONDS
-            self._wake_delivery.clear()
             timeout = min(
                 OUTBOX_SAFETY_POLL_SECONDS, wait if wait is not None else OUTBOX_SAFETY_POLL_SECONDS
             )
@@ -238,6 +252,5 @@ class Worker:
 
     async def run_once(self) -> None:
         since = datetime.now(UTC)
-        await self._listen()
         await self.poll_all_once(since)
         await self.drain_outbox()

@@ -27,7 +27,8 @@ def run_asgi_in_thread(
 ) -> Iterator[str]:
     """Serve `app` on a free port of `host`; yields the base URL, e.g. `http://127.0.0.1:PORT`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only then (no delayed-ACK stalls).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
