@@ -32,8 +32,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_ADDRESS_LOCK = 0x4D41494C  # advisory-lock namespace ("MAIL") for per-address mail caps
+
+
 async def _mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
-    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap)."""
+    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap).
+
+    Takes a per-address transaction lock first, so concurrent requests for one address
+    count and enqueue one after another and a burst cannot slip past the cap.
+    """
+    await session.execute(
+        select(func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(email.lower())))
+    )
     since = _now() - timedelta(days=1)
     stmt = (
         select(func.count(NotificationLog.id))
