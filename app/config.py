@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     live_session_gap_seconds: int = Field(default=1800, ge=1)
     delivery_max_attempts: int = Field(default=5, ge=1)
     delivery_concurrency: int = Field(default=4, ge=1)
-    delivery_lease_seconds: int = Field(default=120, ge=1)
+    # How long a claimed outbox row is reserved: longer than one SMTP send can take.
+    delivery_lease_seconds: int = Field(default=60, ge=1)
     delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

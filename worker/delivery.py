@@ -102,9 +102,9 @@ FROM notification_logs WHERE status = 'pending'
 
 
 def retry_delay(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
-    """Backoff after the n-th failed attempt: 2 s, 8 s, 32 s, ... capped, with full jitter
-    on the upper half so many failed rows do not retry in lockstep."""
-    delay = min(cap, base * 4.0 ** max(0, attempts - 1))
+    """Backoff after the n-th failed attempt: 2 s, 6 s, 18 s, 54 s, ... capped, jittered
+    over the upper half so many failed rows do not retry in lockstep."""
+    delay = min(cap, base * 3.0 ** max(0, attempts - 1))
     return delay / 2 + random.uniform(0, delay / 2)
 
 

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0  # longest sleep between scheduler checks
 OUTBOX_SAFETY_POLL_SECONDS = 5.0  # NOTIFY wakes delivery; this catches anything missed
-ONCE_DRAIN_WINDOW_SECONDS = 60.0  # --once waits for retries due within this window
+# --once waits for rows due within this window: retries in backoff (5 attempts take
+# about 40-80 s) and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS).
+ONCE_DRAIN_WINDOW_SECONDS = 300.0
 
 
 def build_mailer(settings: Settings) -> Mailer:
