@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -12,14 +13,18 @@ from app.config import Settings
 
 def configure_logging(settings: Settings) -> None:
     """stdlib logging routed through structlog: key=value for people, JSON with LOG_JSON."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+    # Plain tracebacks in both formats: the default (rich) one prints every frame's locals,
+    # which hold request headers (bearer tokens) and settings, and takes seconds per error.
+    final: list[structlog.types.Processor] = (
+        # format_exc_info turns exc_info into a plain "exception" string; without it the
+        # JSON renderer would print the traceback object's repr.
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if settings.log_json
-        # Plain tracebacks: the default (rich) one prints every frame's locals, which hold
-        # request headers (bearer tokens) and settings, and takes seconds per error.
-        else structlog.dev.ConsoleRenderer(
-            colors=False, exception_formatter=structlog.dev.plain_traceback
-        )
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -36,7 +41,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         )
     )
     root = logging.getLogger()
@@ -56,7 +61,8 @@ class _RedactTokens(logging.Filter):
         return True
 
 
-def _redact(value: str) -> str:
-    import re
+_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]+")
 
-    return re.sub(r"(token=)[^&\s]+", r"\1[redacted]", value)
+
+def _redact(value: str) -> str:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", value)

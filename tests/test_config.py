@@ -96,8 +96,12 @@ def test_user_agent_carries_the_contact_email(monkeypatch: pytest.MonkeyPatch) -
         ("RATE_LIMIT_ANONYMOUS", "5/minute;100/day", "rate_limit_anonymous", "5/minute;100/day"),
         ("SMTP_TLS", "starttls", "smtp_tls", "starttls"),
         ("SMTP_PORT", "2525", "smtp_port", 2525),
-        ("RATE_LIMIT_STORAGE_URI", "redis://redis:6379/0", "rate_limit_storage_uri",
-         "redis://redis:6379/0"),
+        (
+            "RATE_LIMIT_STORAGE_URI",
+            "redis://redis:6379/0",
+            "rate_limit_storage_uri",
+            "redis://redis:6379/0",
+        ),
     ],
 )
 def test_environment_variables_are_read(
@@ -238,9 +242,7 @@ def test_load_settings_in_process_exits_2(
         ({"SECRET_KEY": GOOD_SECRET, "SMTP_HOST": "mail", "ADMIN_TOKEN": "short"}, "ADMIN_TOKEN"),
     ],
 )
-def test_production_refuses_missing_or_placeholder_secrets(
-    env: dict[str, str], named: str
-) -> None:
+def test_production_refuses_missing_or_placeholder_secrets(env: dict[str, str], named: str) -> None:
     result = run_load_settings(settings_env(APP_ENV="production", **env))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
