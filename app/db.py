@@ -56,4 +56,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the answer is sent. FastAPI's default runs the code
+# after `yield` once the response has gone, so a client could be told 201 for a
+# transaction that then fails, or not find its row on its very next request.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

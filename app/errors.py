@@ -6,10 +6,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.pages.render import is_page_request, render_page
 
 log = logging.getLogger(__name__)
 
@@ -98,34 +100,78 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
     }
 
 
+# What a browser on one of the email-link pages is told, by status, when something fails.
+_PAGE_HEADINGS = {
+    400: "This link does not work",
+    404: "Not found",
+    413: "Request too large",
+    422: "This link is incomplete",
+    429: "Please wait a moment",
+    500: "Something went wrong",
+    503: "Please try again shortly",
+}
+_PAGE_MESSAGES = {
+    422: "The link is missing part of its address. Open it again from the email, in full.",
+    429: "Too many requests came from your network in a short time. "
+    "Wait a minute, then press the button again.",
+    500: "We could not finish your request. Nothing was changed; please try again later.",
+}
+
+
+def _error(
+    request: Request,
+    status_code: int,
+    detail: object,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The API's `{"detail": ...}`, or a small page for a browser on an email-link page."""
+    if is_page_request(request):
+        message = _PAGE_MESSAGES.get(status_code, detail if isinstance(detail, str) else "")
+        page = render_page(
+            "error.html",
+            status_code,
+            heading=_PAGE_HEADINGS.get(status_code, "Something went wrong"),
+            message=message,
+        )
+        page.headers.update(headers or {})
+        return page
+    return JSONResponse({"detail": detail}, status_code, headers=headers)
+
+
+def page_error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """As `error_responses`, for the email-link pages: browsers get the error as a page."""
+    entries = error_responses(*codes)
+    for entry in entries.values():
+        entry["content"] = {"text/html": {}}
+    return entries
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return _error(request, exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         # Echoing the rejected input back could reflect hostile payloads; keep type/loc/msg.
         errors = [
             {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
             for e in exc.errors()
         ]
-        return JSONResponse({"detail": errors}, 422)
+        return _error(request, 422, errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
             # FastAPI answers 400 when a JSON body is not even text (bad UTF-8): it is
             # malformed input like any other, so 422 in the documented shape.
             errors = [{"type": "json_invalid", "loc": ["body"], "msg": "Body is not valid JSON"}]
-            return JSONResponse({"detail": errors}, 422)
-        return JSONResponse(
-            {"detail": exc.detail}, exc.status_code, headers=getattr(exc, "headers", None)
-        )
+            return _error(request, 422, errors)
+        return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
-    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_down(request: Request, exc: Exception) -> Response:
         # Losing the database is an outage, not a bug: say so, and say when to retry.
         if isinstance(exc, DBAPIError) and not _is_connectivity(exc):
             return await _unexpected(request, exc)
@@ -135,16 +181,17 @@ def install_error_handlers(app: FastAPI) -> None:
             request.url.path,
             type(exc).__name__,
         )
-        return JSONResponse(
-            {"detail": "The database is unavailable; try again shortly"},
+        return _error(
+            request,
             503,
-            headers={"Retry-After": "5"},
+            "The database is unavailable; try again shortly",
+            {"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "Internal server error"}, 500)
+        return _error(request, 500, "Internal server error")
 
 
 def _is_connectivity(exc: DBAPIError) -> bool:

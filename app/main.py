@@ -26,10 +26,10 @@ from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
+from app.urls import API_PREFIX
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
 
 DESCRIPTION = """
 Track Chess.com players and get an email the moment one of them starts playing live chess.

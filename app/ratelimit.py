@@ -2,12 +2,18 @@
 
 Anonymous clients are limited per address, admins per token. A bearer token that does
 not authenticate counts as anonymous, so inventing tokens cannot buy more requests.
+A POST from an email link (confirm, unsubscribe, erase) carrying a link token we signed
+is limited per link instead: mailbox providers send RFC 8058 one-click unsubscribes for
+many people from a few shared addresses, and one person confirming several
+subscriptions right after subscribing must not be told to wait. Replaying one link is
+still limited, and a forged link counts against its sender's address.
 Storage comes from RATE_LIMIT_STORAGE_URI (memory by default; Redis so that several
 API replicas share one budget).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -21,8 +27,15 @@ from app.config import Settings
 from app.errors import AppError
 from app.net import client_ip
 from app.security import authenticate
+from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import API_PREFIX
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LINK_ACTIONS = {
+    API_PREFIX + "/subscriptions/confirm": Purpose.confirm,
+    API_PREFIX + "/unsubscribe": Purpose.unsubscribe,
+    API_PREFIX + "/subscribers/erase": Purpose.erase,
+}
 
 
 class RateLimitExceeded(AppError):
@@ -61,6 +74,11 @@ async def rate_limit(request: Request) -> None:
     if not limiter.enabled or request.method not in MUTATING:
         return
     key, items = f"ip:{client_ip(request)}", limiter.anonymous
+    purpose = LINK_ACTIONS.get(request.url.path)
+    token = request.query_params.get("token", "")
+    if purpose is not None and _signer(request).is_genuine(purpose, token):
+        await limiter.check(f"link:{hashlib.sha256(token.encode()).hexdigest()[:32]}", items)
+        return
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         factory = request.app.state.session_factory
@@ -69,3 +87,8 @@ async def rate_limit(request: Request) -> None:
         if name is not None:
             key, items = f"token:{name}", limiter.authenticated
     await limiter.check(key, items)
+
+
+def _signer(request: Request) -> TokenSigner:
+    signer: TokenSigner = request.app.state.signer
+    return signer

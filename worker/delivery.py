@@ -26,6 +26,7 @@ from app.emails.render import (
 )
 from app.models import NotificationType
 from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import API_PREFIX
 from worker import metrics
 from worker.mailer import Mailer, MailError
 
@@ -142,7 +143,7 @@ class Deliverer:
     def render(self, row: ClaimedRow) -> EmailMessage | None:
         """The message for a row, or None when it must not be sent any more."""
         s = self.settings
-        base = s.public_url + "/api/v1"
+        base = s.public_url + API_PREFIX
         unsubscribe = f"{base}/unsubscribe?token=" + self.signer.sign(
             Purpose.unsubscribe, row.subscription_id, row.email
         )

@@ -6,8 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app.urls import PAGE_PATHS
 
 # No external assets, no inline script: the pages work with the strictest policy.
 SECURITY_HEADERS = {
@@ -43,3 +46,8 @@ def wants_json(accept: str | None) -> bool:
         return False
     accept = accept.lower()
     return "application/json" in accept and "text/html" not in accept
+
+
+def is_page_request(request: Request) -> bool:
+    """A browser on one of the pages: its errors are answered with a page, not JSON."""
+    return request.url.path in PAGE_PATHS and not wants_json(request.headers.get("accept"))

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
-from app.errors import InvalidToken, NotFound, Unprocessable, error_responses
+from app.errors import (
+    InvalidToken,
+    NotFound,
+    Unprocessable,
+    error_responses,
+    page_error_responses,
+)
 from app.net import client_ip
 from app.pages.render import render_page, wants_json
 from app.players import service as players
@@ -41,14 +47,29 @@ _HTML_OR_JSON = {
 }
 
 
+# Link pages: a page for browsers; errors the page itself cannot explain (a link cut
+# short, an outage) as a page too, or JSON for API clients.
 _PAGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}},
     400: {"content": {"text/html": {}}},
+    **page_error_responses(422, 503),
+}
+_PAGE_ACTION: dict[int | str, dict[str, Any]] = {
+    200: _HTML_OR_JSON,
+    400: _HTML_OR_JSON,
+    **page_error_responses(422, 429, 503),
 }
 
 
 def _invalid_page(exc: InvalidToken) -> HTMLResponse:
-    return render_page("error.html", 400, heading="This link does not work", message=exc.detail)
+    return render_page(
+        "error.html",
+        400,
+        heading="This link does not work",
+        message=exc.detail,
+        hint="Links in our emails expire. If you still want to change your subscription, "
+        "ask again from the service, or use the newest email you received.",
+    )
 
 
 def _refused(exc: InvalidToken, accept: str | None) -> Response:
@@ -126,7 +147,7 @@ async def confirm_page(
     "/subscriptions/confirm",
     summary="Confirm a subscription",
     response_model=ConfirmResult,
-    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+    responses=_PAGE_ACTION,
 )
 async def confirm(
     request: Request,
@@ -169,7 +190,7 @@ async def unsubscribe_page(
     summary="Unsubscribe (also RFC 8058 one-click)",
     description="Accepts an empty body, a form post, or `List-Unsubscribe=One-Click`. Idempotent.",
     response_model=UnsubscribeResult,
-    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+    responses=_PAGE_ACTION,
 )
 async def unsubscribe(
     token: TokenQuery,
@@ -261,7 +282,7 @@ async def erase_page(
     "/subscribers/erase",
     summary="Erase every row about the address of an erase link",
     response_model=Accepted,
-    responses={200: _HTML_OR_JSON, 400: _HTML_OR_JSON},
+    responses=_PAGE_ACTION,
 )
 async def erase(
     token: TokenQuery,

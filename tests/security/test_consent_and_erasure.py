@@ -470,3 +470,18 @@ async def test_admin_can_erase_an_address_directly(
     assert (
         await client.delete("/api/v1/subscribers/gone@example.com", headers=admin)
     ).status_code == 204
+
+
+@pytest.mark.parametrize("purpose", list(Purpose))
+async def test_a_link_cut_short_gets_a_page_for_browsers_and_json_for_clients(
+    client: httpx.AsyncClient, purpose: Purpose
+) -> None:
+    for method in ("GET", "POST"):
+        r = await client.request(method, LINKS[purpose])
+        assert r.status_code == 422, method
+        assert "text/html" in r.headers["content-type"]
+        assert "This link is incomplete" in r.text
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    api = await client.post(LINKS[purpose], headers=JSON)
+    assert api.status_code == 422
+    assert api.json()["detail"][0]["loc"] == ["query", "token"]

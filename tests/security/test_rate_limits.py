@@ -1,7 +1,9 @@
 """Rate limits on mutating routes (issue 4 §2, SPEC §3, §4).
 
 Defaults: 5/minute per client address when anonymous, 10/minute per admin token;
-429 with `Retry-After`; X-Forwarded-For counts only behind a trusted proxy.
+429 with `Retry-After`; X-Forwarded-For counts only behind a trusted proxy. POSTs from
+email links carrying a link we signed are limited per link, not per address (mailbox
+providers send one-click unsubscribes for many people from a few addresses).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import EmailSubscription, NotificationLog, Player
+from app.subscriptions.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
 PEER = "203.0.113.7"  # the `client` fixture's address
@@ -212,3 +215,96 @@ async def test_a_rejected_request_changes_nothing(
         assert await s.scalar(select(func.count()).select_from(Player)) == players_before
         assert await s.scalar(select(func.count()).select_from(EmailSubscription)) == 0
         assert await s.scalar(select(func.count()).select_from(NotificationLog)) == 0
+
+
+async def subscribe_many(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession], n: int
+) -> list[EmailSubscription]:
+    for i in range(n):
+        r = await client.post(
+            "/api/v1/subscriptions", json={"email": f"fan{i}@example.com", "username": PLAYERS[i]}
+        )
+        assert r.status_code == 202
+    async with session_factory() as s:
+        return list(await s.scalars(select(EmailSubscription).order_by(EmailSubscription.id)))
+
+
+async def test_links_from_emails_have_a_budget_each_not_the_address_s(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    signer: TokenSigner = app.state.signer
+    subs = await subscribe_many(client, session_factory, 5)
+    assert_limited(await track(client))  # the address's budget is spent ...
+    for sub in subs:  # ... yet each person can still confirm, and unsubscribe in one click
+        confirm = signer.sign(Purpose.confirm, sub.id, sub.email)
+        r = await client.post(
+            "/api/v1/subscriptions/confirm",
+            params={"token": confirm},
+            headers={"Accept": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        unsubscribe = signer.sign(Purpose.unsubscribe, sub.id, sub.email)
+        r = await client.post(
+            "/api/v1/unsubscribe",
+            params={"token": unsubscribe},
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 200, r.text
+    # Replaying one link is limited like any anonymous client.
+    replays = [
+        (await client.post("/api/v1/unsubscribe", params={"token": unsubscribe})).status_code
+        for _ in range(5)
+    ]
+    assert replays == [200] * 4 + [429]
+    assert int(
+        (await client.post("/api/v1/unsubscribe", params={"token": unsubscribe})).headers[
+            "Retry-After"
+        ]
+    ) in range(1, 61)
+
+
+async def test_forged_or_misused_links_count_against_the_sender_s_address(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    signer: TokenSigner = app.state.signer
+    (sub,) = await subscribe_many(client, session_factory, 1)
+    confirm = signer.sign(Purpose.confirm, sub.id, sub.email)
+    forged = TokenSigner("not-our-key").sign(Purpose.unsubscribe, sub.id, sub.email)
+    json = {"Accept": "application/json"}
+    statuses = [
+        (await client.post("/api/v1/unsubscribe", params={"token": forged}, headers=json)),
+        # A genuine link of another purpose is no key to this route's budget either.
+        (await client.post("/api/v1/unsubscribe", params={"token": confirm}, headers=json)),
+        (await client.post("/api/v1/subscribers/erase", params={"token": "x" * 40}, headers=json)),
+        (await client.post("/api/v1/subscriptions/confirm", headers=json)),
+    ]
+    assert [r.status_code for r in statuses] == [400, 400, 400, 422]
+    assert_limited(await client.post("/api/v1/unsubscribe", params={"token": forged}, headers=json))
+    async with session_factory() as s:
+        assert (await s.scalar(select(EmailSubscription))).is_active  # type: ignore[union-attr]
+
+
+async def test_a_browser_told_to_wait_gets_a_page(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    signer: TokenSigner = app.state.signer
+    (sub,) = await subscribe_many(client, session_factory, 1)
+    token = signer.sign(Purpose.confirm, sub.id, sub.email)
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for _ in range(5):
+        r = await client.post(
+            "/api/v1/subscriptions/confirm", params={"token": token}, headers=browser
+        )
+        assert r.status_code == 200
+    r = await client.post("/api/v1/subscriptions/confirm", params={"token": token}, headers=browser)
+    assert r.status_code == 429 and r.headers["Retry-After"]
+    assert r.headers["content-type"].startswith("text/html")
+    assert "Please wait a moment" in r.text
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
