@@ -21,12 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError, ObsoleteHeaderDefect
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -40,6 +40,32 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
 _UNSAFE_URL_CHARS = re.compile(r"[\s<>\"'`\\\x00-\x1f\x7f-\x9f]")
+
+MAX_HEADER_LINE = 998  # RFC 5322 §2.1.1: the hard limit; 78 is only a SHOULD
+
+
+class _UrlListHeader(UnstructuredHeader):
+    """A header holding `<URL>`s (RFC 2369 `List-Unsubscribe`), written on one line.
+
+    The email package folds long unstructured headers at 78 characters and, when a
+    token (our token URL) has no place to break, rewrites it as an RFC 2047 encoded
+    word, `=?utf-8?q?=3Chttp...?=`, which no mail client reads as a URL: one-click
+    unsubscribe would silently not exist. An unfolded line is legal up to 998.
+    """
+
+    def fold(self, *, policy: Policy) -> str:
+        header = cast(BaseHeader, self)  # the registry mixes BaseHeader in at runtime
+        value = str(header)
+        if not value.isascii() or len(header.name) + 2 + len(value) > MAX_HEADER_LINE:
+            return BaseHeader.fold(header, policy=policy)
+        return f"{header.name}: {value}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", cast(type[BaseHeader], _UrlListHeader))
+# The header objects carry their folding with them, so it also holds when aiosmtplib
+# flattens the message with a policy of its own.
+MESSAGE_POLICY = SMTP.clone(header_factory=_HEADERS)
 
 _RESULTS = {
     "win": "Won",
@@ -290,7 +316,7 @@ def _build(
     env = _environment()
     text = env.get_template(f"{template}.txt").render(context)
     html = env.get_template(f"{template}.html").render(context, subject=_header_safe(subject))
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = _address(sender, "sender")
     message["To"] = _address(to, "to")
     message["Subject"] = _header_safe(subject)

@@ -10,6 +10,7 @@ from email.parser import BytesParser
 from typing import Any
 
 import pytest
+from aiosmtplib.email import flatten_message
 
 from app.emails.render import (
     MAX_LISTED_GAMES,
@@ -80,6 +81,21 @@ def test_live_match_headers(games: list[GameSummary]) -> None:
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Message-ID"].startswith("<notification-42.")
     assert message["Message-ID"].endswith("@helper.example>")
+
+
+def test_list_unsubscribe_goes_on_the_wire_as_a_url_mail_clients_can_read(
+    games: list[GameSummary],
+) -> None:
+    # RFC 2369 wants `<URL>`; folded at 78 columns, the email package would turn the
+    # long token URL into an RFC 2047 encoded word (`=?utf-8?q?=3Chttp...`) that
+    # clients do not read as a URL. What aiosmtplib puts on the wire must be plain.
+    long_url = UNSUBSCRIBE + "&pad=" + "x" * 120
+    message = live(games, unsubscribe_url=long_url)
+    for raw in (flatten_message(message), message.as_bytes()):
+        headers = raw.split(b"\r\n\r\n" if b"\r\n" in raw else b"\n\n", 1)[0]
+        assert f"List-Unsubscribe: <{long_url}>".encode() in headers.splitlines()
+        assert b"=?" not in headers.split(b"List-Unsubscribe:", 1)[1].splitlines()[0]
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers.splitlines()
 
 
 def test_message_id_is_deterministic_per_row_and_event(games: list[GameSummary]) -> None:

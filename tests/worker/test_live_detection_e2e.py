@@ -50,6 +50,9 @@ async def test_a_new_live_session_sends_one_email_per_subscriber(
     assert "magnus" in text_body and "fabiano" in text_body and "3+2" in text_body
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/api/v1/unsubscribe?token=" in msg["List-Unsubscribe"]
+    raw_headers = world.smtp.messages[0].raw.split(b"\r\n\r\n", 1)[0].splitlines()
+    (line,) = [h for h in raw_headers if h.startswith(b"List-Unsubscribe:")]
+    assert line == f"List-Unsubscribe: {msg['List-Unsubscribe']}".encode(), "a plain <URL>"
     logs = await world.logs()
     assert {(log.status, log.success, log.attempts) for log in logs} == {("sent", True, 1)}
     assert all(log.sent_at is not None for log in logs)
