@@ -123,9 +123,10 @@ async def subscribe(
         # Already subscribed: say the same as for a new address, send nothing.
         return "pending_confirmation"
     if not sub.is_active:
-        # Coming back after unsubscribing needs a fresh opt-in.
+        # Coming back after unsubscribing needs a fresh opt-in, and fresh proof of it.
         sub.is_active = True
         sub.confirmed_at = None
+        sub.consent_ip = sub.consent_user_agent = None
         sub.unsubscribed_at = None
     await session.flush()
     await _queue_confirmation(session, settings, sub)

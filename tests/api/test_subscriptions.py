@@ -213,10 +213,13 @@ async def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
         "/api/v1/unsubscribe",
         params={"token": signer(app).sign(Purpose.unsubscribe, row.id, row.email)},
     )
+    assert (await sub_row(session_factory, "fan@example.com")).consent_ip == "203.0.113.7"
     r = await client.post("/api/v1/subscriptions", json=body)
     assert r.status_code == 202
     again = await sub_row(session_factory, "fan@example.com")
     assert again.is_active and again.confirmed_at is None
+    # The old proof of consent is for the old opt-in; the new one brings its own.
+    assert again.consent_ip is None and again.consent_user_agent is None
 
 
 @pytest.mark.parametrize("settings_overrides", [{"require_email_confirmation": False}])
