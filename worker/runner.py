@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 
 import asyncpg
@@ -67,6 +68,9 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.stop = asyncio.Event()
+        # Poll outcomes and delivery results since the last --once pass began.
+        self.tally: Counter[str] = Counter()
+        self.mail_tally: Counter[str] = Counter()
         self._wake_delivery = asyncio.Event()
         self.engine = create_engine(settings)
         self.session_factory = create_session_factory(self.engine)
@@ -126,11 +130,14 @@ class Worker:
 
     async def _poll_one(self, claimed: ClaimedPlayer) -> object:
         try:
-            return await self.poller.poll(claimed)
+            outcome = await self.poller.poll(claimed)
         except Exception:
             # One bad player never stops a cycle.
             log.exception("poll of %s crashed", claimed.username)
+            self.tally["crashed"] += 1
             return None
+        self.tally[str(outcome)] += 1
+        return outcome
 
     async def _claim(self, since: datetime | None = None) -> list[ClaimedPlayer]:
         s = self.settings
@@ -174,7 +181,9 @@ class Worker:
             return 0
         tasks = [asyncio.create_task(self.deliverer.deliver(r)) for r in rows]
         try:
-            await asyncio.gather(*tasks)
+            sent = await asyncio.gather(*tasks)
+            self.mail_tally["sent"] += sum(sent)
+            self.mail_tally["not sent yet"] += len(sent) - sum(sent)
         except asyncio.CancelledError:
             # Cancelled at shutdown: rows whose send never started go back at once.
             unfinished = [r.id for r, t in zip(rows, tasks, strict=True) if not t.done()]
@@ -254,5 +263,13 @@ class Worker:
 
     async def run_once(self) -> None:
         since = datetime.now(UTC)
+        self.tally.clear()
+        self.mail_tally.clear()
         await self.poll_all_once(since)
         await self.drain_outbox()
+        # One line for whoever runs --once from cron: what this pass did.
+        log.info("once: players %s; emails %s", _summary(self.tally), _summary(self.mail_tally))
+
+
+def _summary(tally: Counter[str]) -> str:
+    return ", ".join(f"{n} {what}" for what, n in sorted(tally.items()) if n) or "none"

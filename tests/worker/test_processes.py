@@ -234,7 +234,9 @@ async def test_once_polls_everyone_drains_the_outbox_and_exits_0(
 
     world.sim.add_game("alice", end_time=now() - 120)
     world.sim.add_game("bob", end_time=now() - 60, time_class="bullet")
-    await run_once(spawn, worker_env)
+    second = await run_once(spawn, worker_env)
+    # One summary line says what the pass did: two new sessions, four emails.
+    assert "once: players 2 notified, 1 unchanged; emails 4 sent" in second.output()
 
     got = per_message(smtp_server)
     recipients = sorted(rcpt for rcpt, _ in got)
