@@ -27,6 +27,7 @@ COPY alembic.ini ./
 # The sources in /app come first on sys.path: settings locate alembic.ini and .data from them.
 ENV PYTHONPATH=/app \
     DATA_DIR=/app/.data \
+    HOST=0.0.0.0 \
     PORT=8000
 RUN mkdir -p /app/.data && chown app:app /app/.data
 
@@ -38,6 +39,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/healthz' % os.environ.get('PORT', '8000'), timeout=4)" || exit 1
 
-# exec: uvicorn is PID 1 and receives SIGTERM. Set FORWARDED_ALLOW_IPS to the address of
-# your reverse proxy so X-Forwarded-* headers from it are trusted (only 127.0.0.1 by default).
-CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port \"${PORT:-8000}\" --proxy-headers --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-127.0.0.1}\""]
+# The API (python is PID 1 and receives SIGTERM). X-Forwarded-For is believed only
+# from the proxies listed in TRUSTED_PROXIES.
+CMD ["python", "-m", "app"]

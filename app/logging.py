@@ -47,8 +47,14 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    # uvicorn's loggers go through the same handler (one format, JSON with LOG_JSON).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     # httpx logs full URLs at INFO; the access log would repeat token query strings.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # alembic (read for /readyz) announces each of its plugins at INFO.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
 
 

@@ -27,8 +27,7 @@ echo "run: applying migrations" >&2
 $BIN/alembic upgrade head
 
 echo "run: API on http://${HOST:-127.0.0.1}:${PORT:-8000} (docs at /docs), worker polling Chess.com" >&2
-$BIN/uvicorn app.main:app --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --proxy-headers \
-  --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" &
+$BIN/python -m app &
 pids+=($!)
 $BIN/python -m worker &
 pids+=($!)

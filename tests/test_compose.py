@@ -5,6 +5,7 @@ There is no Docker engine in the test environment; these tests read the files.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -260,13 +261,14 @@ def test_dockerfile_exposes_8000_with_a_python_healthcheck() -> None:
     assert "curl" not in healthcheck and "wget" not in healthcheck
 
 
-def test_dockerfile_runs_uvicorn_on_all_interfaces_and_port() -> None:
+def test_dockerfile_serves_the_api_with_python_m_app_on_all_interfaces() -> None:
+    # `python -m app` (uvicorn without its own proxy-header rewriting) in exec form, so
+    # that python is PID 1 and receives SIGTERM; it listens on HOST:PORT.
     (cmd,) = instructions("CMD")
-    assert "uvicorn app.main:app" in cmd
-    assert "--host 0.0.0.0" in cmd
-    assert "${PORT:-8000}" in cmd
-    assert "--proxy-headers" in cmd
-    assert "exec " in cmd  # uvicorn, not sh, receives SIGTERM
+    assert json.loads(cmd) == ["python", "-m", "app"]
+    env = " ".join(instructions("ENV"))
+    assert "HOST=0.0.0.0" in env and "PORT=8000" in env
+    assert "uvicorn" not in cmd and "--proxy-headers" not in cmd
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image() -> None:

@@ -1,0 +1,34 @@
+"""`python -m app`: serve the API. `make run` and the container both start it this way.
+
+uvicorn's own proxy-header handling stays off. By default it believes X-Forwarded-For
+from any client on 127.0.0.1 and rewrites the peer address before the app sees it, so
+anyone on the host could dodge the per-address rate limits by inventing addresses.
+The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (app/net.py).
+"""
+
+from __future__ import annotations
+
+import uvicorn
+
+from app.config import load_settings
+from app.logging import configure_logging
+
+
+def main() -> None:
+    settings = load_settings()  # a bad value stops here, with one line naming it
+    configure_logging(settings)  # before uvicorn's first lines, not at app startup
+    uvicorn.run(
+        "app.main:app",
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        server_header=False,
+        # Logging is the app's (structlog, JSON with LOG_JSON): uvicorn's loggers
+        # propagate to it instead of printing in their own format.
+        log_config=None,
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),
+    )
+
+
+if __name__ == "__main__":
+    main()
