@@ -19,6 +19,7 @@ from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.notifications.router import router as notifications_router
+from app.ops.docs import install_docs
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
@@ -86,13 +87,14 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by app.ops.docs, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
+    install_docs(app, "/openapi.json")
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit)])
     api.include_router(players_router)

@@ -139,6 +139,12 @@ async def test_docs_page_is_html(client: httpx.AsyncClient) -> None:
     assert r.headers["content-type"].startswith("text/html")
     assert "swagger" in r.text.lower()
     assert "/openapi.json" in r.text
+    # Its script and styles are served by the app, never fetched from a CDN.
+    assert "cdn" not in r.text.lower() and "//" not in r.text.replace("://", "")
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f'"/docs/assets/{asset}"' in r.text
+        served = await client.get(f"/docs/assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 10_000
 
 
 # -- the OpenAPI document -------------------------------------------------------------------

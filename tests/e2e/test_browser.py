@@ -479,3 +479,16 @@ async def test_tampered_links_show_the_error_page(stack: Stack, open_tab: Any) -
 
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.is_active and sub.confirmed_at is None
+
+
+async def test_api_docs_render_without_the_internet(stack: Stack, open_tab: Any) -> None:
+    # Swagger UI comes from the app itself: no CDN, so it works on an offline server.
+    tab: Tab = await open_tab()
+    response = await tab.page.goto(f"{stack.origin}/docs")
+    assert response is not None and response.status == 200
+    operations = tab.page.locator(".opblock")
+    await expect(operations.first).to_be_visible()
+    assert await operations.count() >= 15
+    await expect(tab.page.locator(".info .title")).to_contain_text("Chess.com Helper")
+    foreign = [r.url for r in tab.requests if not r.url.startswith(stack.origin + "/")]
+    assert foreign == [], f"the docs loaded external resources: {foreign}"
