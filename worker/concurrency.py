@@ -2,8 +2,9 @@
 
 Chess.com serves serial requests without limit and answers parallel ones with 429
 when it is under load. So the worker starts at POLL_CONCURRENCY parallel requests,
-halves the limit and pauses everyone for Retry-After on a 429, and adds one slot back
-after a run of successes: multiplicative decrease, additive increase.
+halves the limit and pauses everyone for Retry-After on a 429 (once per burst of 429s),
+and adds one slot back after a run of successes: multiplicative decrease, additive
+increase.
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ class AdaptiveLimiter:
         """Cut the limit, pause every caller; returns the pause in seconds."""
         self.rate_limited += 1
         self._successes = 0
-        self.limit = max(self.min_limit, self.limit // 2)
+        if self._clock() >= self._paused_until:
+            # One cut per congestion event: the other requests in flight when the
+            # first 429 came back get theirs too, and that is no new evidence.
+            self.limit = max(self.min_limit, self.limit // 2)
         pause = min(
             self._max_pause, retry_after if retry_after is not None else self._default_pause
         )

@@ -36,6 +36,17 @@ def test_a_429_halves_the_limit_down_to_the_floor() -> None:
     assert limiter.rate_limited == 4
 
 
+def test_a_burst_of_429s_from_requests_in_flight_together_cuts_once() -> None:
+    now = [100.0]
+    limiter = AdaptiveLimiter(8, clock=lambda: now[0])
+    for _ in range(4):  # four parallel requests all answered 429
+        limiter.on_rate_limited(2)
+    assert limiter.limit == 4 and limiter.rate_limited == 4
+    now[0] += 2.5  # after the pause, a new 429 is new evidence
+    limiter.on_rate_limited(2)
+    assert limiter.limit == 2
+
+
 def test_successes_grow_the_limit_one_step_at_a_time_up_to_the_maximum() -> None:
     limiter = AdaptiveLimiter(4, successes_to_grow=5)
     limiter.on_rate_limited(0)
