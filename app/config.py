@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -182,7 +183,10 @@ class Settings(BaseSettings):
     def user_agent(self) -> str:
         if self.chesscom_user_agent:
             return self.chesscom_user_agent
-        contact = self.contact_email or "unset"
+        # Chess.com refuses clients without contact details. Without CONTACT_EMAIL the
+        # address this deployment sends mail from is the best contact we know (and
+        # both processes warn at start).
+        contact = self.contact_email or parseaddr(self.email_from)[1] or "unset"
         return f"chesscom-helper/{__version__} (self-hosted; contact: {contact})"
 
     @property

@@ -84,6 +84,14 @@ def test_user_agent_carries_the_contact_email(monkeypatch: pytest.MonkeyPatch) -
     assert Settings().user_agent == "mybot/2.0 (contact: me@example.org)"
 
 
+def test_without_contact_email_the_sender_address_is_the_contact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert "contact: noreply@localhost)" in Settings().user_agent
+    monkeypatch.setenv("EMAIL_FROM", "Chess alerts <alerts@club.example>")
+    assert "contact: alerts@club.example)" in Settings().user_agent
+
+
 @pytest.mark.parametrize(
     ("variable", "raw", "field", "expected"),
     [

@@ -32,7 +32,6 @@ from app.chesscom.errors import (
 from app.chesscom.payloads import Archive, ArchiveIndex, Profile
 
 DEFAULT_API_BASE = "https://api.chess.com/pub"
-PROJECT_URL = "https://github.com/chesscom-helper/chesscom-helper"
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -58,15 +57,6 @@ class NotModified:
 
 
 NOT_MODIFIED = NotModified()
-
-
-def build_user_agent(contact_email: str | None, version: str) -> str:
-    """The User-Agent Chess.com asks for: the app, where it lives, who to contact.
-
-    Without a contact Chess.com answers 403 since 2023; the caller should warn.
-    """
-    contact = f"; contact: {contact_email}" if contact_email else ""
-    return f"chesscom-helper/{version} (+{PROJECT_URL}{contact})"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
