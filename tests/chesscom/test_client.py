@@ -14,7 +14,6 @@ from app.chesscom.client import (
     ChessComClient,
     Fetched,
     NotModified,
-    build_user_agent,
     parse_retry_after,
 )
 from app.chesscom.errors import (
@@ -24,6 +23,7 @@ from app.chesscom.errors import (
     PlayerNotFound,
     RateLimited,
 )
+from app.config import Settings
 from tests.chesscom.conftest import USER_AGENT, make_client
 from tests.fakes.chesscom import ChessComSimulator, has_contact_info
 
@@ -350,11 +350,7 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after(earlier, now=now) == 0.0
 
 
-def test_build_user_agent() -> None:
-    with_contact = build_user_agent("ops@example.com", "0.1.0")
-    assert with_contact.startswith("chesscom-helper/0.1.0 (+https://")
-    assert with_contact.endswith("; contact: ops@example.com)")
-    assert has_contact_info(with_contact)
-    without = build_user_agent(None, "0.1.0")
-    assert without.startswith("chesscom-helper/0.1.0") and "contact" not in without
-    assert not has_contact_info(without)
+def test_the_default_user_agent_carries_contact_info() -> None:
+    for env in ({"contact_email": "ops@example.com"}, {}):
+        agent = Settings(database_url="postgresql+asyncpg://u@h/db", **env).user_agent
+        assert agent.startswith("chesscom-helper/") and has_contact_info(agent)
