@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -46,6 +47,7 @@ class ClaimedRow:
     confirmed: bool
     username: str
     player_name: str | None
+    locked_until: datetime  # the lease as claimed: proof the row is still ours
 
 
 _CLAIM = text(
@@ -64,7 +66,19 @@ FROM due, email_subscriptions s, players p
 WHERE n.id = due.id AND s.id = n.subscription_id AND p.player_id = s.player_id
 RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts, n.payload,
           s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed,
-          p.username, p.name AS player_name
+          p.username, p.name AS player_name, n.locked_until
+"""
+)
+
+# A batch waits for free sending slots after its claim. Right before a row's send its
+# lease is taken afresh, but only if it is still ours: a row whose lease ran out while
+# it waited may have been claimed by another worker (new locked_until), and then that
+# worker sends it, not us.
+_RENEW = text(
+    """
+UPDATE notification_logs SET locked_until = now() + make_interval(secs => :lease)
+WHERE id = :id AND status = 'pending' AND locked_until = :claimed_until
+RETURNING locked_until
 """
 )
 
@@ -192,6 +206,9 @@ class Deliverer:
     async def deliver(self, row: ClaimedRow) -> bool:
         """Send one claimed row and record the result. True when sent."""
         async with self._parallel:
+            if not await self._renew(row):
+                log.info("notification %s: lease lost while waiting; another worker has it", row.id)
+                return False
             try:
                 message = self.render(row)
             except Exception as exc:  # a row we cannot render will never render: fail it
@@ -220,6 +237,18 @@ class Deliverer:
             await asyncio.shield(self._mark_sent(row))
             metrics.EMAILS.labels(row.notification_type, "sent").inc()
             return True
+
+    async def _renew(self, row: ClaimedRow) -> bool:
+        async with self.session_factory() as session, session.begin():
+            renewed = await session.scalar(
+                _RENEW,
+                {
+                    "id": row.id,
+                    "lease": self.settings.delivery_lease_seconds,
+                    "claimed_until": row.locked_until,
+                },
+            )
+        return renewed is not None
 
     async def _mark_sent(self, row: ClaimedRow) -> None:
         async with self.session_factory() as session, session.begin():
