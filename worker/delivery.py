@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -48,6 +49,7 @@ class ClaimedRow:
     username: str
     player_name: str | None
     locked_until: datetime  # the lease as claimed: proof the row is still ours
+    claimed_at: float = field(default_factory=time.monotonic)
 
 
 _CLAIM = text(
@@ -70,10 +72,9 @@ RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts, 
 """
 )
 
-# A batch waits for free sending slots after its claim. Right before a row's send its
-# lease is taken afresh, but only if it is still ours: a row whose lease ran out while
-# it waited may have been claimed by another worker (new locked_until), and then that
-# worker sends it, not us.
+# A batch waits for free sending slots after its claim. A row that waited past half its
+# lease is taken afresh before its send, but only if it is still ours: one whose lease
+# ran out may have been claimed by another worker (new locked_until), which sends it.
 _RENEW = text(
     """
 UPDATE notification_logs SET locked_until = now() + make_interval(secs => :lease)
@@ -206,7 +207,10 @@ class Deliverer:
     async def deliver(self, row: ClaimedRow) -> bool:
         """Send one claimed row and record the result. True when sent."""
         async with self._parallel:
-            if not await self._renew(row):
+            # In the first half of its lease the row is surely ours and the send has at
+            # least half a lease; after that, ask the database (one more round trip).
+            waited = time.monotonic() - row.claimed_at
+            if waited > self.settings.delivery_lease_seconds / 2 and not await self._renew(row):
                 log.info("notification %s: lease lost while waiting; another worker has it", row.id)
                 return False
             try:
