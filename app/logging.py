@@ -32,6 +32,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_logger_name,
         # `logger.info(..., extra={...})` fields become key=value (JSON keys).
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
@@ -58,6 +59,14 @@ def configure_logging(settings: Settings) -> None:
     # alembic (read for /readyz) announces each of its plugins at INFO.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+
+
+def _drop_color_message(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """uvicorn passes an ANSI-coloured copy of some messages as `extra`; not for logs."""
+    event.pop("color_message", None)
+    return event
 
 
 class _RedactTokens(logging.Filter):

@@ -119,3 +119,4 @@ async def test_one_log_format_and_a_clean_exit_on_sigterm(served: Served) -> Non
     # ISO timestamp first, then the level in brackets.
     for line in lines:
         assert line[:4].isdigit() and "Z [" in line[:40], line
+        assert "color_message" not in line and "\x1b" not in line, line
