@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +21,10 @@ _BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's words for
 class ErrorBody(BaseModel):
     """The one error shape of the API."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "Player 'nobody' is not tracked"}]}
+    )
+
     detail: str
 
 
@@ -32,6 +36,22 @@ class ValidationErrorItem(BaseModel):
 
 class ValidationErrorBody(BaseModel):
     """422: a list of field errors from validation, or one sentence from a rule."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": [
+                        {
+                            "type": "string_pattern_mismatch",
+                            "loc": ["body", "username"],
+                            "msg": "String should match pattern '^[A-Za-z0-9_-]{3,25}$'",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     detail: list[ValidationErrorItem] | str
 

@@ -74,5 +74,9 @@ class PlayerOut(BaseModel):
 
 
 class RefreshAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "accepted", "players": 12}]}
+    )
+
     status: str = Field(examples=["accepted"])
     players: int = Field(description="How many players will be refreshed")

@@ -30,11 +30,19 @@ class SubscriptionStatus(BaseModel):
 
 
 class ConfirmResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "active", "username": "hikaru"}]}
+    )
+
     status: Literal["active"] = "active"
     username: str
 
 
 class UnsubscribeResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "unsubscribed", "username": "hikaru"}]}
+    )
+
     status: Literal["unsubscribed"] = "unsubscribed"
     username: str
 
@@ -42,7 +50,24 @@ class UnsubscribeResult(BaseModel):
 class SubscriptionOut(BaseModel):
     """Admin view of a subscription: this one carries the address."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "email": "fan@example.com",
+                    "username": "hikaru",
+                    "is_active": True,
+                    "confirmed_at": "2026-11-02T18:04:11Z",
+                    "created_at": "2026-11-02T18:01:37Z",
+                    "updated_at": "2026-11-02T18:04:11Z",
+                    "consent_ip": "203.0.113.7",
+                    "consent_user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                }
+            ]
+        },
+    )
 
     id: int
     email: str
@@ -67,5 +92,16 @@ class EraseRequest(StrictModel):
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "accepted",
+                    "detail": "If we hold data about this address, we sent it a link.",
+                }
+            ]
+        }
+    )
+
     status: Literal["accepted"] = "accepted"
     detail: str
