@@ -143,6 +143,13 @@ class Game(_Payload):
         archive's ordering by end.
         """
         start = pgn_start_unix(self.pgn_headers)
+        if start is not None and self.is_live:
+            # A PGN whose clock cannot be this game's (a start after the end, or longer
+            # ago than any game with this time control can last) is not believed:
+            # a stale start would glue every later game onto one old session.
+            longest = longest_live_game_seconds(self.time_control)
+            if start > self.end_time or self.end_time - start > longest:
+                start = None
         if start is None:
             start = self.start_time
         if start is None:
@@ -200,6 +207,21 @@ class ArchiveIndex(_Payload):
     """`/player/{username}/games/archives`: URLs of the months with games."""
 
     archives: list[str] = Field(default_factory=list)
+
+
+_LIVE_TIME_CONTROL = re.compile(r"(\d{1,6})(?:\+(\d{1,4}))?")
+_MOVES_WITH_INCREMENT = 120  # per side: longer games are rare enough to be estimated short
+_UNKNOWN_CONTROL_LONGEST = 4 * 3600
+
+
+def longest_live_game_seconds(time_control: str) -> int:
+    """How long a live game with `time_control` (`"180"`, `"180+2"`) can plausibly last:
+    both clocks run out, with the increment on every move, plus a margin."""
+    match = _LIVE_TIME_CONTROL.fullmatch(time_control.strip())
+    if match is None:
+        return _UNKNOWN_CONTROL_LONGEST
+    base, increment = int(match[1]), int(match[2] or 0)
+    return 2 * (base + _MOVES_WITH_INCREMENT * increment) + 120
 
 
 def pgn_start_unix(headers: dict[str, str]) -> int | None:

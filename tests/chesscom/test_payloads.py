@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.chesscom.payloads import Archive, Game, Profile, pgn_start_unix
+from app.chesscom.payloads import (
+    Archive,
+    Game,
+    Profile,
+    longest_live_game_seconds,
+    pgn_start_unix,
+)
 
 HIKARU: dict[str, Any] = {
     "avatar": "https://images.chesscomfiles.com/uploads/v1/user/15448422.88c010c1.200x200o.3c5619f5441e.png",
@@ -189,6 +195,28 @@ def test_started_at_uses_start_time_field_then_end_time() -> None:
 def test_started_at_is_never_after_end_time() -> None:
     pgn = '[UTCDate "2024.02.01"]\n[UTCTime "00:10:00"]'
     assert game(pgn=pgn).started_at_unix == GAME["end_time"]
+
+
+def test_a_pgn_clock_that_cannot_be_this_game_s_is_not_believed() -> None:
+    # A template PGN stamped with another day (or a start hours before a 3+2 game
+    # ended) would make every later game look like part of one old session.
+    stale = '[UTCDate "2024.01.20"]\n[UTCTime "12:00:00"]'
+    assert game(pgn=stale).started_at_unix == GAME["end_time"]
+    hours_before = '[UTCDate "2024.01.31"]\n[UTCTime "21:00:00"]'
+    assert game(pgn=hours_before).started_at_unix == GAME["end_time"]
+    # The same clock is fine for a game long enough to have started then.
+    assert game(pgn=hours_before, time_control="5400+30").started_at_unix == 1706734800
+    # Daily games keep theirs: they last days.
+    daily = game(pgn=stale, time_class="daily", time_control="1/86400")
+    assert daily.started_at_unix == 1705752000
+
+
+@pytest.mark.parametrize(
+    ("time_control", "longest"),
+    [("60", 240), ("180+2", 960), ("600", 1320), ("900+10", 4320), ("", 14400), ("1/86400", 14400)],
+)
+def test_longest_live_game(time_control: str, longest: int) -> None:
+    assert longest_live_game_seconds(time_control) == longest
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,25 @@ async def test_games_after_the_gap_open_a_second_session(
     assert len({log.event_id for log in await world.logs()}) == 2
 
 
+async def test_sessions_split_even_when_every_pgn_carries_the_same_stale_clock(
+    world: World, make_worker: WorkerFactory
+) -> None:
+    # A feed whose PGNs all say the game started on one old day: the clocks cannot be
+    # these games' (a 3+2 game does not last days), so the end times decide.
+    template = '[Event "Live Chess"]\n[UTCDate "2024.01.02"]\n[UTCTime "10:00:00"]\n\n1. e4 1-0\n'
+    await world.track("hikaru")
+    await world.subscribe("fan@example.com", "hikaru")
+    await make_worker().run_once()
+    world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR, pgn=template)
+    world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR + 400, pgn=template)  # same session
+    await world.make_due()
+    await make_worker().run_once()
+    world.sim.add_game("hikaru", end_time=NOW - 300, pgn=template)  # after the gap
+    await world.make_due()
+    await make_worker().run_once()
+    assert len(world.sent_to("fan@example.com")) == 2
+
+
 async def test_continuing_session_sends_nothing_more(
     world: World, make_worker: WorkerFactory
 ) -> None:
