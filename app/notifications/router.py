@@ -13,7 +13,7 @@ from app.db import SessionDep
 from app.errors import error_responses
 from app.models import EmailSubscription, NotificationLog, Player
 from app.notifications.schemas import NotificationOut, Status
-from app.schemas import USERNAME_PATTERN, Limit, Offset, Page
+from app.schemas import USERNAME_PATTERN, Limit, Offset, Page, canonical_email
 from app.security import AdminDep
 
 router = APIRouter(prefix="/notifications", tags=["admin"])
@@ -43,7 +43,11 @@ async def list_notifications(
     if username:
         base = base.where(Player.username == username.lower())
     if email:
-        base = base.where(EmailSubscription.email == email.lower())
+        try:
+            wanted = canonical_email(email)
+        except ValueError:  # a form we never store: nothing can match
+            wanted = email.lower()
+        base = base.where(EmailSubscription.email == wanted)
     if status:
         base = base.where(NotificationLog.status == status)
     if since:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
@@ -22,7 +21,7 @@ from app.errors import (
 from app.net import client_ip
 from app.pages.render import render_page, wants_json
 from app.players import service as players
-from app.schemas import UsernamePath
+from app.schemas import UsernamePath, canonical_email
 from app.security import AdminDep
 from app.subscriptions import service
 from app.subscriptions.schemas import (
@@ -307,6 +306,6 @@ async def erase(
 
 def _valid_email(value: str) -> str:
     try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise Unprocessable(f"Not a valid email address: {exc}") from exc
+        return canonical_email(value)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc

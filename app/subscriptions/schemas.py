@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from app.schemas import StrictModel, Username
+from app.schemas import StrictModel, Username, canonical_email
 
 
 class SubscribeRequest(StrictModel):
@@ -21,8 +21,7 @@ class SubscribeRequest(StrictModel):
     @field_validator("email")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        # email-validator already normalised the domain; addresses are compared lower-case.
-        return value.lower()
+        return canonical_email(value)
 
 
 class SubscriptionStatus(BaseModel):
@@ -88,7 +87,7 @@ class EraseRequest(StrictModel):
     @field_validator("email")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        return value.lower()
+        return canonical_email(value)
 
 
 class Accepted(BaseModel):

@@ -324,3 +324,30 @@ async def test_erase_link_still_erases_when_the_row_it_named_is_gone(
     assert r.status_code == 200
     async with session_factory() as s:
         assert await s.scalar(select(func.count(EmailSubscription.id))) == 0
+
+
+async def test_an_international_domain_is_stored_in_its_ascii_form(
+    client: httpx.AsyncClient,
+    hikaru: object,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    for typed in ("Fan@Bücher.de", "fan@xn--bcher-kva.DE"):
+        r = await client.post("/api/v1/subscriptions", json={"email": typed, "username": "hikaru"})
+        assert r.status_code == 202, r.text
+    async with session_factory() as s:
+        emails = list(await s.scalars(select(EmailSubscription.email)))
+    assert emails == ["fan@xn--bcher-kva.de"], "one address, however it was typed"
+
+
+@pytest.mark.parametrize("email", ["josé@example.com", "用户@例子.广告"])
+async def test_a_non_ascii_local_part_is_refused_with_a_clear_422(
+    client: httpx.AsyncClient,
+    hikaru: object,
+    session_factory: async_sessionmaker[AsyncSession],
+    email: str,
+) -> None:
+    r = await client.post("/api/v1/subscriptions", json={"email": email, "username": "hikaru"})
+    assert r.status_code == 422
+    assert "non-ASCII characters before the @" in r.json()["detail"][0]["msg"]
+    async with session_factory() as s:
+        assert await s.scalar(select(func.count(EmailSubscription.id))) == 0
