@@ -79,10 +79,15 @@ async def refresh_all(
     request: Request, session: SessionDep, chesscom: ChessComDep, _admin: AdminDep
 ) -> RefreshAccepted:
     count = len(await service.all_usernames(session))
-    task = asyncio.create_task(_refresh_all(request.app.state.session_factory, chesscom))
-    # Keep a reference so the task is not garbage-collected mid-run.
-    request.app.state.background_tasks.add(task)
-    task.add_done_callback(request.app.state.background_tasks.discard)
+    state = request.app.state
+    running: asyncio.Task[None] | None = getattr(state, "refresh_all_task", None)
+    if running is None or running.done():
+        # One pass at a time, whoever asks: repeated requests cost Chess.com nothing more.
+        task = asyncio.create_task(_refresh_all(state.session_factory, chesscom))
+        state.refresh_all_task = task
+        # Keep a reference so the task is not garbage-collected mid-run.
+        state.background_tasks.add(task)
+        task.add_done_callback(state.background_tasks.discard)
     return RefreshAccepted(status="accepted", players=count)
 
 

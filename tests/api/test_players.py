@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.fakes.chesscom import ChessComSimulator
 
@@ -155,3 +158,21 @@ async def test_refresh_all_is_admin_and_202(
     r = await client.post("/api/v1/players/refresh", headers=admin)
     assert r.status_code == 202
     assert r.json() == {"status": "accepted", "players": 1}
+
+
+async def test_refresh_all_runs_one_pass_at_a_time(
+    client: httpx.AsyncClient, admin: dict[str, str], app: FastAPI, simulator: ChessComSimulator
+) -> None:
+    for name in ("hikaru", "magnus", "anishgiri"):
+        simulator.add_player(name)
+        await client.post("/api/v1/players", json={"username": name})
+    simulator.reset_requests()
+    simulator.latency_seconds = 0.05
+    for _ in range(3):  # asked three times while the first pass still runs
+        assert (await client.post("/api/v1/players/refresh", headers=admin)).status_code == 202
+    await asyncio.wait_for(app.state.refresh_all_task, 5)
+    assert len(simulator.requests) == 3, "one profile request per player, not three"
+    # Once it is over, asking again starts a new pass.
+    assert (await client.post("/api/v1/players/refresh", headers=admin)).status_code == 202
+    await asyncio.wait_for(app.state.refresh_all_task, 5)
+    assert len(simulator.requests) == 6
