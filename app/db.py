@@ -1,11 +1,9 @@
-"""Async engine and sessions. One session per request; the dependency commits or rolls back."""
+"""Async engine and session factory, shared by API and worker (no web imports here).
+
+The request dependency that commits or rolls back lives in `app.deps`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
-
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,21 +40,3 @@ def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; commit when the handler succeeds, roll back otherwise."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-# scope="function": commit before the answer is sent. FastAPI's default runs the code
-# after `yield` once the response has gone, so a client could be told 201 for a
-# transaction that then fails, or not find its row on its very next request.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient
 from app.config import Settings
-from app.db import SessionDep
 from app.subscriptions.tokens import TokenSigner
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commit when the handler succeeds, roll back otherwise."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": commit before the answer is sent. FastAPI's default runs the code
+# after `yield` once the response has gone, so a client could be told 201 for a
+# transaction that then fails, or not find its row on its very next request.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def _settings(request: Request) -> Settings:

@@ -16,7 +16,7 @@ from app import __version__
 from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import create_engine, create_session_factory
-from app.errors import install_error_handlers
+from app.http_errors import install_error_handlers
 from app.logging import configure_logging
 from app.notifications.router import router as notifications_router
 from app.ops.docs import install_docs

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import SessionDep
+from app.deps import SessionDep
 from app.errors import Unauthorized
 from app.models import ApiToken
 

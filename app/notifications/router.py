@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import EmailStr
 from sqlalchemy import func, select
 
-from app.db import SessionDep
-from app.errors import error_responses
+from app.deps import SessionDep
+from app.http_errors import error_responses
 from app.models import EmailSubscription, NotificationLog, Player
 from app.notifications.schemas import NotificationOut, Status
 from app.schemas import USERNAME_PATTERN, Limit, Offset, Page, canonical_email

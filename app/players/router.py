@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient
 from app.deps import ChessComDep, SessionDep
-from app.errors import AppError, error_responses
+from app.errors import AppError
+from app.http_errors import error_responses
 from app.players import service
 from app.players.schemas import PlayerOut, RefreshAccepted, TrackPlayerRequest
 from app.schemas import Limit, Offset, Page, UsernamePath

@@ -11,13 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
-from app.errors import (
-    InvalidToken,
-    NotFound,
-    Unprocessable,
-    error_responses,
-    page_error_responses,
-)
+from app.errors import InvalidToken, NotFound, Unprocessable
+from app.http_errors import error_responses, page_error_responses
 from app.net import client_ip
 from app.pages.render import render_page, wants_json
 from app.players import service as players
@@ -34,6 +29,7 @@ from app.subscriptions.schemas import (
     UnsubscribeResult,
 )
 from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE, link_target
 
 router = APIRouter(tags=["subscriptions"])
 
@@ -91,7 +87,6 @@ async def _button_page(
     purpose: Purpose,
     token: str,
     template: str,
-    action: str,
 ) -> HTMLResponse:
     """The page a link opens: checks the token, changes nothing, offers a POST button."""
     try:
@@ -99,7 +94,7 @@ async def _button_page(
     except InvalidToken as exc:
         return _invalid_page(exc)
     username = await service.username_of(session, sub.player_id)
-    return render_page(template, username=username, action=f"{action}?token={token}")
+    return render_page(template, username=username, action=link_target(purpose, token))
 
 
 @router.post(
@@ -129,7 +124,7 @@ async def subscribe(
 
 
 @router.get(
-    "/subscriptions/confirm",
+    CONFIRM_ROUTE,
     response_class=HTMLResponse,
     summary="Confirmation page (changes nothing; the button POSTs)",
     responses=_PAGE,
@@ -137,13 +132,11 @@ async def subscribe(
 async def confirm_page(
     token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
 ) -> HTMLResponse:
-    return await _button_page(
-        session, settings, signer, Purpose.confirm, token, "confirm.html", "confirm"
-    )
+    return await _button_page(session, settings, signer, Purpose.confirm, token, "confirm.html")
 
 
 @router.post(
-    "/subscriptions/confirm",
+    CONFIRM_ROUTE,
     summary="Confirm a subscription",
     response_model=ConfirmResult,
     responses=_PAGE_ACTION,
@@ -171,7 +164,7 @@ async def confirm(
 
 
 @router.get(
-    "/unsubscribe",
+    UNSUBSCRIBE_ROUTE,
     response_class=HTMLResponse,
     summary="Unsubscribe page (changes nothing; the button POSTs)",
     responses=_PAGE,
@@ -180,12 +173,12 @@ async def unsubscribe_page(
     token: TokenQuery, session: SessionDep, settings: SettingsDep, signer: SignerDep
 ) -> HTMLResponse:
     return await _button_page(
-        session, settings, signer, Purpose.unsubscribe, token, "unsubscribe.html", "unsubscribe"
+        session, settings, signer, Purpose.unsubscribe, token, "unsubscribe.html"
     )
 
 
 @router.post(
-    "/unsubscribe",
+    UNSUBSCRIBE_ROUTE,
     summary="Unsubscribe (also RFC 8058 one-click)",
     description="Accepts an empty body, a form post, or `List-Unsubscribe=One-Click`. Idempotent.",
     response_model=UnsubscribeResult,
@@ -262,7 +255,7 @@ async def erase_request(body: EraseRequest, session: SessionDep, settings: Setti
 
 
 @router.get(
-    "/subscribers/erase",
+    ERASE_ROUTE,
     response_class=HTMLResponse,
     summary="Erase page (changes nothing; the button POSTs)",
     responses=_PAGE,
@@ -274,11 +267,11 @@ async def erase_page(
         await service.email_for_erase_token(session, settings, signer, token)
     except InvalidToken as exc:
         return _invalid_page(exc)
-    return render_page("erase.html", action=f"erase?token={token}")
+    return render_page("erase.html", action=link_target(Purpose.erase, token))
 
 
 @router.post(
-    "/subscribers/erase",
+    ERASE_ROUTE,
     summary="Erase every row about the address of an erase link",
     response_model=Accepted,
     responses=_PAGE_ACTION,
