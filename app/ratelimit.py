@@ -28,14 +28,10 @@ from app.errors import AppError
 from app.net import client_ip
 from app.security import authenticate
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import API_PREFIX
+from app.urls import LINK_PATHS
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-LINK_ACTIONS = {
-    API_PREFIX + "/subscriptions/confirm": Purpose.confirm,
-    API_PREFIX + "/unsubscribe": Purpose.unsubscribe,
-    API_PREFIX + "/subscribers/erase": Purpose.erase,
-}
+LINK_ACTIONS: dict[str, Purpose] = {path: purpose for purpose, path in LINK_PATHS.items()}
 
 
 class RateLimitExceeded(AppError):

@@ -1,10 +1,51 @@
-"""Where things live: the API prefix shared by the routers, email links and pages."""
+"""Where things live: the API prefix, the email-link routes, and the one builder of link URLs.
+
+Routers declare the email-link routes with these paths, the rate limiter keys link POSTs by
+them, the error handler recognises the pages by them, and every email and page builds its
+links with `link_url` / `link_target` / `manage_url`. A link's path is written here only.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from app.subscriptions.tokens import Purpose
+
 API_PREFIX = "/api/v1"
 
-# The routes that links in emails open in a browser.
-PAGE_PATHS = frozenset(
-    API_PREFIX + path for path in ("/subscriptions/confirm", "/unsubscribe", "/subscribers/erase")
-)
+# The email-link routes, relative to API_PREFIX (as the routers declare them).
+CONFIRM_ROUTE = "/subscriptions/confirm"
+UNSUBSCRIBE_ROUTE = "/unsubscribe"
+ERASE_ROUTE = "/subscribers/erase"
+
+# Absolute paths of the pages a link opens, by the purpose its token was signed for.
+LINK_PATHS: dict[Purpose, str] = {
+    Purpose.confirm: API_PREFIX + CONFIRM_ROUTE,
+    Purpose.unsubscribe: API_PREFIX + UNSUBSCRIBE_ROUTE,
+    Purpose.erase: API_PREFIX + ERASE_ROUTE,
+}
+
+# The subscriber's own page (SPEC §4: `{PUBLIC_BASE_URL}/manage?token=…`), at the root.
+MANAGE_PATH = "/manage"
+
+# The routes that links in emails open in a browser: their errors are pages, not JSON.
+PAGE_PATHS = frozenset(LINK_PATHS.values())
+
+
+def _with_token(path: str, token: str) -> str:
+    return f"{path}?{urlencode({'token': token})}"
+
+
+def link_target(purpose: Purpose, token: str) -> str:
+    """The path and query of a link (no host): a page's form posts back to it."""
+    return _with_token(LINK_PATHS[purpose], token)
+
+
+def link_url(base_url: str, purpose: Purpose, token: str) -> str:
+    """The absolute URL of an email link: `base_url` is `Settings.public_url`."""
+    return base_url.rstrip("/") + link_target(purpose, token)
+
+
+def manage_url(base_url: str, token: str) -> str:
+    """The absolute URL of the subscriber's manage page for a signed manage token."""
+    return base_url.rstrip("/") + _with_token(MANAGE_PATH, token)

@@ -28,7 +28,7 @@ from app.emails.render import (
 )
 from app.models import NotificationType
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import API_PREFIX
+from app.urls import link_url
 from worker import metrics
 from worker.mailer import Mailer, MailError
 
@@ -158,9 +158,10 @@ class Deliverer:
     def render(self, row: ClaimedRow) -> EmailMessage | None:
         """The message for a row, or None when it must not be sent any more."""
         s = self.settings
-        base = s.public_url + API_PREFIX
-        unsubscribe = f"{base}/unsubscribe?token=" + self.signer.sign(
-            Purpose.unsubscribe, row.subscription_id, row.email
+        unsubscribe = link_url(
+            s.public_url,
+            Purpose.unsubscribe,
+            self.signer.sign(Purpose.unsubscribe, row.subscription_id, row.email),
         )
         if row.notification_type == NotificationType.live_match:
             if not (row.is_active and row.confirmed):
@@ -180,8 +181,10 @@ class Deliverer:
         if row.notification_type == NotificationType.confirmation:
             if row.confirmed and row.is_active:
                 return None
-            confirm = f"{base}/subscriptions/confirm?token=" + self.signer.sign(
-                Purpose.confirm, row.subscription_id, row.email
+            confirm = link_url(
+                s.public_url,
+                Purpose.confirm,
+                self.signer.sign(Purpose.confirm, row.subscription_id, row.email),
             )
             return render_confirmation(
                 to=row.email,
@@ -192,8 +195,10 @@ class Deliverer:
                 event_id=row.event_id,
             )
         if row.notification_type == NotificationType.erase_request:
-            erase = f"{base}/subscribers/erase?token=" + self.signer.sign(
-                Purpose.erase, row.subscription_id, row.email
+            erase = link_url(
+                s.public_url,
+                Purpose.erase,
+                self.signer.sign(Purpose.erase, row.subscription_id, row.email),
             )
             return render_erase_confirmation(
                 to=row.email,

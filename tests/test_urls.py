@@ -1,0 +1,39 @@
+"""Every link URL is built in one place (app.urls), and the app serves what it builds."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from app.config import Settings
+from app.main import create_app
+from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import LINK_PATHS, MANAGE_PATH, PAGE_PATHS, link_target, link_url, manage_url
+
+
+def test_link_urls_carry_the_token_under_the_public_base_url() -> None:
+    token = TokenSigner("k" * 32).sign(Purpose.unsubscribe, 7, "a@example.com")
+    url = link_url("https://helper.example/", Purpose.unsubscribe, token)
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "helper.example",
+        "/api/v1/unsubscribe",
+    )
+    assert parse_qs(parts.query) == {"token": [token]}
+    assert url.endswith(link_target(Purpose.unsubscribe, token))
+
+
+def test_the_manage_link_is_at_the_root() -> None:
+    assert (
+        manage_url("http://localhost:8000", "abc.def")
+        == "http://localhost:8000/manage?token=abc.def"
+    )
+    assert MANAGE_PATH == "/manage"
+
+
+def test_every_purpose_has_a_page_and_the_app_serves_it(settings: Settings) -> None:
+    assert set(LINK_PATHS) == set(Purpose)
+    assert set(LINK_PATHS.values()) == PAGE_PATHS
+    paths = create_app(settings).openapi()["paths"]
+    for path in LINK_PATHS.values():
+        assert {"get", "post"} <= set(paths[path])
