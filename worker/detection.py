@@ -188,39 +188,3 @@ def detect(
         new_games=() if baseline else tuple(fresh),
         is_playing=is_playing(live_end, now=now, gap_seconds=gap_seconds),
     )
-
-
-MIN_PLAYING_DELAY = 30.0
-DAY = 86_400.0
-MAX_BACKOFF = 6 * 3600.0
-
-
-def next_poll_delay(
-    *,
-    base_seconds: float,
-    is_playing: bool,
-    last_live_end: int | None,
-    now: int,
-    closed: bool,
-    failures: int,
-) -> float:
-    """Seconds until a player's next poll: fast while playing, slow when idle or broken.
-
-    First rule that applies wins: closed account → 24 h; after ``failures`` consecutive
-    failed polls → ``base * 2**failures`` capped at 6 h; playing → ``base / 5`` but at
-    least 30 s (and never slower than ``base``); a live game in the last 24 h → ``base``;
-    in the last 7 days → ``base * 2``; older or never → ``base * 4``. This keeps polls
-    (and Chess.com load) where a notification is likely.
-    """
-    if closed:
-        return DAY
-    if failures > 0:
-        return min(base_seconds * 2.0 ** min(failures, 32), MAX_BACKOFF)
-    if is_playing:
-        return min(base_seconds, max(base_seconds / 5, MIN_PLAYING_DELAY))
-    if last_live_end is None:
-        return base_seconds * 4
-    idle = now - last_live_end
-    if idle <= DAY:
-        return base_seconds
-    return base_seconds * 2 if idle <= 7 * DAY else base_seconds * 4

@@ -27,8 +27,9 @@ from app.notifications.outbox import OutboxItem, enqueue
 from app.players.service import apply_profile
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
-from worker.detection import DetectionState, GameRecord, NewSession, detect, next_poll_delay
-from worker.scheduler import ClaimedPlayer
+from worker.detection import DetectionState, GameRecord, NewSession, detect
+from worker.schedule import Policy
+from worker.scheduler import ClaimedPlayer, next_turn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +53,37 @@ class Fetches:
     @property
     def changed(self) -> bool:
         return self.profile is not None or bool(self.archives)
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """404/410: the account is closed or renamed away; keep it, poll it rarely."""
+
+    gone: bool  # 410 rather than 404
+    outcome = Outcome.gone
+
+    def apply(self, player: Player, now: datetime) -> None:
+        player.gone_at = player.gone_at or now
+        player.status = "gone" if self.gone else "closed"
+        player.is_playing = False
+        player.last_error = "Chess.com: 410 gone" if self.gone else "Chess.com: 404 not found"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Retries are spent: the player waits for a later turn, backing off."""
+
+    error: ChessComError
+    outcome = Outcome.failed
+
+    @property
+    def retry_after(self) -> timedelta:
+        seconds = self.error.retry_after if isinstance(self.error, RateLimited) else None
+        return timedelta(seconds=seconds or 0)
+
+    def apply(self, player: Player) -> None:
+        player.failure_count += 1
+        player.last_error = f"{type(self.error).__name__}: {self.error}"[:500]
 
 
 def month_key(moment: datetime) -> str:
@@ -113,6 +145,10 @@ class Poller:
         self.client = client
         self.limiter = limiter
         self.session_factory = session_factory
+        self.policy = Policy(
+            base_seconds=settings.poll_interval_seconds,
+            gap_seconds=settings.live_session_gap_seconds,
+        )
 
     async def _call(self, fn: Callable[[], Awaitable[T]], *, rate_limit_tries: int = 3) -> T:
         """One request under the adaptive limit: 429 pauses everyone and retries a few
@@ -170,67 +206,94 @@ class Poller:
         try:
             fetches = await self._fetch(claimed, now)
         except PlayerNotFound as exc:
-            return await self._mark_gone(claimed, gone=exc.gone)
+            return await self._record(claimed, now, Gone(gone=exc.gone))
         except ChessComError as exc:
-            return await self._mark_failed(claimed, exc)
+            return await self._record(claimed, now, Failed(exc))
         if not fetches.changed:
             metrics.POLLS.labels(Outcome.unchanged).inc()
             return Outcome.unchanged
-        return await self._apply(claimed, fetches, now)
+        return await self._record(claimed, now, fetches)
 
-    async def _apply(self, claimed: ClaimedPlayer, fetches: Fetches, now: datetime) -> Outcome:
-        s = self.settings
+    async def _record(
+        self, claimed: ClaimedPlayer, now: datetime, seen: Fetches | Gone | Failed
+    ) -> Outcome:
+        """The one writer of a poll's outcome: lock the row, apply what the poll saw,
+        set the next turn, enqueue new sessions, all in one transaction."""
         async with self.session_factory() as session, session.begin():
             player = await session.get(Player, claimed.player_id, with_for_update=True)
             if player is None:
                 return Outcome.vanished
-            # Detection runs on the state read under the row lock, so a late or
-            # duplicate poll of the same games finds nothing new.
-            state = DetectionState.from_json(player.detection_state)
-            result = detect(
-                state,
-                fetches.games,
-                now=int(now.timestamp()),
-                gap_seconds=s.live_session_gap_seconds,
+            new_sessions: tuple[NewSession, ...] = ()
+            if isinstance(seen, Fetches):
+                new_sessions = self._apply_fetches(player, claimed, seen, now)
+            elif isinstance(seen, Gone):
+                seen.apply(player, now)
+            else:
+                seen.apply(player)
+            delay = next_turn(player, now, self.policy)
+            if isinstance(seen, Failed):
+                delay = max(delay, seen.retry_after)
+            else:
+                player.poll_delay_seconds = round(delay.total_seconds())
+            player.next_poll_at = now + delay
+            queued = await self._enqueue_sessions(session, player, new_sessions)
+        outcome = seen.outcome if not isinstance(seen, Fetches) else Outcome.updated
+        if queued:
+            outcome = Outcome.notified
+        metrics.POLLS.labels(outcome).inc()
+        self._log(claimed, seen, new_sessions, queued, delay)
+        return outcome
+
+    def _apply_fetches(
+        self, player: Player, claimed: ClaimedPlayer, fetches: Fetches, now: datetime
+    ) -> tuple[NewSession, ...]:
+        # Detection runs on the state read under the row lock, so a late or
+        # duplicate poll of the same games finds nothing new.
+        result = detect(
+            DetectionState.from_json(player.detection_state),
+            fetches.games,
+            now=int(now.timestamp()),
+            gap_seconds=self.settings.live_session_gap_seconds,
+        )
+        player.detection_state = result.state.to_json()
+        etags = {k: v for k, v in player.archive_etags.items() if k in claimed.archive_etags}
+        etags.update({k: f.etag for k, f in fetches.archives.items() if f.etag})
+        player.archive_etags = {k: etags[k] for k in sorted(etags)[-2:]}
+        if fetches.profile is not None:
+            apply_profile(player, fetches.profile.data)
+            player.profile_etag = fetches.profile.etag
+            player.gone_at = None
+        last_live = result.state.last_live_end
+        player.last_game_at = None if last_live is None else datetime.fromtimestamp(last_live, UTC)
+        player.is_playing = result.is_playing
+        player.failure_count = 0
+        player.last_error = None
+        return result.new_sessions
+
+    @staticmethod
+    def _log(
+        claimed: ClaimedPlayer,
+        seen: Fetches | Gone | Failed,
+        new_sessions: tuple[NewSession, ...],
+        queued: int,
+        delay: timedelta,
+    ) -> None:
+        if isinstance(seen, Gone):
+            log.warning(
+                "player %s is not on Chess.com any more; polling it rarely", claimed.username
             )
-            player.detection_state = result.state.to_json()
-            etags = {k: v for k, v in player.archive_etags.items() if k in claimed.archive_etags}
-            etags.update({k: f.etag for k, f in fetches.archives.items() if f.etag})
-            player.archive_etags = {k: etags[k] for k in sorted(etags)[-2:]}
-            if fetches.profile is not None:
-                apply_profile(player, fetches.profile.data)
-                player.profile_etag = fetches.profile.etag
-                player.gone_at = None
-            last_live = result.state.last_live_end
-            player.last_game_at = (
-                None if last_live is None else datetime.fromtimestamp(last_live, UTC)
+        elif isinstance(seen, Failed):
+            log.warning(
+                "poll of %s failed (%s); next try in %.0fs",
+                claimed.username,
+                seen.error,
+                delay.total_seconds(),
             )
-            player.is_playing = result.is_playing
-            player.failure_count = 0
-            player.last_error = None
-            closed = (player.status or "").startswith("closed")
-            delay = next_poll_delay(
-                base_seconds=s.poll_interval_seconds,
-                is_playing=result.is_playing,
-                last_live_end=last_live,
-                now=int(now.timestamp()),
-                closed=closed,
-                failures=0,
-            )
-            player.poll_delay_seconds = int(delay)
-            player.next_poll_at = now + timedelta(seconds=delay)
-            queued = await self._enqueue_sessions(session, player, result.new_sessions)
-        metrics.POLLS.labels(Outcome.notified if queued else Outcome.updated).inc()
-        if result.new_sessions:
+        elif new_sessions:
             log.info(
                 "live session detected",
-                extra={
-                    "player": claimed.username,
-                    "sessions": len(result.new_sessions),
-                    "queued": queued,
-                },
+                extra={"player": claimed.username, "sessions": len(new_sessions), "queued": queued},
             )
-        return Outcome.notified if queued else Outcome.updated
 
     async def _enqueue_sessions(
         self, session: AsyncSession, player: Player, sessions: tuple[NewSession, ...]
@@ -262,52 +325,3 @@ class Poller:
             for sub_id in subscribers
         ]
         return await enqueue(session, items)
-
-    async def _mark_gone(self, claimed: ClaimedPlayer, *, gone: bool) -> Outcome:
-        """404/410: the account is closed or renamed away; keep it, poll it rarely."""
-        now = datetime.now(UTC)
-        delay = next_poll_delay(
-            base_seconds=self.settings.poll_interval_seconds,
-            is_playing=False,
-            last_live_end=None,
-            now=int(now.timestamp()),
-            closed=True,
-            failures=0,
-        )
-        async with self.session_factory() as session, session.begin():
-            player = await session.get(Player, claimed.player_id, with_for_update=True)
-            if player is None:
-                return Outcome.vanished
-            player.gone_at = player.gone_at or now
-            player.status = "closed" if not gone else "gone"
-            player.is_playing = False
-            player.poll_delay_seconds = int(delay)
-            player.next_poll_at = now + timedelta(seconds=delay)
-            player.last_error = "Chess.com: 410 gone" if gone else "Chess.com: 404 not found"
-        log.warning("player %s is not on Chess.com any more; polling it rarely", claimed.username)
-        metrics.POLLS.labels(Outcome.gone).inc()
-        return Outcome.gone
-
-    async def _mark_failed(self, claimed: ClaimedPlayer, exc: ChessComError) -> Outcome:
-        """Retries are spent: the player waits for a later turn, backing off."""
-        now = datetime.now(UTC)
-        async with self.session_factory() as session, session.begin():
-            player = await session.get(Player, claimed.player_id, with_for_update=True)
-            if player is None:
-                return Outcome.vanished
-            player.failure_count += 1
-            player.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            delay = next_poll_delay(
-                base_seconds=self.settings.poll_interval_seconds,
-                is_playing=False,
-                last_live_end=None,
-                now=int(now.timestamp()),
-                closed=False,
-                failures=player.failure_count,
-            )
-            if isinstance(exc, RateLimited) and exc.retry_after:
-                delay = max(delay, exc.retry_after)
-            player.next_poll_at = now + timedelta(seconds=delay)
-        log.warning("poll of %s failed (%s); next try in %.0fs", claimed.username, exc, delay)
-        metrics.POLLS.labels(Outcome.failed).inc()
-        return Outcome.failed

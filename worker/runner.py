@@ -145,8 +145,7 @@ class Worker:
             return await claim_players(
                 session,
                 limit=s.poll_batch_size,
-                base_delay=s.poll_interval_seconds,
-                gap_seconds=s.live_session_gap_seconds,
+                policy=self.poller.policy,
                 since=since,
             )
 

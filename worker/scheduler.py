@@ -1,20 +1,24 @@
-"""Claiming due players, one statement each (SPEC §6).
+"""Claiming due players (SPEC §6).
 
-A claim moves the player's `next_poll_at` into the future in the same statement that
-selects it with `FOR UPDATE SKIP LOCKED`. That moved time is the lease: no other worker
-claims the player until it passes, and if this worker dies the player simply comes due
-again. It is also the next poll time when the poll finds nothing new, so a poll that
-only sees 304s writes nothing more.
+A claim locks due players with `FOR UPDATE SKIP LOCKED` and moves each one's
+`next_poll_at` into the future in the same transaction. That moved time is the lease:
+no other worker claims the player until it passes, and if this worker dies the player
+simply comes due again. It is also the next turn when the poll finds nothing new, so a
+poll that only sees 304s writes nothing more. The turn itself is decided by
+:func:`worker.schedule.next_poll_delay`, the same function the poll's writer uses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Player
+from worker.schedule import Policy, PollView, in_session, next_poll_delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,31 +32,47 @@ class ClaimedPlayer:
     gone: bool
 
 
-_CLAIM = """
-WITH due AS (
-    SELECT player_id, last_polled_at AS previous_poll_at
-    FROM players
-    WHERE {condition}
-    ORDER BY next_poll_at, player_id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-)
+def poll_view(
+    *, last_game_at: datetime | None, status: str | None, gone_at: datetime | None, failures: int
+) -> PollView:
+    """The schedule's view of a player, from its row (claim) or ORM object (writer)."""
+    return PollView(
+        last_live_end=None if last_game_at is None else last_game_at.timestamp(),
+        closed=gone_at is not None or (status or "").startswith("closed"),
+        failures=failures,
+    )
+
+
+def player_view(player: Player) -> PollView:
+    return poll_view(
+        last_game_at=player.last_game_at,
+        status=player.status,
+        gone_at=player.gone_at,
+        failures=player.failure_count,
+    )
+
+
+_LOCK_DUE = """
+SELECT player_id, username, last_polled_at, profile_etag, profile_refreshed_at,
+       archive_etags, gone_at, status, last_game_at, failure_count, now() AS now
+FROM players
+WHERE {condition}
+ORDER BY next_poll_at, player_id
+LIMIT :limit
+FOR UPDATE SKIP LOCKED
+"""
+
+_SET_TURNS = """
 UPDATE players AS p
-SET last_polled_at = now(),
-    last_checked_at = now(),
-    -- The lease and the next turn in one: fast while a session may be running,
-    -- otherwise the delay chosen at the last poll that wrote.
-    is_playing = p.is_playing
-        AND p.last_game_at > now() - make_interval(secs => :gap),
-    next_poll_at = now() + make_interval(secs => CASE
-        WHEN p.is_playing AND p.last_game_at > now() - make_interval(secs => :gap)
-            THEN :playing_delay
-        ELSE coalesce(p.poll_delay_seconds, :base_delay)
-    END)
-FROM due
-WHERE p.player_id = due.player_id
-RETURNING p.player_id, p.username, due.previous_poll_at, p.profile_etag,
-          p.profile_refreshed_at, p.archive_etags, p.gone_at IS NOT NULL AS gone
+SET last_polled_at = t.now,
+    last_checked_at = t.now,
+    is_playing = v.playing,
+    poll_delay_seconds = v.delay,
+    next_poll_at = t.now + make_interval(secs => v.delay)
+FROM unnest(CAST(:ids AS bigint[]), CAST(:playing AS boolean[]), CAST(:delays AS integer[]))
+     AS v(player_id, playing, delay),
+     (SELECT CAST(:now AS timestamptz) AS now) AS t
+WHERE p.player_id = v.player_id
 """
 
 DUE = "next_poll_at <= now()"
@@ -64,34 +84,57 @@ async def claim_players(
     session: AsyncSession,
     *,
     limit: int,
-    base_delay: int,
-    gap_seconds: int,
+    policy: Policy,
     since: datetime | None = None,
 ) -> list[ClaimedPlayer]:
     """Claim up to `limit` players: due ones, or (with `since`) those not polled since then."""
-    params: dict[str, Any] = {
-        "limit": limit,
-        "base_delay": base_delay,
-        "gap": gap_seconds,
-        "playing_delay": max(30, base_delay // 5) if base_delay >= 30 else base_delay,
-    }
+    params: dict[str, Any] = {"limit": limit}
     condition = DUE
     if since is not None:
         condition = NOT_POLLED_SINCE
         params["since"] = since
-    rows = await session.execute(text(_CLAIM.format(condition=condition)), params)
+    rows = (await session.execute(text(_LOCK_DUE.format(condition=condition)), params)).all()
+    if not rows:
+        return []
+    now: datetime = rows[0].now
+    views = [
+        poll_view(
+            last_game_at=r.last_game_at,
+            status=r.status,
+            gone_at=r.gone_at,
+            failures=r.failure_count,
+        )
+        for r in rows
+    ]
+    t = now.timestamp()
+    await session.execute(
+        text(_SET_TURNS),
+        {
+            "ids": [r.player_id for r in rows],
+            "playing": [not v.closed and in_session(v, now=t, policy=policy) for v in views],
+            "delays": [round(next_poll_delay(v, now=t, policy=policy)) for v in views],
+            "now": now,
+        },
+    )
     return [
         ClaimedPlayer(
             player_id=r.player_id,
             username=r.username,
-            previous_poll_at=r.previous_poll_at,
+            previous_poll_at=r.last_polled_at,
             profile_etag=r.profile_etag,
             profile_refreshed_at=r.profile_refreshed_at,
             archive_etags=dict(r.archive_etags or {}),
-            gone=r.gone,
+            gone=r.gone_at is not None,
         )
         for r in rows
     ]
+
+
+def next_turn(player: Player, now: datetime, policy: Policy) -> timedelta:
+    """The writer's side: the same rule, applied to the row it just updated."""
+    return timedelta(
+        seconds=next_poll_delay(player_view(player), now=now.timestamp(), policy=policy)
+    )
 
 
 async def release_players(session: AsyncSession, player_ids: list[int]) -> None:

@@ -15,7 +15,6 @@ from worker.detection import (
     GameRecord,
     detect,
     is_playing,
-    next_poll_delay,
     ordered_games,
     split_sessions,
 )
@@ -284,49 +283,6 @@ def test_state_from_json_tolerates_missing_keys(data: dict[str, object] | None) 
 def test_state_from_partial_json() -> None:
     state = DetectionState.from_json({"baseline_done": True, "last_seen_end": T0})
     assert state == DetectionState(baseline_done=True, last_seen_end=T0)
-
-
-# ----------------------------------------------------------------- poll scheduling
-
-BASE = 300.0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        ({"is_playing": True, "last_live_end": T0}, 60.0),
-        ({"last_live_end": T0 - HOUR}, BASE),
-        ({"last_live_end": T0 - DAY}, BASE),
-        ({"last_live_end": T0 - 3 * DAY}, BASE * 2),
-        ({"last_live_end": T0 - 8 * DAY}, BASE * 4),
-        ({"last_live_end": None}, BASE * 4),
-        ({"closed": True, "is_playing": True}, float(DAY)),
-        ({"failures": 1, "is_playing": True}, BASE * 2),
-        ({"failures": 3}, BASE * 8),
-        ({"failures": 10}, 6 * 3600.0),
-        ({"failures": 10_000}, 6 * 3600.0),
-        ({"closed": True, "failures": 3}, float(DAY)),
-    ],
-)
-def test_next_poll_delay(kwargs: dict[str, object], expected: float) -> None:
-    args: dict[str, object] = {
-        "base_seconds": BASE,
-        "is_playing": False,
-        "last_live_end": None,
-        "now": T0,
-        "closed": False,
-        "failures": 0,
-    }
-    args.update(kwargs)
-    assert next_poll_delay(**args) == expected  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("base", "expected"), [(10.0, 10.0), (100.0, 30.0), (3000.0, 600.0)])
-def test_next_poll_delay_playing_floor(base: float, expected: float) -> None:
-    delay = next_poll_delay(
-        base_seconds=base, is_playing=True, last_live_end=T0, now=T0, closed=False, failures=0
-    )
-    assert delay == expected
 
 
 # ------------------------------------------------------------------ property-based
