@@ -1,6 +1,8 @@
-"""Operator CLI: `python -m app.cli tokens create NAME | list | revoke NAME`.
+"""Operator CLI: `python -m app.cli tokens create NAME | list | revoke NAME` and
+`python -m app.cli prune [--dry-run]`.
 
-A created token is printed once; only its SHA-256 is stored.
+A created token is printed once; only its SHA-256 is stored. `prune` applies
+NOTIFICATION_RETENTION_DAYS now (the worker does it at start and hourly).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.config import load_settings
 from app.db import create_engine, create_session_factory
 from app.models import ApiToken
+from app.notifications.retention import prune
 from app.security import hash_token, new_token
 
 
@@ -68,6 +71,22 @@ async def _revoke(name: str) -> int:
     return 0
 
 
+async def _prune(dry_run: bool) -> int:
+    settings = load_settings()
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        report = await prune(
+            create_session_factory(engine), settings.notification_retention_days, dry_run=dry_run
+        )
+    finally:
+        await engine.dispose()
+    print(
+        f"{report.summary()} (sent/failed older than "
+        f"{settings.notification_retention_days} days; pending rows are kept)"
+    )
+    return 0
+
+
 def _name(value: str) -> str:
     value = value.strip()
     if not (1 <= len(value) <= 100) or not value.isprintable():
@@ -85,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("list", help="list tokens (names and use, never the secrets)")
     revoke = actions.add_parser("revoke", help="delete a token")
     revoke.add_argument("name", type=_name)
+    prune_cmd = sub.add_parser(
+        "prune", help="delete sent/failed logs older than NOTIFICATION_RETENTION_DAYS"
+    )
+    prune_cmd.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted, delete nothing"
+    )
     args = parser.parse_args(argv)
+    if args.group == "prune":
+        return asyncio.run(_prune(args.dry_run))
     if args.action == "create":
         return asyncio.run(_create(args.name))
     if args.action == "list":

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Where /healthz and /metrics of the worker listen (0.0.0.0 in a container).
+    worker_metrics_host: str = Field(default="127.0.0.1", min_length=1)
+    notification_retention_days: int = Field(default=90, ge=1)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -8,10 +8,9 @@ import asyncio
 import logging
 import signal
 
-from prometheus_client import start_http_server
-
 from app.config import load_settings
 from app.logging import configure_logging
+from worker.health import HealthServer
 from worker.runner import Worker
 
 log = logging.getLogger("worker")
@@ -30,14 +29,30 @@ async def main(once: bool) -> int:
         if once:
             await worker.run_once()
         else:
+            health: HealthServer | None = None
             if settings.worker_metrics_port:
-                start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+                health = HealthServer(
+                    settings.worker_metrics_host,
+                    settings.worker_metrics_port,
+                    loop,
+                    worker.health,
+                )
+                health.start()
+                log.info(
+                    "worker /healthz and /metrics on %s:%s",
+                    settings.worker_metrics_host,
+                    health.port,
+                )
             log.info(
                 "worker started (poll interval %ss, concurrency %s)",
                 settings.poll_interval_seconds,
                 settings.poll_concurrency,
             )
-            await worker.run_forever()
+            try:
+                await worker.run_forever()
+            finally:
+                if health is not None:
+                    await asyncio.to_thread(health.stop)
     finally:
         await worker.aclose()
     log.info("worker stopped")

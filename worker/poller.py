@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient, Fetched, NotModified
-from app.chesscom.errors import ChessComError, PlayerNotFound, RateLimited
+from app.chesscom.errors import ChessComError, ChessComUnavailable, PlayerNotFound, RateLimited
 from app.chesscom.payloads import Game, Profile
 from app.chesscom.retry import with_retries
 from app.config import Settings
@@ -170,6 +170,9 @@ class Poller:
                         if attempt == rate_limit_tries - 1:
                             raise
                         continue
+                    except ChessComUnavailable:
+                        metrics.CHESSCOM_UNAVAILABLE.inc()  # retried with backoff below
+                        raise
                     self.limiter.on_success()
                     return result
             raise AssertionError("unreachable")

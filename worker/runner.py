@@ -1,29 +1,36 @@
-"""The worker process: a polling loop and a delivery loop sharing one stop event.
+"""The worker process: a polling loop and a delivery loop sharing one stop event, and
+watched side tasks (the LISTEN connection, outbox gauges, retention).
 
-Long-lived things (engine, httpx client, SMTP pool) are built once here. Shutdown:
-signal → stop event → loops stop claiming → in-flight work finishes within the grace
-period → what is still claimed is released for other workers.
+Long-lived things (engine, httpx client, SMTP pool, LISTEN connection) are built once
+here. Every loop outlives a database outage: a failing round is logged once (one line
+per change of state), retried with a short backoff, and counted. Shutdown: signal →
+stop event → loops stop claiming → in-flight work finishes within the grace period →
+what is still claimed is released for other workers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
 from app.notifications.outbox import OUTBOX_CHANNEL
+from app.notifications.retention import prune
 from app.subscriptions.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
-from worker.delivery import Deliverer
+from worker.delivery import ClaimedRow, Deliverer
+from worker.health import LoopState, describe, is_connectivity_error
+from worker.listener import OutboxListener
 from worker.mailer import FileMailer, Mailer, SMTPMailer
 from worker.poller import Poller
 from worker.scheduler import ClaimedPlayer, claim_players, release_players, seconds_until_next_due
@@ -32,6 +39,17 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0  # longest sleep between scheduler checks
 OUTBOX_SAFETY_POLL_SECONDS = 5.0  # NOTIFY wakes delivery; this catches anything missed
+# While the LISTEN connection is down nothing wakes delivery: poll the outbox this often.
+OUTBOX_FALLBACK_POLL_SECONDS = 0.5
+# After a failed round (e.g. the database is down) a loop retries after this, doubling
+# up to the maximum; the first retry is quick because most outages are restarts.
+ERROR_BACKOFF_FIRST_SECONDS = 0.25
+ERROR_BACKOFF_MAX_SECONDS = 5.0
+OUTBOX_STATS_SECONDS = 10.0  # how often the outbox gauges are refreshed
+RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
+# /healthz fails when a loop has not completed a round for this long. A round is at
+# most IDLE_POLL_SECONDS of sleep, or one claimed batch whose every poll/send ticks.
+HEALTH_MAX_TICK_AGE_SECONDS = 60.0
 # --once waits for rows due within this window: retries in backoff (5 attempts take
 # about 40-80 s) and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS).
 ONCE_DRAIN_WINDOW_SECONDS = 300.0
@@ -85,12 +103,15 @@ class Worker:
         self.deliverer = Deliverer(
             settings, self.mailer, TokenSigner(settings.resolved_secret_key()), self.session_factory
         )
-        self._listener: asyncpg.Connection | None = None
+        self.listener = OutboxListener(
+            database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
+        )
+        self.polling_state = LoopState("polling")
+        self.delivery_state = LoopState("delivery")
+        self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
+        self.database_ok = False
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close(timeout=2)
         await self.client.aclose()
         await self.mailer.aclose()
         await self.engine.dispose()
@@ -131,12 +152,19 @@ class Worker:
     async def _poll_one(self, claimed: ClaimedPlayer) -> object:
         try:
             outcome = await self.poller.poll(claimed)
-        except Exception:
-            # One bad player never stops a cycle.
-            log.exception("poll of %s crashed", claimed.username)
+        except Exception as exc:
+            # One bad player never stops a cycle. A database outage fails every poll in
+            # flight: the loop's state change says so once, not one traceback per player.
+            if is_connectivity_error(exc):
+                self.polling_state.failed(exc)
+            else:
+                log.exception("poll of %s crashed", claimed.username)
             self.tally["crashed"] += 1
             return None
         self.tally[str(outcome)] += 1
+        if str(outcome) != "failed":
+            metrics.LAST_SUCCESSFUL_POLL.set(time.time())
+        self.polling_state.ok()
         return outcome
 
     async def _claim(self, since: datetime | None = None) -> list[ClaimedPlayer]:
@@ -150,17 +178,22 @@ class Worker:
             )
 
     async def polling_loop(self) -> None:
+        backoff = ERROR_BACKOFF_FIRST_SECONDS
         while not self.stop.is_set():
             try:
                 batch = await self._claim()
                 if batch:
                     await self._poll_batch(batch)
+                    self.polling_state.ok()
+                    backoff = ERROR_BACKOFF_FIRST_SECONDS
                     continue
                 async with self.session_factory() as session:
                     wait = await seconds_until_next_due(session)
-            except Exception:
-                log.exception("polling loop error; retrying shortly")
-                wait = IDLE_POLL_SECONDS
+                self.polling_state.ok()
+                backoff = ERROR_BACKOFF_FIRST_SECONDS
+            except Exception as exc:
+                self.polling_state.failed(exc)
+                wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
             await self._sleep(
                 min(IDLE_POLL_SECONDS, wait if wait is not None else IDLE_POLL_SECONDS)
             )
@@ -178,7 +211,7 @@ class Worker:
         rows = await self.deliverer.claim(limit=self.settings.delivery_concurrency * 4)
         if not rows:
             return 0
-        tasks = [asyncio.create_task(self.deliverer.deliver(r)) for r in rows]
+        tasks = [asyncio.create_task(self._deliver_one(r)) for r in rows]
         try:
             sent = await asyncio.gather(*tasks)
             self.mail_tally["sent"] += sum(sent)
@@ -192,21 +225,36 @@ class Worker:
             raise
         return len(rows)
 
+    async def _deliver_one(self, row: ClaimedRow) -> bool:
+        sent = await self.deliverer.deliver(row)
+        if sent:
+            metrics.observe_delivery(row.notification_type, row.payload)
+        self.delivery_state.ok()
+        return sent
+
     async def delivery_loop(self) -> None:
-        await self._listen()
+        backoff = ERROR_BACKOFF_FIRST_SECONDS
         while not self.stop.is_set():
             # Cleared before looking, so a NOTIFY that lands while we look is kept.
             self._wake_delivery.clear()
+            safety = (
+                OUTBOX_SAFETY_POLL_SECONDS
+                if self.listener.connected.is_set()
+                else OUTBOX_FALLBACK_POLL_SECONDS
+            )
             try:
                 if await self._deliver_batch():
+                    self.delivery_state.ok()
+                    backoff = ERROR_BACKOFF_FIRST_SECONDS
                     continue
                 wait = await self.deliverer.seconds_until_next()
-            except Exception:
-                log.exception("delivery loop error; retrying shortly")
-                wait = OUTBOX_SAFETY_POLL_SECONDS
-            timeout = min(
-                OUTBOX_SAFETY_POLL_SECONDS, wait if wait is not None else OUTBOX_SAFETY_POLL_SECONDS
-            )
+                self.delivery_state.ok()
+                backoff = ERROR_BACKOFF_FIRST_SECONDS
+            except Exception as exc:
+                self.delivery_state.failed(exc)
+                # The listener's reconnection wakes us at once when the database is back.
+                wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
+            timeout = min(safety, wait if wait is not None else safety)
             await self._sleep(timeout, self._wake_delivery)
 
     async def drain_outbox(self) -> None:
@@ -219,22 +267,78 @@ class Worker:
                 return
             await asyncio.sleep(min(max(wait, 0.05), 1.0))
 
-    async def _listen(self) -> None:
-        """LISTEN for new outbox rows; without it, delivery still polls every few seconds."""
-        url = make_url(database_url(self.settings))
-        ssl = url.query.get("ssl")
+    # -- side tasks: outbox gauges, retention ----------------------------------------
+
+    async def outbox_stats_loop(self) -> None:
+        while not self.stop.is_set():
+            await self.refresh_outbox_stats()
+            await self._sleep(OUTBOX_STATS_SECONDS)
+
+    async def refresh_outbox_stats(self) -> None:
+        """Outbox depth and the age of the oldest due row, for the gauges (best effort:
+        an outage is the loops' to report)."""
         try:
-            self._listener = await asyncpg.connect(
-                host=url.host,
-                port=url.port,
-                user=url.username,
-                password=url.password,
-                database=url.database,
-                ssl=ssl if isinstance(ssl, str) else None,
-            )
-            await self._listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake_delivery.set())
+            async with self.session_factory() as session:
+                row = (await session.execute(_OUTBOX_STATS)).one()
         except Exception as exc:
-            log.warning("LISTEN unavailable (%s); falling back to polling the outbox", exc)
+            log.debug("outbox gauges not refreshed: %s", describe(exc))
+            return
+        metrics.OUTBOX_DEPTH.set(row.depth)
+        metrics.OUTBOX_DUE.set(row.due)
+        metrics.OUTBOX_OLDEST_DUE_AGE.set(float(row.oldest_due_age or 0.0))
+
+    async def retention_loop(self) -> None:
+        """Prune at start, then hourly; a failed run waits for the next hour (or a retry
+        a minute later when the database was down)."""
+        while not self.stop.is_set():
+            delay = RETENTION_EVERY_SECONDS
+            try:
+                await self.prune()
+            except Exception as exc:
+                if is_connectivity_error(exc):
+                    delay = 60.0
+                    log.info("retention postponed: %s", describe(exc))
+                else:
+                    log.exception("retention run failed")
+            await self._sleep(delay)
+
+    async def prune(self) -> None:
+        report = await prune(
+            self.session_factory, self.settings.notification_retention_days, stop=self.stop
+        )
+        for table, n in report.deleted.items():
+            if n:
+                metrics.PRUNED.labels(table).inc(n)
+        if report.total:
+            log.info("retention: %s", report.summary())
+
+    # -- health ---------------------------------------------------------------------
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details) for /healthz: both loops completed a round recently and
+        the database answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 3.0)
+            database = "ok"
+        except Exception as exc:
+            database = "unreachable"
+            log.debug("health check: database unreachable: %s", describe(exc))
+        self.database_ok = database == "ok"
+        metrics.DATABASE_UP.set(1 if self.database_ok else 0)
+        loops: dict[str, float | None] = {}
+        fresh = True
+        for state in (self.polling_state, self.delivery_state):
+            age = state.age()
+            loops[state.name] = None if age is None else round(age, 1)
+            fresh = fresh and age is not None and age <= self.health_max_tick_age
+        healthy = fresh and self.database_ok
+        return healthy, {
+            "status": "ok" if healthy else "unavailable",
+            "database": database,
+            "loops_last_round_seconds_ago": loops,
+            "listen": "connected" if self.listener.connected.is_set() else "disconnected",
+        }
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -246,10 +350,26 @@ class Worker:
         for task in waiters:
             task.cancel()
 
+    async def _watched(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a side task until the stop; if it ever crashes, say so and start it again."""
+        while not self.stop.is_set():
+            try:
+                await run()
+            except Exception:
+                log.exception("%s task crashed; restarting it", name)
+                await self._sleep(1.0)
+
     async def run_forever(self) -> None:
         tasks = [
-            asyncio.create_task(self.polling_loop(), name="polling"),
-            asyncio.create_task(self.delivery_loop(), name="delivery"),
+            asyncio.create_task(self._watched("polling", self.polling_loop), name="polling"),
+            asyncio.create_task(self._watched("delivery", self.delivery_loop), name="delivery"),
+        ]
+        side = [
+            asyncio.create_task(
+                self._watched("listen", lambda: self.listener.run(self.stop)), name="listen"
+            ),
+            asyncio.create_task(self._watched("outbox-stats", self.outbox_stats_loop)),
+            asyncio.create_task(self._watched("retention", self.retention_loop)),
         ]
         await self.stop.wait()
         log.info(
@@ -259,15 +379,35 @@ class Worker:
         for task in still:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Side tasks hold no work: they end at the stop (the listener closes its socket).
+        _, still = await asyncio.wait(side, timeout=3.0)
+        for task in still:
+            task.cancel()
+        await asyncio.gather(*side, return_exceptions=True)
 
     async def run_once(self) -> None:
         since = datetime.now(UTC)
         self.tally.clear()
         self.mail_tally.clear()
+        try:
+            await self.prune()
+        except Exception as exc:  # retention must not stop a cron pass from delivering
+            log.warning("retention skipped: %s", describe(exc))
         await self.poll_all_once(since)
         await self.drain_outbox()
         # One line for whoever runs --once from cron: what this pass did.
         log.info("once: players %s; emails %s", _summary(self.tally), _summary(self.mail_tally))
+
+
+_OUTBOX_STATS = text(
+    """
+SELECT count(*) AS depth,
+       count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+       extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now()))
+           AS oldest_due_age
+FROM notification_logs WHERE status = 'pending'
+"""
+)
 
 
 def _summary(tally: Counter[str]) -> str:

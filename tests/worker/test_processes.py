@@ -427,7 +427,7 @@ async def test_notify_wakes_the_sleeping_delivery_loop(
     worker = make_worker(settings)
     task = asyncio.create_task(worker.run_forever())
     try:
-        await wait_until(lambda: worker._listener is not None, 10, "LISTEN")
+        await wait_until(worker.listener.connected.is_set, 10, "LISTEN")
         await asyncio.sleep(0.5)  # the delivery loop found nothing and went to sleep
 
         started = time.monotonic()

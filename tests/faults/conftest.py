@@ -1,0 +1,173 @@
+"""Fault tests with real processes (issue 10): `python -m app` and `python -m worker`
+as children, the Chess.com simulator and the SMTP fake on real loopback ports, and,
+where PostgreSQL itself must fail, a scratch cluster of the test's own (the shared
+test server stays up for everyone else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALDB = ROOT / "scripts" / "localdb.sh"
+_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def child_env(**values: str) -> dict[str, str]:
+    """A child environment built explicitly: no setting leaks in from the shell."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
+    env.update(PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", **values)
+    return env
+
+
+class ScratchCluster:
+    """A PostgreSQL cluster of one test module (scripts/localdb.sh with its own DATA_DIR
+    and port), which a test may stop and start."""
+
+    def __init__(self) -> None:
+        # Under .data/: the checkout's cluster lives there, so the server's user (when
+        # the tests run as root) can reach it.
+        self.data_dir = ROOT / ".data" / f"scratch-{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "LOCAL_PG_PORT": str(self.port),
+            "LOCAL_PG_DB": "faults",
+            "LOCAL_PG_OPTS": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        }
+        self.url = ""
+
+    def _run(self, command: str) -> str:
+        out = subprocess.run(
+            [str(LOCALDB), command], env=self.env, check=True, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+
+    def start(self) -> str:
+        self.url = self._run("start").splitlines()[-1]
+        return self.url
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def scratch_cluster() -> Iterator[ScratchCluster]:
+    cluster = ScratchCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+class Child:
+    """One child process; its output goes to a file (no pipe to fill up)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    @classmethod
+    async def start(cls, module: str, env: dict[str, str], log: Path, *args: str) -> Child:
+        with log.open("wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", module, *args, cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+        return cls(proc, log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def stop(self, timeout: float = 15.0) -> int:  # noqa: ASYNC109
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        assert self.proc.returncode is not None
+        return self.proc.returncode
+
+
+@pytest.fixture
+async def children(tmp_path: Path) -> Any:
+    """start(module, env, *args) -> Child; every child is stopped after the test."""
+    started: list[Child] = []
+
+    async def start(module: str, env: dict[str, str], *args: str) -> Child:
+        child = await Child.start(module, env, tmp_path / f"{module}-{len(started)}.log", *args)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        await child.stop()
+
+
+async def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,  # noqa: ASYNC109
+    what: str,
+    interval: float = 0.01,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def status_of(url: str) -> int | None:
+    """The HTTP status of GET url, or None when nothing answers."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(url)).status_code
+    except httpx.HTTPError:
+        return None
+
+
+async def metric(base: str, name: str) -> float:
+    """The value of one unlabelled sample (or the sum over labels) on a /metrics page."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"{base}/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,82 @@
+"""Retention (issue 10 item 2, SPEC §3): sent and failed logs older than
+NOTIFICATION_RETENTION_DAYS go, in small batches; pending rows never do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app.notifications.retention import prune
+from tests.security.test_tokens_cli import cli
+from tests.worker.conftest import WorkerFactory, World
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+async def seed(world: World) -> None:
+    """Per status, rows aged 100 days and 10 days (retention: 90)."""
+    await world.track("hikaru")
+    sub = await world.subscribe("fan@example.com", "hikaru")
+    async with world.factory() as s, s.begin():
+        await s.execute(
+            text(
+                "INSERT INTO notification_logs "
+                "(subscription_id, event_id, notification_type, status, created_at) "
+                "SELECT :sub, st || '-' || age || '-' || g, 'live_match', st, "
+                "       now() - make_interval(days => age) "
+                "FROM unnest(ARRAY['sent', 'failed', 'pending']) st, "
+                "     unnest(ARRAY[100, 10]) age, generate_series(1, 5) g"
+            ),
+            {"sub": sub},
+        )
+
+
+async def remaining(world: World) -> list[tuple[Any, ...]]:
+    async with world.factory() as s:
+        rows = await s.execute(
+            text(
+                "SELECT status, created_at < now() - interval '90 days' AS old, count(*) "
+                "FROM notification_logs GROUP BY 1, 2 ORDER BY 1, 2"
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_prune_deletes_old_sent_and_failed_in_batches_and_keeps_pending(
+    world: World,
+) -> None:
+    await seed(world)
+    report = await prune(world.factory, 90, batch_size=3)  # 10 rows: four batches
+    assert report.deleted["notification_logs"] == 10
+    assert await remaining(world) == [
+        ("failed", False, 5),
+        ("pending", False, 5),
+        ("pending", True, 5),  # never pruned, however old
+        ("sent", False, 5),
+    ]
+    again = await prune(world.factory, 90)
+    assert again.total == 0
+
+
+async def test_cli_prune_dry_run_reports_and_deletes_nothing(world: World, clean_db: str) -> None:
+    await seed(world)
+    before = await remaining(world)
+    run = await cli(clean_db, "prune", "--dry-run")
+    assert run.code == 0, run.stderr
+    assert "would delete 10 notification_logs" in run.stdout
+    assert "90 days" in run.stdout
+    assert await remaining(world) == before
+
+    run = await cli(clean_db, "prune")
+    assert run.code == 0, run.stderr
+    assert "deleted 10 notification_logs" in run.stdout
+    assert ("sent", True, 5) not in await remaining(world)
+
+
+async def test_the_worker_prunes_at_start(world: World, make_worker: WorkerFactory) -> None:
+    await seed(world)
+    worker = make_worker()
+    await worker.prune()
+    assert all(not old or status == "pending" for status, old, _ in await remaining(world))
