@@ -132,8 +132,40 @@ def test_worker_runs_python_m_worker_and_can_scale(services: dict[str, Any]) -> 
 def test_jobs_without_http_do_not_inherit_the_images_http_healthcheck(
     services: dict[str, Any],
 ) -> None:
-    for name in ("migrate", "worker"):
-        assert services[name]["healthcheck"] == {"disable": True}, name
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+
+
+def test_worker_uses_its_own_health_endpoint(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    # The image's healthcheck asks the API; the worker answers on WORKER_METRICS_PORT.
+    shared = compose["x-app-env"]
+    port = shared["WORKER_METRICS_PORT"]
+    check = as_command(services["worker"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/healthz" in check
+    assert "python" in check and "curl" not in check
+    # Reachable from Prometheus in another container, not only from inside.
+    assert shared["WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert "disable" not in services["worker"]["healthcheck"]
+
+
+def test_prometheus_and_grafana_start_under_the_monitoring_profile(
+    services: dict[str, Any],
+) -> None:
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"], name
+    mounts = " ".join(services["prometheus"]["volumes"] + services["grafana"]["volumes"])
+    for path in (
+        "./deploy/prometheus/prometheus.yml",
+        "./deploy/prometheus/alerts.yml",
+        "./deploy/grafana/provisioning",
+        "./deploy/grafana/dashboards",
+    ):
+        assert path in mounts, path
+        assert (ROOT / path).exists(), path
+    # The app's services run without the profile.
+    for name in ("db", "migrate", "api", "worker"):
+        assert "profiles" not in services[name], name
 
 
 def test_mailpit_catches_smtp_on_1025_with_its_ui_on_8025(services: dict[str, Any]) -> None:
