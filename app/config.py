@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     worker_metrics_host: str = Field(default="127.0.0.1", min_length=1)
     notification_retention_days: int = Field(default=90, ge=1)
 
+    # Webhooks (SPEC §9)
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_per_host_concurrency: int = Field(default=4, ge=1, le=64)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:

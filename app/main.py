@@ -28,6 +28,7 @@ from app.ratelimit import RateLimiter, rate_limit
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
 from app.urls import API_PREFIX
+from app.webhooks.openapi import install_webhook_docs
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     install_docs(app, "/openapi.json")
+    install_webhook_docs(app)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit)])
     api.include_router(players_router)

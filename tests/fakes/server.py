@@ -24,6 +24,7 @@ def run_asgi_in_thread(
     *,
     lifespan: str = "auto",
     startup_timeout: float = 10.0,
+    **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Serve `app` on a free port of `host`; yields the base URL, e.g. `http://127.0.0.1:PORT`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -38,6 +39,7 @@ def run_asgi_in_thread(
         access_log=False,
         lifespan=lifespan,  # type: ignore[arg-type]
         timeout_graceful_shutdown=5,
+        **uvicorn_options,  # e.g. ssl_certfile/ssl_keyfile: the URL is then https
     )
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
@@ -58,7 +60,8 @@ def run_asgi_in_thread(
                 raise RuntimeError(f"ASGI server did not start on {host}:{port}") from cause
             time.sleep(0.01)
         shown = f"[{host}]" if family == socket.AF_INET6 else host
-        yield f"http://{shown}:{port}"
+        scheme = "https" if uvicorn_options.get("ssl_certfile") else "http"
+        yield f"{scheme}://{shown}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -1,0 +1,86 @@
+"""The JSON events posted to `json` webhooks: a contract, documented in the OpenAPI
+document's ``webhooks`` section and signed per Standard Webhooks (SPEC §9).
+
+The envelope follows the Standard Webhooks recommendation: ``type``, ``timestamp``
+(when the thing happened, the same on every attempt) and ``data``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LIVE_MATCH_TYPE = "live_match.started"
+VERIFICATION_TYPE = "subscription.verification"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventPlayer(_Model):
+    username: str = Field(examples=["hikaru"], description="Chess.com username, lower-case")
+    name: str | None = Field(default=None, examples=["Hikaru Nakamura"])
+    profile_url: str = Field(examples=["https://www.chess.com/member/hikaru"])
+
+
+class EventGame(_Model):
+    url: str = Field(examples=["https://www.chess.com/game/live/123456789"])
+    time_class: str = Field(examples=["blitz"], description="bullet, blitz or rapid")
+    time_control: str = Field(examples=["180+2"], description="Chess.com's raw time control")
+    opponent: str = Field(examples=["magnuscarlsen"])
+    opponent_rating: int | None = Field(default=None, examples=[3280])
+    result: str | None = Field(
+        default=None,
+        examples=["win"],
+        description="The tracked player's Chess.com result code (win, resigned, agreed...)",
+    )
+    outcome: Literal["win", "loss", "draw"] | None = Field(default=None, examples=["win"])
+    end_time: datetime = Field(examples=["2026-11-21T20:14:55Z"])
+
+
+class EventLinks(_Model):
+    unsubscribe: str = Field(
+        description="Opens a page that ends this subscription (one POST from its button)",
+        examples=["https://helper.example.org/api/v1/unsubscribe?token=..."],
+    )
+
+
+class LiveMatchData(_Model):
+    event_id: str = Field(
+        description="The session's id: the first game's uuid", examples=["8f8f6bd0-7a2a"]
+    )
+    player: EventPlayer
+    games: list[EventGame] = Field(description="The session's games known so far, oldest first")
+    links: EventLinks
+
+
+class LiveMatchEvent(_Model):
+    """A tracked player started a session of live games."""
+
+    type: Literal["live_match.started"] = "live_match.started"
+    timestamp: datetime = Field(description="When the session was detected")
+    data: LiveMatchData
+
+
+class VerificationLinks(EventLinks):
+    confirm: str = Field(
+        description="Opens a page whose button activates the subscription",
+        examples=["https://helper.example.org/api/v1/subscriptions/confirm?token=..."],
+    )
+
+
+class VerificationData(_Model):
+    player: EventPlayer
+    links: VerificationLinks
+
+
+class VerificationEvent(_Model):
+    """Sent once when the subscription is made: nothing else is posted until a person
+    opens ``data.links.confirm`` and presses its button."""
+
+    type: Literal["subscription.verification"] = "subscription.verification"
+    timestamp: datetime
+    data: VerificationData

@@ -1,0 +1,337 @@
+"""Webhook bodies for Discord, Slack and the signed JSON event (SPEC §9). Pure: no I/O.
+
+A message is rendered at delivery time from the outbox row, like an email, so every
+attempt of one row posts the same bytes (only the Standard Webhooks timestamp and
+signature headers change). Every message carries the unsubscribe link.
+
+Untrusted text (names and usernames from Chess.com) is escaped for the target's
+markup, links are written only when they are plain http(s) URLs, and Discord is told
+to ping nobody whatever the text says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+from app.emails.render import GameSummary, describe_result, format_time_control
+from app.webhooks.events import (
+    EventGame,
+    EventLinks,
+    EventPlayer,
+    LiveMatchData,
+    LiveMatchEvent,
+    VerificationData,
+    VerificationEvent,
+    VerificationLinks,
+)
+
+BOT_NAME = "Chess.com Helper"
+DISCORD_MAX_EMBEDS = 10
+SLACK_MAX_GAMES = 20  # 50 blocks at most: a header, one block per game, the footer
+
+COLOURS = {"win": 0x2E7D32, "loss": 0xC62828, "draw": 0x757575, None: 0x81B64C}
+_DRAWS = {
+    "agreed",
+    "repetition",
+    "stalemate",
+    "insufficient",
+    "50move",
+    "timevsinsufficient",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_UNSAFE_URL = re.compile(r"[\s<>\"'`|\\\x00-\x1f\x7f-\x9f]")
+_DISCORD_MARKUP = re.compile(r"([\\*_~`|>\[\]()#@:<-])")
+
+
+class WebhookFormat(StrEnum):
+    discord = "discord"
+    slack = "slack"
+    json = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMatchMessage:
+    username: str
+    player_name: str | None
+    games: Sequence[GameSummary]
+    event_id: str
+    occurred_at: datetime
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationMessage:
+    username: str
+    confirm_url: str
+    unsubscribe_url: str
+    occurred_at: datetime
+
+
+Message = LiveMatchMessage | VerificationMessage
+
+
+Outcome = Literal["win", "loss", "draw"]
+
+
+def outcome(result: str | None) -> Outcome | None:
+    """``win``, ``loss`` or ``draw`` from the player's Chess.com result code."""
+    if result is None:
+        return None
+    code = result.strip().lower()
+    if code == "win":
+        return "win"
+    return "draw" if code in _DRAWS else "loss"
+
+
+def render_body(fmt: WebhookFormat | str, message: Message) -> bytes:
+    """The exact bytes to post for one message in one format."""
+    renderers = {
+        WebhookFormat.discord: _discord,
+        WebhookFormat.slack: _slack,
+        WebhookFormat.json: _json_event,
+    }
+    body = renderers[WebhookFormat(fmt)](message)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# -- shared helpers -----------------------------------------------------------------
+
+
+def _clean(value: str | None) -> str:
+    return " ".join(_CONTROL.sub(" ", value or "").split())
+
+
+def _url(value: str | None) -> str | None:
+    """``value`` if it is a plain absolute http(s) URL (safe inside any markup)."""
+    if not value or _UNSAFE_URL.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def _own_url(value: str) -> str:
+    url = _url(value)
+    if url is None:
+        raise ValueError(f"not an absolute http(s) URL: {value!r}")
+    return url
+
+
+def _profile_url(username: str) -> str:
+    return f"https://www.chess.com/member/{quote(username.lower(), safe='')}"
+
+
+def _ordered(games: Sequence[GameSummary]) -> list[GameSummary]:
+    return sorted(games, key=lambda g: _utc(g.end_time))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return _utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _display(username: str, name: str | None) -> str:
+    name = _clean(name)
+    return f"{name} ({username})" if name and name.lower() != username.lower() else username
+
+
+def _rating(game: GameSummary) -> str:
+    return f" ({game.opponent_rating})" if game.opponent_rating is not None else ""
+
+
+def _time_control(game: GameSummary) -> str:
+    return f"{format_time_control(game.time_control)} ({_clean(game.time_class) or 'live'})"
+
+
+# -- Discord ------------------------------------------------------------------------
+
+
+def _md(value: str) -> str:
+    """Discord markdown escaped, so a name cannot format, link or mention."""
+    return _DISCORD_MARKUP.sub(r"\\\1", _clean(value))
+
+
+def _discord_game(username: str, name: str | None, game: GameSummary) -> dict[str, Any]:
+    opponent = _clean(game.opponent) or "unknown opponent"
+    embed: dict[str, Any] = {
+        "title": f"{_clean(game.time_class).capitalize() or 'Live'} game vs {opponent}"[:256],
+        "color": COLOURS[outcome(game.result)],
+        "author": {"name": _display(username, name)[:256], "url": _profile_url(username)},
+        "fields": [
+            {"name": "Time control", "value": _md(_time_control(game))[:1024], "inline": True},
+            {"name": "Opponent", "value": _md(opponent + _rating(game))[:1024], "inline": True},
+            {
+                "name": "Result",
+                "value": _md(describe_result(game.result) or "unknown")[:1024],
+                "inline": True,
+            },
+        ],
+        "timestamp": _iso(game.end_time),
+    }
+    if (url := _url(game.url)) is not None:
+        embed["url"] = url
+    return embed
+
+
+def _discord(message: Message) -> dict[str, Any]:
+    unsubscribe = _own_url(message.unsubscribe_url)
+    who = _md(message.username)
+    body: dict[str, Any] = {"username": BOT_NAME, "allowed_mentions": {"parse": []}}
+    if isinstance(message, VerificationMessage):
+        body["content"] = (
+            f"Someone asked for alerts in this channel when **{who}** starts playing live "
+            f"chess on Chess.com. To start them, open {_own_url(message.confirm_url)} and "
+            "press the button. Nothing more is posted here until then.\n"
+            f"Unsubscribe: <{unsubscribe}>"
+        )
+        return body
+    games = _ordered(message.games)
+    shown = games[-DISCORD_MAX_EMBEDS:]
+    more = f" (the last {len(shown)} of {len(games)} games)" if len(shown) < len(games) else ""
+    body["content"] = (
+        f"**{_md(_display(message.username, message.player_name))}** started playing live "
+        f"chess on Chess.com{more}: <{_profile_url(message.username)}>\n"
+        f"Unsubscribe: <{unsubscribe}>"
+    )
+    body["embeds"] = [_discord_game(message.username, message.player_name, g) for g in shown]
+    return body
+
+
+# -- Slack --------------------------------------------------------------------------
+
+
+def _mrkdwn(value: str) -> str:
+    """Slack's three control characters escaped (https://api.slack.com/reference/surfaces/formatting)."""
+    return _clean(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str | None, text: str) -> str:
+    return f"<{url}|{_mrkdwn(text)}>" if url else _mrkdwn(text)
+
+
+def _slack_game(game: GameSummary) -> dict[str, Any]:
+    opponent = _clean(game.opponent) or "unknown opponent"
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": f"*Time control*\n{_mrkdwn(_time_control(game))}"},
+            {
+                "type": "mrkdwn",
+                "text": f"*Opponent*\n{_slack_link(_profile_url(opponent), opponent)}"
+                + _rating(game),
+            },
+            {
+                "type": "mrkdwn",
+                "text": f"*Result*\n{_mrkdwn(describe_result(game.result) or 'unknown')}",
+            },
+            {
+                "type": "mrkdwn",
+                "text": f"*Game*\n{_slack_link(_url(game.url), 'View on Chess.com')}",
+            },
+        ],
+    }
+
+
+def _slack_footer(unsubscribe: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"{BOT_NAME} · <{unsubscribe}|Unsubscribe>"}],
+    }
+
+
+def _slack(message: Message) -> dict[str, Any]:
+    unsubscribe = _own_url(message.unsubscribe_url)
+    if isinstance(message, VerificationMessage):
+        confirm = _own_url(message.confirm_url)
+        text = (
+            f"Someone asked for alerts in this channel when {_mrkdwn(message.username)} "
+            "starts playing live chess on Chess.com."
+        )
+        return {
+            "text": f"{text} Confirm: {confirm}",
+            "unfurl_links": False,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"<{confirm}|Open the confirmation page> and press its button. "
+                        "Nothing more is posted here until then.",
+                    },
+                },
+                _slack_footer(unsubscribe),
+            ],
+        }
+    games = _ordered(message.games)[-SLACK_MAX_GAMES:]
+    who = _display(message.username, message.player_name)
+    headline = f"{_slack_link(_profile_url(message.username), who)} started playing live chess"
+    return {
+        "text": f"{_mrkdwn(who)} started playing live chess on Chess.com",
+        "unfurl_links": False,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
+            *(_slack_game(g) for g in games),
+            _slack_footer(unsubscribe),
+        ],
+    }
+
+
+# -- JSON (Standard Webhooks) -------------------------------------------------------
+
+
+def _player(username: str, name: str | None) -> EventPlayer:
+    return EventPlayer(
+        username=username, name=_clean(name) or None, profile_url=_profile_url(username)
+    )
+
+
+def _json_event(message: Message) -> dict[str, Any]:
+    unsubscribe = _own_url(message.unsubscribe_url)
+    event: LiveMatchEvent | VerificationEvent
+    if isinstance(message, VerificationMessage):
+        event = VerificationEvent(
+            timestamp=_utc(message.occurred_at),
+            data=VerificationData(
+                player=_player(message.username, None),
+                links=VerificationLinks(
+                    unsubscribe=unsubscribe, confirm=_own_url(message.confirm_url)
+                ),
+            ),
+        )
+    else:
+        event = LiveMatchEvent(
+            timestamp=_utc(message.occurred_at),
+            data=LiveMatchData(
+                event_id=message.event_id,
+                player=_player(message.username, message.player_name),
+                games=[
+                    EventGame(
+                        url=g.url,
+                        time_class=g.time_class,
+                        time_control=g.time_control,
+                        opponent=g.opponent,
+                        opponent_rating=g.opponent_rating,
+                        result=g.result,
+                        outcome=outcome(g.result),
+                        end_time=_utc(g.end_time),
+                    )
+                    for g in _ordered(message.games)
+                ],
+                links=EventLinks(unsubscribe=unsubscribe),
+            ),
+        )
+    data: dict[str, Any] = event.model_dump(mode="json")
+    return data

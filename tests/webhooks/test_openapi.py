@@ -1,0 +1,29 @@
+"""Outgoing events are documented in the OpenAPI document's `webhooks` (SPEC §9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.main import create_app
+from app.webhooks.payloads import LiveMatchMessage, render_body
+from tests.conftest import make_settings
+from tests.webhooks.test_payloads import live
+
+
+def test_webhooks_section_documents_signed_events(tmp_path: Path) -> None:
+    app = create_app(make_settings("postgresql+asyncpg://u@127.0.0.1/unused", tmp_path))
+    schema = app.openapi()
+    hooks = schema["webhooks"]
+    assert set(hooks) == {"live_match.started", "subscription.verification"}
+    post = hooks["live_match.started"]["post"]
+    headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/LiveMatchEvent")
+    assert "Standard Webhooks" in post["description"]
+    # The documented model is what the json format posts.
+    event = schema["components"]["schemas"]["LiveMatchEvent"]
+    message: LiveMatchMessage = live()
+    body = json.loads(render_body("json", message))
+    assert set(body) == set(event["properties"])

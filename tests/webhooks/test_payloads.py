@@ -1,0 +1,204 @@
+"""Discord, Slack and JSON bodies (issue 13 item 2); JSON signatures checked with the
+`standardwebhooks` package as an independent verifier."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from app.emails.render import GameSummary
+from app.webhooks.events import LiveMatchEvent, VerificationEvent
+from app.webhooks.payloads import (
+    COLOURS,
+    LiveMatchMessage,
+    VerificationMessage,
+    WebhookFormat,
+    render_body,
+)
+from app.webhooks.signing import new_secret, signed_headers
+from tests.fakes.webhooks import discord_problem, slack_problem
+
+UNSUB = "https://helper.example.org/api/v1/unsubscribe?token=abc.def"
+CONFIRM = "https://helper.example.org/api/v1/subscriptions/confirm?token=xyz.123"
+T0 = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
+
+
+def game(n: int = 1, *, result: str | None = "win", opponent: str = "magnuscarlsen") -> GameSummary:
+    return GameSummary(
+        url=f"https://www.chess.com/game/live/{1000 + n}",
+        time_class="blitz",
+        time_control="180+2",
+        opponent=opponent,
+        opponent_rating=3280,
+        result=result,
+        end_time=T0 + timedelta(minutes=5 * n),
+    )
+
+
+def live(*games: GameSummary, name: str | None = "Hikaru Nakamura") -> LiveMatchMessage:
+    return LiveMatchMessage(
+        username="hikaru",
+        player_name=name,
+        games=games or (game(),),
+        event_id="uuid-1",
+        occurred_at=T0,
+        unsubscribe_url=UNSUB,
+    )
+
+
+VERIFY = VerificationMessage(
+    username="hikaru", confirm_url=CONFIRM, unsubscribe_url=UNSUB, occurred_at=T0
+)
+
+
+def test_discord_embed_carries_player_time_control_opponent_result_link_colour() -> None:
+    body = json.loads(render_body("discord", live(game(1, result="win"), game(2, result="agreed"))))
+    assert discord_problem(body) is None
+    assert body["allowed_mentions"] == {"parse": []}
+    assert "hikaru" in body["content"] and UNSUB in body["content"]
+    first, second = body["embeds"]
+    assert first["url"] == "https://www.chess.com/game/live/1001"
+    assert first["author"]["name"] == "Hikaru Nakamura (hikaru)"
+    fields = {f["name"]: f["value"] for f in first["fields"]}
+    assert fields["Time control"] == r"3+2 \(blitz\)"
+    assert fields["Opponent"] == r"magnuscarlsen \(3280\)"
+    assert fields["Result"] == "Won"
+    assert first["color"] == COLOURS["win"]
+    assert second["color"] == COLOURS["draw"]
+    assert {f["name"]: f["value"] for f in second["fields"]}["Result"] == "Draw by agreement"
+    loss = json.loads(render_body("discord", live(game(result="resigned"))))["embeds"][0]
+    assert loss["color"] == COLOURS["loss"]
+
+
+def test_discord_hostile_names_neither_ping_nor_format() -> None:
+    body = json.loads(
+        render_body(
+            "discord",
+            live(game(opponent="@everyone"), name="**Boss** [click](https://evil.example) @here"),
+        )
+    )
+    assert discord_problem(body) is None
+    assert body["allowed_mentions"] == {"parse": []}
+    assert "[click](https" not in body["content"]
+    assert r"\*\*Boss\*\*" in body["content"]
+    assert {f["name"]: f["value"] for f in body["embeds"][0]["fields"]}["Opponent"].startswith(
+        r"\@everyone"
+    )
+
+
+def test_discord_many_games_fit_its_limits() -> None:
+    body = json.loads(render_body("discord", live(*(game(n) for n in range(25)))))
+    assert discord_problem(body) is None
+    assert len(body["embeds"]) == 10
+    assert "the last 10 of 25 games" in body["content"]
+    assert body["embeds"][-1]["url"].endswith("/1024")  # the newest are shown
+
+
+def test_slack_block_kit() -> None:
+    body = json.loads(render_body("slack", live(game(1), game(2, result="timeout"))))
+    assert slack_problem(body) is None
+    assert body["text"].startswith("Hikaru Nakamura (hikaru) started playing live chess")
+    header, g1, g2, footer = body["blocks"]
+    assert "<https://www.chess.com/member/hikaru|" in header["text"]["text"]
+    texts = [f["text"] for f in g1["fields"]]
+    assert texts[0] == "*Time control*\n3+2 (blitz)"
+    opponent = "<https://www.chess.com/member/magnuscarlsen|magnuscarlsen>"
+    assert texts[1] == f"*Opponent*\n{opponent} (3280)"
+    assert texts[2] == "*Result*\nWon"
+    assert "<https://www.chess.com/game/live/1001|View on Chess.com>" in texts[3]
+    assert g2["fields"][2]["text"] == "*Result*\nLost on time"
+    assert f"<{UNSUB}|Unsubscribe>" in footer["elements"][0]["text"]
+
+
+def test_slack_escapes_control_sequences() -> None:
+    body = json.loads(render_body("slack", live(name="<!channel> & <https://evil|x>")))
+    assert slack_problem(body) is None
+    assert "<!channel>" not in json.dumps(body)
+    assert "&lt;!channel&gt; &amp;" in body["blocks"][0]["text"]["text"]
+
+
+def test_slack_many_games_fit_its_limits() -> None:
+    body = json.loads(render_body("slack", live(*(game(n) for n in range(60)))))
+    assert slack_problem(body) is None
+    assert len(body["blocks"]) <= 50
+
+
+def test_json_event_validates_against_the_documented_model() -> None:
+    body = render_body("json", live(game(2, result="checkmated"), game(1)))
+    event = LiveMatchEvent.model_validate_json(body)
+    assert event.type == "live_match.started"
+    assert event.timestamp == T0
+    assert event.data.event_id == "uuid-1"
+    assert event.data.player.username == "hikaru"
+    assert [g.url[-4:] for g in event.data.games] == ["1001", "1002"]  # oldest first
+    assert [g.outcome for g in event.data.games] == ["win", "loss"]
+    assert event.data.links.unsubscribe == UNSUB
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_verification_message_carries_confirm_and_unsubscribe_links(fmt: WebhookFormat) -> None:
+    raw = render_body(fmt, VERIFY)
+    text = raw.decode()
+    assert CONFIRM in text and UNSUB in text
+    body = json.loads(raw)
+    if fmt is WebhookFormat.discord:
+        assert discord_problem(body) is None
+    elif fmt is WebhookFormat.slack:
+        assert slack_problem(body) is None
+    else:
+        event = VerificationEvent.model_validate(body)
+        assert event.data.links.confirm == CONFIRM
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_every_live_message_carries_the_unsubscribe_link(fmt: WebhookFormat) -> None:
+    assert UNSUB in render_body(fmt, live()).decode()
+
+
+def test_rendering_is_deterministic() -> None:
+    for fmt in WebhookFormat:
+        assert render_body(fmt, live(game(1), game(2))) == render_body(fmt, live(game(1), game(2)))
+
+
+def test_own_links_must_be_plain_urls() -> None:
+    with pytest.raises(ValueError):
+        render_body("slack", VerificationMessage("hikaru", "javascript:x", UNSUB, T0))
+
+
+# -- signatures: verified by the standardwebhooks package ---------------------------
+
+
+def test_signature_verifies_with_standardwebhooks() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    body = render_body("json", live())
+    headers = signed_headers(secret, "msg_42", int(time.time()), body)
+    assert Webhook(secret).verify(body, headers)["data"]["event_id"] == "uuid-1"
+
+
+def test_tampered_body_old_timestamp_or_other_secret_fail_verification() -> None:
+    secret = new_secret()
+    body = render_body("json", live())
+    now = int(time.time())
+    headers = signed_headers(secret, "msg_42", now, body)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.replace(b"hikaru", b"hikarU"), headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body, {**headers, "webhook-id": "msg_43"})
+    stale = signed_headers(secret, "msg_42", now - 3600, body)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body, stale)
+
+
+def test_signature_over_non_ascii_body() -> None:
+    secret = new_secret()
+    body = render_body("json", live(name="Hikaru 中村"))
+    assert "中村".encode() in body
+    headers = signed_headers(secret, "msg_7", int(time.time()), body)
+    assert Webhook(secret).verify(body, headers)["data"]["player"]["name"] == "Hikaru 中村"
