@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.chesscom.client import ChessComClient
 from app.deps import ChessComDep, SessionDep
-from app.errors import AppError
 from app.http_errors import error_responses
 from app.players import service
 from app.players.schemas import PlayerOut, RefreshAccepted, TrackPlayerRequest
 from app.schemas import Limit, Offset, Page, UsernamePath
 from app.security import AdminDep
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/players", tags=["players"])
 
 
@@ -55,20 +48,6 @@ async def list_players(
     )
 
 
-async def _refresh_all(factory: async_sessionmaker[AsyncSession], chesscom: ChessComClient) -> None:
-    """Refresh every profile, one short transaction each; one failure never stops the rest."""
-    async with factory() as session:
-        usernames = await service.all_usernames(session)
-    for username in usernames:
-        try:
-            async with factory() as session, session.begin():
-                await service.refresh_player(session, chesscom, username)
-        except AppError as exc:
-            log.warning("refresh of %s failed: %s", username, exc.detail)
-        except Exception:
-            log.exception("refresh of %s failed", username)
-
-
 @router.post(
     "/refresh",
     response_model=RefreshAccepted,
@@ -81,14 +60,12 @@ async def refresh_all(
 ) -> RefreshAccepted:
     count = len(await service.all_usernames(session))
     state = request.app.state
-    running: asyncio.Task[None] | None = getattr(state, "refresh_all_task", None)
-    if running is None or running.done():
-        # One pass at a time, whoever asks: repeated requests cost Chess.com nothing more.
-        task = asyncio.create_task(_refresh_all(state.session_factory, chesscom))
-        state.refresh_all_task = task
-        # Keep a reference so the task is not garbage-collected mid-run.
-        state.background_tasks.add(task)
-        task.add_done_callback(state.background_tasks.discard)
+    state.refresh_all_task = service.start_refresh_all(
+        getattr(state, "refresh_all_task", None),
+        state.session_factory,
+        chesscom,
+        keep=state.background_tasks,
+    )
     return RefreshAccepted(status="accepted", players=count)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -9,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient, NotModified
 from app.chesscom.errors import ChessComError, PlayerNotFound
 from app.chesscom.payloads import Profile
 from app.chesscom.retry import with_retries
-from app.errors import NotFound, UpstreamUnavailable
+from app.errors import AppError, NotFound, UpstreamUnavailable
 from app.models import EmailSubscription, Player
 
 log = logging.getLogger(__name__)
@@ -170,3 +171,39 @@ async def untrack_player(session: AsyncSession, username: str) -> None:
 
 async def all_usernames(session: AsyncSession) -> list[str]:
     return list((await session.scalars(select(Player.username).order_by(Player.username))).all())
+
+
+async def refresh_all_profiles(
+    factory: async_sessionmaker[AsyncSession], client: ChessComClient
+) -> None:
+    """Refresh every profile, one short transaction each; one failure never stops the rest."""
+    async with factory() as session:
+        usernames = await all_usernames(session)
+    for username in usernames:
+        try:
+            async with factory() as session, session.begin():
+                await refresh_player(session, client, username)
+        except AppError as exc:
+            log.warning("refresh of %s failed: %s", username, exc.detail)
+        except Exception:
+            log.exception("refresh of %s failed", username)
+
+
+def start_refresh_all(
+    running: asyncio.Task[None] | None,
+    factory: async_sessionmaker[AsyncSession],
+    client: ChessComClient,
+    *,
+    keep: set[asyncio.Task[None]],
+) -> asyncio.Task[None]:
+    """The background pass over every profile: the one `running`, or a new one.
+
+    One pass at a time, whoever asks: repeated requests cost Chess.com nothing more.
+    `keep` holds a reference until the task ends (the app cancels what is left at shutdown).
+    """
+    if running is not None and not running.done():
+        return running
+    task = asyncio.create_task(refresh_all_profiles(factory, client))
+    keep.add(task)
+    task.add_done_callback(keep.discard)
+    return task
