@@ -44,8 +44,3 @@ class UpstreamUnavailable(AppError):
     status_code = 503
     default_detail = "Chess.com cannot be reached right now; try again later"
     headers = {"Retry-After": "30"}
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-    default_detail = "Request body too large"

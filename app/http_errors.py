@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError
-from app.pages.render import is_page_request, render_page
+from app.pages.render import LinkRefused, invalid_link_page, is_page_request, render_page
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
         return _error(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(LinkRefused)
+    async def _link_refused(request: Request, exc: LinkRefused) -> Response:
+        return invalid_link_page(exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -23,6 +23,7 @@ from app.ops.docs import install_docs
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
+from app.pages.router import router as pages_router
 from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
 from app.subscriptions.router import router as subscriptions_router
@@ -101,6 +102,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit)])
     api.include_router(players_router)
     api.include_router(subscriptions_router)
+    api.include_router(pages_router)
     api.include_router(notifications_router)
     api.include_router(ops_router)
     app.include_router(api)

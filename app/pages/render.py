@@ -51,3 +51,22 @@ def wants_json(accept: str | None) -> bool:
 def is_page_request(request: Request) -> bool:
     """A browser on one of the pages: its errors are answered with a page, not JSON."""
     return request.url.path in PAGE_PATHS and not wants_json(request.headers.get("accept"))
+
+
+class LinkRefused(Exception):
+    """A bad email link opened in a browser: answered with `invalid_link_page` (400)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+def invalid_link_page(detail: str) -> HTMLResponse:
+    return render_page(
+        "error.html",
+        400,
+        heading="This link does not work",
+        message=detail,
+        hint="Links in our emails expire. If you still want to change your subscription, "
+        "ask again from the service, or use the newest email you received.",
+    )

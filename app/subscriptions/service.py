@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.chesscom.client import ChessComClient
 from app.config import Settings
-from app.errors import InvalidToken
+from app.errors import InvalidToken, NotFound
 from app.models import EmailSubscription, NotificationLog, NotificationType, Player
 from app.notifications.outbox import OutboxItem, enqueue
+from app.players import service as players
 from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -86,9 +89,26 @@ async def _queue_confirmation(
 
 
 async def subscribe(
+    session: AsyncSession,
+    settings: Settings,
+    chesscom: ChessComClient,
+    *,
+    email: str,
+    username: str,
+) -> str:
+    """Subscribe `email` to `username`, tracking the player on the fly if needed.
+
+    Returns the public status to report: "active" or "pending_confirmation". NotFound when
+    Chess.com has no such player, UpstreamUnavailable when it cannot be reached.
+    """
+    player, _ = await players.track_player(session, chesscom, username)
+    return await subscribe_to_player(session, settings, email=email, player=player)
+
+
+async def subscribe_to_player(
     session: AsyncSession, settings: Settings, *, email: str, player: Player
 ) -> str:
-    """Create or renew a subscription; returns the public status to report."""
+    """Create or renew a subscription to a tracked player; returns the public status."""
     # Serialise concurrent requests for the same pair on the row lock / unique key.
     sub = await session.scalar(
         select(EmailSubscription)
@@ -101,8 +121,8 @@ async def subscribe(
         try:
             async with session.begin_nested():
                 await session.flush()
-        except Exception:
-            # A concurrent request created it first: use theirs.
+        except IntegrityError:
+            # A concurrent request created it first (unique email+player): use theirs.
             sub = await session.scalar(
                 select(EmailSubscription)
                 .where(
@@ -157,7 +177,7 @@ async def username_of(session: AsyncSession, player_id: int) -> str:
 async def check_token(
     session: AsyncSession, settings: Settings, signer: TokenSigner, purpose: Purpose, token: str
 ) -> EmailSubscription:
-    """Validate a link's token without changing anything (for the GET pages)."""
+    """The subscription a confirm or unsubscribe link names, locked; InvalidToken if none."""
     max_age = (
         settings.confirmation_token_max_age_seconds
         if purpose is Purpose.confirm
@@ -166,10 +186,8 @@ async def check_token(
     return await _subscription_for(session, signer, purpose, token, max_age)
 
 
-async def confirm(
-    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str, consent: Consent
-) -> EmailSubscription:
-    sub = await check_token(session, settings, signer, Purpose.confirm, token)
+async def confirm(session: AsyncSession, sub: EmailSubscription, consent: Consent) -> None:
+    """Activate a subscription whose confirm link was verified. Idempotent."""
     if sub.confirmed_at is None or not sub.is_active:
         sub.is_active = True
         sub.confirmed_at = _now()
@@ -177,28 +195,29 @@ async def confirm(
         sub.consent_ip = (consent.ip or "")[:64] or None
         sub.consent_user_agent = (consent.user_agent or "")[:500] or None
         await session.flush()
-    return sub
 
 
-async def unsubscribe(
-    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
-) -> EmailSubscription:
-    sub = await check_token(session, settings, signer, Purpose.unsubscribe, token)
+async def unsubscribe(session: AsyncSession, sub: EmailSubscription) -> None:
+    """Soft-delete a subscription (its unsubscribe link was verified). Idempotent."""
     if sub.is_active:
         sub.is_active = False
         sub.unsubscribed_at = _now()
         await session.flush()
-    return sub
 
 
-async def list_for_player(session: AsyncSession, player_id: int) -> Sequence[EmailSubscription]:
-    return (
-        await session.scalars(
-            select(EmailSubscription)
-            .where(EmailSubscription.player_id == player_id)
-            .order_by(EmailSubscription.created_at, EmailSubscription.id)
-        )
-    ).all()
+async def list_for_player(
+    session: AsyncSession, username: str
+) -> tuple[Player, Sequence[EmailSubscription]]:
+    """A tracked player and all its subscriptions, oldest first; NotFound if not tracked."""
+    player = await players.find_player(session, username)
+    if player is None:
+        raise NotFound(f"Player '{username.lower()}' is not tracked")
+    subs = await session.scalars(
+        select(EmailSubscription)
+        .where(EmailSubscription.player_id == player.player_id)
+        .order_by(EmailSubscription.created_at, EmailSubscription.id)
+    )
+    return player, subs.all()
 
 
 async def request_erasure(session: AsyncSession, settings: Settings, email: str) -> None:
