@@ -117,9 +117,10 @@ async def subscribe_to_player(
     )
     if sub is None:
         sub = EmailSubscription(email=email, player_id=player.player_id, is_active=True)
-        session.add(sub)
         try:
+            # Added inside the savepoint, so that a failed insert leaves nothing pending.
             async with session.begin_nested():
+                session.add(sub)
                 await session.flush()
         except IntegrityError:
             # A concurrent request created it first (unique email+player): use theirs.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import EmailSubscription, NotificationLog
+from app.config import Settings
+from app.models import EmailSubscription, NotificationLog, Player
+from app.subscriptions import service
 from app.subscriptions.tokens import Purpose, TokenSigner
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -351,3 +355,33 @@ async def test_a_non_ascii_local_part_is_refused_with_a_clear_422(
     assert "non-ASCII characters before the @" in r.json()["detail"][0]["msg"]
     async with session_factory() as s:
         assert await s.scalar(select(func.count(EmailSubscription.id))) == 0
+
+
+async def test_a_subscription_created_meanwhile_by_another_request_is_used_not_an_error(
+    client: httpx.AsyncClient,
+    hikaru: object,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The insert race: both see no row, the second insert hits the unique key and reuses."""
+    await client.post("/api/v1/players", json={"username": "hikaru"})
+    async with session_factory() as first, session_factory() as second:
+        player = await first.scalar(select(Player).where(Player.username == "hikaru"))
+        assert player is not None
+        first.add(EmailSubscription(email="race@example.com", player_id=player.player_id))
+        await first.flush()  # inserted, not committed: invisible to `second`
+        racing = asyncio.create_task(
+            service.subscribe_to_player(second, settings, email="race@example.com", player=player)
+        )
+        await asyncio.sleep(0.3)  # `second` now waits on the unique index
+        assert not racing.done()
+        await first.commit()
+        assert await asyncio.wait_for(racing, 10) == "pending_confirmation"
+        await second.commit()
+    async with session_factory() as s:
+        count = await s.scalar(
+            select(func.count(EmailSubscription.id)).where(
+                EmailSubscription.email == "race@example.com"
+            )
+        )
+    assert count == 1
