@@ -16,11 +16,10 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
 
 import asyncpg
 
-from app.emails.render import GameSummary
+from app.notifications.payloads import GameRecord, dump_payload, live_session
 from bench._common import make_settings, median, scratch_database, spread
 from bench._smtp_child import SMTPChild
 from tests import db
@@ -32,19 +31,26 @@ DELIVERY_CONCURRENCY = 4
 
 
 def payload() -> str:
+    now = int(time.time())
     games = [
-        GameSummary(
+        GameRecord(
+            event_id=f"bench-game-{i}",
             url=f"https://www.chess.com/game/live/{98765432100 + i}",
+            end_time=now,
+            start_time=now - 300,
             time_class="blitz",
             time_control="180+2",
-            opponent=opponent,
-            opponent_rating=2790,
-            result="win",
-            end_time=datetime.now(UTC),
-        ).to_json()
+            white="hikaru",
+            black=opponent,
+            white_rating=2800,
+            black_rating=2790,
+            white_result="win",
+            black_result="resigned",
+            rated=True,
+        )
         for i, opponent in enumerate(("magnuscarlsen", "fabianocaruana"))
     ]
-    return json.dumps({"username": "hikaru", "name": "Hikaru Nakamura", "games": games})
+    return json.dumps(dump_payload(live_session("hikaru", "Hikaru Nakamura", now - 300, games)))
 
 
 async def seed(url: str, rows: int) -> None:
@@ -60,10 +66,15 @@ async def seed(url: str, rows: int) -> None:
             "SELECT 'fan' || g || '@example.com', 15448422, now() FROM generate_series(1, $1) g",
             rows,
         )
-        await conn.execute(
-            "INSERT INTO notification_logs (subscription_id, event_id, payload) "
-            "SELECT id, 'bench-session', $1::jsonb FROM email_subscriptions",
+        event_id = await conn.fetchval(
+            "INSERT INTO events (kind, player_id, key, payload) "
+            "VALUES ('live_match', 15448422, 'bench-session', $1::jsonb) RETURNING id",
             payload(),
+        )
+        await conn.execute(
+            "INSERT INTO notification_logs (subscription_id, event_id) "
+            "SELECT id, $1 FROM email_subscriptions",
+            event_id,
         )
     finally:
         await conn.close()

@@ -13,7 +13,7 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("notification_logs", "email_subscriptions", "players", "api_tokens")
+TABLES = ("notification_logs", "events", "email_subscriptions", "players", "api_tokens")
 
 
 def server_url() -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.models import Base
 from tests import db
 
-MODEL_TABLES = {"players", "email_subscriptions", "notification_logs", "api_tokens"}
+MODEL_TABLES = {"events", "players", "email_subscriptions", "notification_logs", "api_tokens"}
 
 
 @pytest.fixture
@@ -129,7 +129,11 @@ async def test_every_foreign_key_is_indexed(scratch_url: str) -> None:
         WHERE c.contype = 'f' AND n.nspname = 'public'
         """,
     )
-    assert {fk["table_name"] for fk in foreign_keys} == {"email_subscriptions", "notification_logs"}
+    assert {fk["table_name"] for fk in foreign_keys} == {
+        "email_subscriptions",
+        "events",
+        "notification_logs",
+    }
     for fk in foreign_keys:
         # A full (non-partial) index whose leading columns are the key's columns.
         covering = await fetch(
@@ -177,15 +181,20 @@ async def test_notification_logs_carry_the_idempotency_key(scratch_url: str) -> 
             "INSERT INTO email_subscriptions (email, player_id) VALUES ('a@example.com', 1) "
             "RETURNING id"
         )
-        insert = "INSERT INTO notification_logs (subscription_id, event_id) VALUES ($1, 'game-1')"
-        await conn.execute(insert, sub_id)
+        event_id = await conn.fetchval(
+            "INSERT INTO events (kind, player_id, key) VALUES ('live_match', 1, 'game-1') "
+            "RETURNING id"
+        )
+        insert = "INSERT INTO notification_logs (subscription_id, event_id) VALUES ($1, $2)"
+        await conn.execute(insert, sub_id, event_id)
         with pytest.raises(asyncpg.UniqueViolationError):
-            await conn.execute(insert, sub_id)
+            await conn.execute(insert, sub_id, event_id)
         # Another notification type for the same event is a different email.
         await conn.execute(
             "INSERT INTO notification_logs (subscription_id, event_id, notification_type) "
-            "VALUES ($1, 'game-1', 'confirmation')",
+            "VALUES ($1, $2, 'confirmation')",
             sub_id,
+            event_id,
         )
     finally:
         await conn.close()

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.emails.render import (
     render_live_match,
 )
 from app.models import NotificationType
+from app.notifications.payloads import GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from worker import metrics
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 class ClaimedRow:
     id: int
     subscription_id: int
-    event_id: str
+    event_id: int
+    event_key: str
     notification_type: str
     attempts: int
     payload: dict[str, Any]
@@ -64,9 +66,11 @@ WITH due AS (
 )
 UPDATE notification_logs n
 SET locked_until = now() + make_interval(secs => :lease), attempts = n.attempts + 1
-FROM due, email_subscriptions s, players p
+FROM due, email_subscriptions s, players p, events e
 WHERE n.id = due.id AND s.id = n.subscription_id AND p.player_id = s.player_id
-RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts, n.payload,
+  AND e.id = n.event_id
+RETURNING n.id, n.subscription_id, n.event_id, e.key AS event_key, n.notification_type,
+          n.attempts, e.payload,
           s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed,
           p.username, p.name AS player_name, n.locked_until
 """
@@ -115,6 +119,19 @@ SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(locked_until, n
 FROM notification_logs WHERE status = 'pending'
 """
 )
+
+
+def game_summary(game: GameRecord, username: str) -> GameSummary:
+    white = game.white.lower() == username.lower()
+    return GameSummary(
+        url=game.url,
+        time_class=game.time_class,
+        time_control=game.time_control,
+        opponent=game.black if white else game.white,
+        opponent_rating=game.black_rating if white else game.white_rating,
+        result=(game.white_result if white else game.black_result) or None,
+        end_time=datetime.fromtimestamp(game.end_time, UTC),
+    )
 
 
 def retry_delay(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
@@ -166,14 +183,16 @@ class Deliverer:
         if row.notification_type == NotificationType.live_match:
             if not (row.is_active and row.confirmed):
                 return None
-            games = [GameSummary.from_json(g) for g in row.payload.get("games", [])]
+            live = load_payload(row.notification_type, row.payload)
+            assert isinstance(live, LiveSession)
+            games = [game_summary(g, row.username) for g in live.games]
             return render_live_match(
                 to=row.email,
                 sender=s.email_from,
                 player_username=row.username,
                 player_name=row.player_name,
                 games=games,
-                event_id=row.event_id,
+                event_id=row.event_key,
                 row_id=row.id,
                 unsubscribe_url=unsubscribe,
                 public_base_url=s.public_url,
@@ -192,7 +211,7 @@ class Deliverer:
                 player_username=row.username,
                 confirm_url=confirm,
                 row_id=row.id,
-                event_id=row.event_id,
+                event_id=row.event_key,
             )
         if row.notification_type == NotificationType.erase_request:
             erase = link_url(
@@ -205,7 +224,7 @@ class Deliverer:
                 sender=s.email_from,
                 erase_url=erase,
                 row_id=row.id,
-                event_id=row.event_id,
+                event_id=row.event_key,
             )
         raise ValueError(f"unknown notification type {row.notification_type!r}")
 

@@ -22,29 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class GameRecord:
-    """The parts of one archive game that detection and the email need."""
-
-    event_id: str  # game uuid, or url when there is no uuid
-    url: str
-    end_time: int  # Unix seconds
-    start_time: int  # Unix seconds, estimated; never after end_time
-    time_class: str  # bullet / blitz / rapid / daily
-    time_control: str = ""
-    white: str = ""
-    black: str = ""
-    white_rating: int | None = None
-    black_rating: int | None = None
-    white_result: str = ""
-    black_result: str = ""
-    rated: bool = False
-
-    @property
-    def is_live(self) -> bool:
-        """Anything that is not a daily (correspondence) game is live play."""
-        return self.time_class != "daily"
+from app.notifications.payloads import GameRecord as GameRecord  # one game type, re-exported
 
 
 def _int_or_none(value: Any) -> int | None:

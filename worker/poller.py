@@ -13,21 +13,20 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient, Fetched, NotModified
 from app.chesscom.errors import ChessComError, ChessComUnavailable, PlayerNotFound, RateLimited
-from app.chesscom.payloads import Game, Profile
+from app.chesscom.payloads import Profile
 from app.chesscom.retry import with_retries
 from app.config import Settings
-from app.emails.render import GameSummary
-from app.models import EmailSubscription, NotificationType, Player
-from app.notifications.outbox import OutboxItem, enqueue
+from app.models import NotificationType, Player
+from app.notifications.outbox import fan_out, record_event
+from app.notifications.payloads import GameRecord, live_session
 from app.players.service import apply_profile
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
-from worker.detection import DetectionState, GameRecord, NewSession, detect
+from worker.detection import DetectionState, NewSession, detect
 from worker.schedule import Policy
 from worker.scheduler import ClaimedPlayer, next_turn
 
@@ -100,37 +99,6 @@ def months_to_poll(now: datetime, previous_poll_at: datetime | None) -> list[tup
     return [current]
 
 
-def game_record(game: Game) -> GameRecord:
-    return GameRecord(
-        event_id=game.event_id,
-        url=game.url,
-        end_time=game.end_time,
-        start_time=game.started_at_unix,
-        time_class=game.time_class,
-        time_control=game.time_control,
-        white=game.white.username,
-        black=game.black.username,
-        white_rating=game.white.rating,
-        black_rating=game.black.rating,
-        white_result=game.white.result,
-        black_result=game.black.result,
-        rated=game.rated,
-    )
-
-
-def game_summary(game: GameRecord, username: str) -> GameSummary:
-    white = game.white.lower() == username.lower()
-    return GameSummary(
-        url=game.url,
-        time_class=game.time_class,
-        time_control=game.time_control,
-        opponent=game.black if white else game.white,
-        opponent_rating=game.black_rating if white else game.white_rating,
-        result=(game.white_result if white else game.black_result) or None,
-        end_time=datetime.fromtimestamp(game.end_time, UTC),
-    )
-
-
 class Poller:
     """Everything one poll needs, built once per worker."""
 
@@ -200,7 +168,7 @@ class Poller:
                 metrics.CHESSCOM_304.inc()
                 continue
             fetches.archives[key] = result
-            fetches.games.extend(game_record(g) for g in result.data.games)
+            fetches.games.extend(GameRecord.from_game(g) for g in result.data.games)
         return fetches
 
     async def poll(self, claimed: ClaimedPlayer) -> Outcome:
@@ -303,28 +271,16 @@ class Poller:
     ) -> int:
         if not sessions:
             return 0
-        subscribers = (
-            await session.scalars(
-                select(EmailSubscription.id).where(
-                    EmailSubscription.player_id == player.player_id,
-                    EmailSubscription.is_active.is_(True),
-                    EmailSubscription.confirmed_at.is_not(None),
-                )
+        queued = 0
+        for new in sessions:
+            payload = live_session(player.username, player.name, new.started_at, new.games)
+            event_id = await record_event(
+                session,
+                NotificationType.live_match,
+                new.event_id,
+                payload,
+                player_id=player.player_id,
+                occurred_at=datetime.fromtimestamp(new.started_at, UTC),
             )
-        ).all()
-        items = [
-            OutboxItem(
-                subscription_id=sub_id,
-                event_id=new.event_id,
-                notification_type=NotificationType.live_match,
-                payload={
-                    "username": player.username,
-                    "name": player.name,
-                    "started_at": new.started_at,
-                    "games": [game_summary(g, player.username).to_json() for g in new.games],
-                },
-            )
-            for new in sessions
-            for sub_id in subscribers
-        ]
-        return await enqueue(session, items)
+            queued += await fan_out(session, event_id)
+        return queued

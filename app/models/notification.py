@@ -1,10 +1,13 @@
-"""The notification log, which is also the transactional outbox (SPEC §5, §7)."""
+"""The notification log, which is also the transactional outbox (SPEC §5, §7).
+
+One row per recipient of an event; what the message says is the event's payload
+(``app.models.event``), stored once however many rows reference it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +20,6 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -41,10 +43,13 @@ class NotificationLog(Base):
         # The idempotency key: re-detecting a session never queues a second email.
         UniqueConstraint("subscription_id", "event_id", "notification_type"),
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_valid"),
-        # Delivery's hot query: pending rows that are due.
+        # Delivery's hot query: pending rows that are due, oldest first. The id breaks
+        # ties in the index itself: a fan-out gives 100,000 rows one next_attempt_at,
+        # and a claim must not sort them all to take the first few hundred.
         Index(
             "ix_notification_logs_due",
             "next_attempt_at",
+            "id",
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_notification_logs_created_at", "created_at"),
@@ -54,7 +59,9 @@ class NotificationLog(Base):
     subscription_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("email_subscriptions.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     notification_type: Mapped[str] = mapped_column(
         String(32), default=NotificationType.live_match, server_default="live_match"
     )
@@ -65,9 +72,6 @@ class NotificationLog(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
     locked_until: Mapped[datetime | None]
-    payload: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, default=dict, server_default=text("'{}'::jsonb")
-    )
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]

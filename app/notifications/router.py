@@ -43,6 +43,7 @@ async def list_notifications(
                 **{c: getattr(r.log, c) for c in _LOG_FIELDS},
                 "email": r.email,
                 "username": r.username,
+                "event_id": r.event_key,
             }
         )
         for r in rows
@@ -50,4 +51,6 @@ async def list_notifications(
     return Page[NotificationOut](items=items, total=total, limit=limit, offset=offset)
 
 
-_LOG_FIELDS = [f for f in NotificationOut.model_fields if f not in {"email", "username"}]
+_LOG_FIELDS = [
+    f for f in NotificationOut.model_fields if f not in {"email", "username", "event_id"}
+]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import EmailSubscription, NotificationLog, Player
+from app.models import EmailSubscription, Event, NotificationLog, Player
 from app.schemas import canonical_email
 
 
@@ -25,6 +25,7 @@ class LogRow:
     log: NotificationLog
     email: str
     username: str
+    event_key: str  # the event's own id (a game uuid), reported as the log's event_id
 
 
 async def list_logs(
@@ -32,9 +33,10 @@ async def list_logs(
 ) -> tuple[list[LogRow], int]:
     """One page of log rows, newest first, with the total that match the filter."""
     base = (
-        select(NotificationLog, EmailSubscription.email, Player.username)
+        select(NotificationLog, EmailSubscription.email, Player.username, Event.key)
         .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
         .join(Player, Player.player_id == EmailSubscription.player_id)
+        .join(Event, Event.id == NotificationLog.event_id)
     )
     if wanted.username:
         base = base.where(Player.username == wanted.username.lower())
@@ -54,4 +56,4 @@ async def list_logs(
         .limit(limit)
         .offset(offset)
     )
-    return [LogRow(log, email, username) for log, email, username in rows.all()], total
+    return [LogRow(*row) for row in rows.all()], total

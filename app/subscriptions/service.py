@@ -20,7 +20,7 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import InvalidToken, NotFound
 from app.models import EmailSubscription, NotificationLog, NotificationType, Player
-from app.notifications.outbox import OutboxItem, enqueue
+from app.notifications.outbox import request_event
 from app.players import service as players
 from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
 
@@ -75,15 +75,12 @@ async def _queue_confirmation(
         return False
     sub.confirmation_sent_at = now
     await session.flush()
-    await enqueue(
+    await request_event(
         session,
-        [
-            OutboxItem(
-                subscription_id=sub.id,
-                event_id=f"confirm:{uuid.uuid4()}",
-                notification_type=NotificationType.confirmation,
-            )
-        ],
+        NotificationType.confirmation,
+        f"confirm:{uuid.uuid4()}",
+        sub.id,
+        player_id=sub.player_id,
     )
     return True
 
@@ -239,16 +236,7 @@ async def request_erasure(session: AsyncSession, settings: Settings, email: str)
     recent = await _mails_today(session, email, NotificationType.erase_request)
     if recent >= settings.confirmation_emails_per_address_per_day:
         return
-    await enqueue(
-        session,
-        [
-            OutboxItem(
-                subscription_id=sub.id,
-                event_id=f"erase:{uuid.uuid4()}",
-                notification_type=NotificationType.erase_request,
-            )
-        ],
-    )
+    await request_event(session, NotificationType.erase_request, f"erase:{uuid.uuid4()}", sub.id)
 
 
 async def email_for_erase_token(

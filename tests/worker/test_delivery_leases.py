@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from app.config import Settings
-from app.models import NotificationLog
+from app.models import NotificationType
+from app.notifications.outbox import request_event
 from tests.worker.conftest import WorkerFactory, World
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -32,11 +33,7 @@ async def queue_confirmations(world: World, n: int) -> None:
     for i in range(n):
         sub = await world.subscribe(f"fan{i}@example.com", "hikaru", confirmed=False)
         async with world.factory() as s, s.begin():
-            s.add(
-                NotificationLog(
-                    subscription_id=sub, event_id=f"confirm:{i}", notification_type="confirmation"
-                )
-            )
+            await request_event(s, NotificationType.confirmation, f"confirm:{i}", sub)
 
 
 async def test_rows_whose_lease_ran_out_are_left_to_the_worker_that_claimed_them_next(

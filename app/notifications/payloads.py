@@ -1,0 +1,121 @@
+"""What a notification says: the typed payload of each kind of event, stored once per event.
+
+A game has one record type from the Chess.com payload to the email: :class:`GameRecord`
+is built from the archive's ``Game``, read by detection, stored in the event's payload
+as JSON and read back as a ``GameRecord`` by whoever renders the message (an email, a
+webhook). Payloads are validated with pydantic when read, so a malformed row fails
+loudly at delivery instead of rendering garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from app.chesscom.payloads import Game
+from app.models.notification import NotificationType
+
+
+@dataclass(frozen=True, slots=True)
+class GameRecord:
+    """One finished archive game: what detection and every message about it need."""
+
+    event_id: str  # game uuid, or url when there is no uuid
+    url: str
+    end_time: int  # Unix seconds
+    start_time: int  # Unix seconds, estimated; never after end_time
+    time_class: str  # bullet / blitz / rapid / daily
+    time_control: str = ""
+    white: str = ""
+    black: str = ""
+    white_rating: int | None = None
+    black_rating: int | None = None
+    white_result: str = ""
+    black_result: str = ""
+    rated: bool = False
+
+    @property
+    def is_live(self) -> bool:
+        """Anything that is not a daily (correspondence) game is live play."""
+        return self.time_class != "daily"
+
+    @classmethod
+    def from_game(cls, game: Game) -> GameRecord:
+        """The record of a game of a Chess.com monthly archive."""
+        return cls(
+            event_id=game.event_id,
+            url=game.url,
+            end_time=game.end_time,
+            start_time=game.started_at_unix,
+            time_class=game.time_class,
+            time_control=game.time_control,
+            white=game.white.username,
+            black=game.black.username,
+            white_rating=game.white.rating,
+            black_rating=game.black.rating,
+            white_result=game.white.result,
+            black_result=game.black.result,
+            rated=game.rated,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A ``live_match`` event: a tracked player started a session of live games."""
+
+    username: str
+    name: str | None
+    started_at: int  # Unix seconds
+    games: tuple[GameRecord, ...]
+
+    @property
+    def time_classes(self) -> list[str]:
+        """The time classes of the session's games: what subscribers filter on."""
+        return sorted({g.time_class for g in self.games})
+
+    @property
+    def rated_time_classes(self) -> list[str]:
+        """The time classes of the session's rated games (for "rated only" filters)."""
+        return sorted({g.time_class for g in self.games if g.rated})
+
+
+@dataclass(frozen=True, slots=True)
+class NoPayload:
+    """Events whose message needs nothing beyond the subscription (confirm, erase)."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Payload = LiveSession | NoPayload
+
+_LIVE_SESSION = TypeAdapter(LiveSession)
+
+
+def dump_payload(payload: Payload) -> dict[str, Any]:
+    """Plain JSON for the ``events.payload`` column."""
+    if isinstance(payload, NoPayload):
+        return dict(payload.extra)
+    result: dict[str, Any] = _LIVE_SESSION.dump_python(payload, mode="json")
+    return result
+
+
+def load_payload(kind: str, data: Mapping[str, Any]) -> Payload:
+    """The typed payload of an event of ``kind``; raises ``ValueError`` when malformed
+    (pydantic's ``ValidationError`` is one)."""
+    if kind == NotificationType.live_match:
+        session: LiveSession = _LIVE_SESSION.validate_python(dict(data))
+        return session
+    if kind in (NotificationType.confirmation, NotificationType.erase_request):
+        return NoPayload(extra=dict(data))
+    raise ValueError(f"unknown event kind {kind!r}")
+
+
+def live_session(
+    username: str, name: str | None, started_at: int, games: Sequence[GameRecord]
+) -> LiveSession:
+    """A live-session payload with its games in the order they ended."""
+    ordered = tuple(sorted(games, key=lambda g: (g.end_time, g.event_id)))
+    return LiveSession(username=username, name=name, started_at=started_at, games=ordered)
