@@ -22,12 +22,17 @@ async def seed(world: World) -> None:
     async with world.factory() as s, s.begin():
         await s.execute(
             text(
+                "WITH ev AS ("
+                " INSERT INTO events (kind, player_id, key, created_at) "
+                " SELECT 'live_match', s.player_id, st || '-' || age || '-' || g, "
+                "        now() - make_interval(days => age) "
+                " FROM email_subscriptions s, unnest(ARRAY['sent', 'failed', 'pending']) st, "
+                "      unnest(ARRAY[100, 10]) age, generate_series(1, 5) g "
+                " WHERE s.id = :sub RETURNING id, key, created_at) "
                 "INSERT INTO notification_logs "
                 "(subscription_id, event_id, notification_type, status, created_at) "
-                "SELECT :sub, st || '-' || age || '-' || g, 'live_match', st, "
-                "       now() - make_interval(days => age) "
-                "FROM unnest(ARRAY['sent', 'failed', 'pending']) st, "
-                "     unnest(ARRAY[100, 10]) age, generate_series(1, 5) g"
+                "SELECT :sub, ev.id, 'live_match', split_part(ev.key, '-', 1), ev.created_at "
+                "FROM ev"
             ),
             {"sub": sub},
         )
