@@ -13,12 +13,14 @@ from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Depends, FastAPI
 
 from app import __version__
+from app.allow import install_allow_header
 from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import create_engine, create_session_factory
 from app.http_errors import install_error_handlers
 from app.logging import configure_logging
 from app.notifications.router import router as notifications_router
+from app.openapi import operation_id
 from app.ops.docs import install_docs
 from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
@@ -92,14 +94,20 @@ def create_app(
         docs_url=None,  # served by app.ops.docs, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
+    install_allow_header(app)
     install_docs(app, "/openapi.json")
     install_webhook_docs(app)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit)])
+    api = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(rate_limit)],
+        generate_unique_id_function=operation_id,
+    )
     api.include_router(players_router)
     api.include_router(subscriptions_router)
     api.include_router(pages_router)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import EmailStr
 
 from app.deps import SessionDep
 from app.http_errors import error_responses
 from app.notifications import service
 from app.notifications.schemas import NotificationOut, Status
 from app.notifications.service import LogFilter
-from app.schemas import USERNAME_PATTERN, Limit, Offset, Page
+from app.schemas import USERNAME_PATTERN, DateTime, Email, Limit, Offset, Page
 from app.security import AdminDep
 
 router = APIRouter(prefix="/notifications", tags=["admin"])
@@ -29,9 +27,12 @@ async def list_notifications(
     session: SessionDep,
     _admin: AdminDep,
     username: Annotated[str | None, Query(pattern=USERNAME_PATTERN)] = None,
-    email: Annotated[EmailStr | None, Query(max_length=254)] = None,
+    email: Annotated[Email | None, Query(description="Only rows of this address")] = None,
     status: Status | None = None,
-    since: Annotated[datetime | None, Query(description="Only rows created at or after")] = None,
+    since: Annotated[
+        DateTime | None,
+        Query(description="Only rows created at or after this RFC 3339 date-time"),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[NotificationOut]:

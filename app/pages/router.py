@@ -29,7 +29,14 @@ from app.urls import CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE, link_target
 
 router = APIRouter(tags=["subscriptions"])
 
-TokenQuery = Annotated[str, Query(max_length=1000, description="The signed token from the email")]
+TokenQuery = Annotated[
+    str,
+    Query(
+        max_length=1000,
+        description="The opaque signed token of the email link, passed on unchanged. "
+        "A token that is not one we signed, or that expired, gets 400.",
+    ),
+]
 
 _HTML_OR_JSON = {
     "content": {"text/html": {}, "application/json": {}},

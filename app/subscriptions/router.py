@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from app.deps import ChessComDep, SessionDep, SettingsDep
-from app.errors import Unprocessable
 from app.http_errors import error_responses
-from app.schemas import UsernamePath, canonical_email
+from app.schemas import Email, UsernamePath
 from app.security import AdminDep
 from app.subscriptions import service
 from app.subscriptions.schemas import (
@@ -69,14 +70,20 @@ def _columns(sub: object) -> dict[str, object]:
 
 
 @router.delete(
-    "/subscribers/{email}",
+    "/subscribers/{email:email}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Erase every row about an address (admin)",
+    description="204 whether or not the address was known. A last path segment without "
+    "an `@` is no address: 404.",
     tags=["admin"],
-    responses=error_responses(401, 422, 429),
+    responses=error_responses(401, 404, 422, 429),
 )
-async def erase_subscriber(email: str, session: SessionDep, _admin: AdminDep) -> Response:
-    await service.erase_address(session, _valid_email(email))
+async def erase_subscriber(
+    email: Annotated[Email, Path(description="The address to erase")],
+    session: SessionDep,
+    _admin: AdminDep,
+) -> Response:
+    await service.erase_address(session, email)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -93,10 +100,3 @@ async def erase_subscriber(email: str, session: SessionDep, _admin: AdminDep) ->
 async def erase_request(body: EraseRequest, session: SessionDep, settings: SettingsDep) -> Accepted:
     await service.request_erasure(session, settings, body.email)
     return Accepted(detail="If we hold data about this address, we sent it a link.")
-
-
-def _valid_email(value: str) -> str:
-    try:
-        return canonical_email(value)
-    except ValueError as exc:
-        raise Unprocessable(str(exc)) from exc

@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import StrictModel, Username, canonical_email
+from app.schemas import Email, StrictModel, Username
 
 
 class SubscribeRequest(StrictModel):
-    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+    email: Email
     username: Username
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"email": "fan@example.com", "username": "hikaru"}]}
     )
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return canonical_email(value)
 
 
 class SubscriptionStatus(BaseModel):
@@ -80,14 +75,9 @@ class SubscriptionOut(BaseModel):
 
 
 class EraseRequest(StrictModel):
-    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+    email: Email
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"email": "fan@example.com"}]})
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return canonical_email(value)
 
 
 class Accepted(BaseModel):

@@ -1,12 +1,21 @@
-"""Property-based run over the app's own OpenAPI schema (issue 4 §6, SPEC §8).
+"""Property-based runs over the app's own OpenAPI schema (issue 4 §6, issue 11 §3, SPEC §8).
 
 Every operation is fuzzed with schemathesis (valid and invalid inputs), anonymously and
 with the admin token, against the app with a simulated Chess.com and no rate limits:
 no 5xx, and every answer has a documented status code, content type and schema.
+
+`test_outside_fuzzer_with_every_check` runs the schemathesis CLI as an outside user
+would, over a real socket, with every check and every phase (examples, coverage,
+fuzzing, stateful), and must find nothing. One exclusion, and only one: operations
+taking a signed link `token` skip positive-data acceptance. Their token is an opaque
+string; a generator can only invent tokens, which are rightly refused with the
+documented 400, so "schema-valid data must be accepted" cannot hold for them.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,6 +38,7 @@ from app.main import create_app
 from tests import db
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.server import run_asgi_in_thread
 
 CHECKS = [
     not_a_server_error,
@@ -98,3 +108,76 @@ def test_operation_answers_as_documented(
         case.call_and_validate(app=fuzz_app, headers=AUTH[auth], checks=CHECKS)
 
     check()
+
+
+def token_operations(schema: dict[str, object]) -> list[str]:
+    """Operation ids of the operations whose query carries a signed link token."""
+    paths = schema["paths"]
+    assert isinstance(paths, dict)
+    return sorted(
+        op["operationId"]
+        for item in paths.values()
+        for op in item.values()
+        if any(p["name"] == "token" and p["in"] == "query" for p in op.get("parameters", []))
+    )
+
+
+@pytest.fixture(scope="module")
+def served_api(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    simulator = ChessComSimulator()
+    for name in ("hikaru", "magnus", "fabianocaruana"):
+        simulator.add_player(name)
+    data_dir = tmp_path_factory.mktemp("outside") / "data"
+    app = create_app(
+        make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
+        chesscom_transport=httpx.ASGITransport(app=simulator),
+    )
+    with run_asgi_in_thread(app) as base:
+        yield base
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("auth", AUTH)
+def test_outside_fuzzer_with_every_check(served_api: str, auth: str, tmp_path: Path) -> None:
+    schema = httpx.get(f"{served_api}/openapi.json").json()
+    tokens = token_operations(schema)
+    assert tokens == sorted(
+        [
+            "subscribers-erase",
+            "subscribers-erase-page",
+            "subscriptions-confirm",
+            "subscriptions-confirm-page",
+            "unsubscribe",
+            "unsubscribe-page",
+        ]
+    )
+    ids = ", ".join(f'"{op}"' for op in tokens)
+    # Every check is on by default; the config only turns one off for the token operations.
+    (tmp_path / "schemathesis.toml").write_text(
+        f"[[operations]]\ninclude-operation-id = [{ids}]\n"
+        "checks.positive_data_acceptance.enabled = false\n"
+    )
+    headers = [f"--header=Authorization: Bearer {ADMIN_TOKEN}"] if auth == "admin" else []
+    cli = Path(sys.executable).with_name("schemathesis")
+    result = subprocess.run(
+        [
+            str(cli),
+            "--config-file",
+            str(tmp_path / "schemathesis.toml"),
+            "--no-color",
+            "run",
+            f"{served_api}/openapi.json",
+            "--max-examples=40",
+            "--seed=11",
+            *headers,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Selected: " in output and " passed" in output, output
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        assert f"✅ {phase}" in output, output
