@@ -275,8 +275,12 @@ async def test_admin_erase_deletes_every_row_about_the_address(
         "/api/v1/subscriptions", json={"email": "stay@example.com", "username": "hikaru"}
     )
     assert (await client.delete("/api/v1/subscribers/gone@example.com")).status_code == 401
+    # A segment without an `@` is no address (404); a malformed address is a 422.
     assert (
         await client.delete("/api/v1/subscribers/not-an-email", headers=admin)
+    ).status_code == 404
+    assert (
+        await client.delete("/api/v1/subscribers/not@an@email", headers=admin)
     ).status_code == 422
     r = await client.delete("/api/v1/subscribers/GONE@example.com", headers=admin)
     assert r.status_code == 204
