@@ -31,7 +31,7 @@ from app.notifications.payloads import GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from worker import metrics
-from worker.mailer import Mailer, MailError
+from worker.mailer import Mailer, MailError, MailServerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,17 @@ WHERE id = ANY(:ids) AND status = 'pending'
 """
 )
 
+# The mail server is down: the row waits for it without losing an attempt (the claim
+# counted one), so an SMTP outage of any length never fails a row.
+_POSTPONE = text(
+    """
+UPDATE notification_logs
+SET locked_until = NULL, attempts = greatest(attempts - 1, 0), error_message = :error,
+    next_attempt_at = now() + make_interval(secs => :delay)
+WHERE id = :id AND status = 'pending'
+"""
+)
+
 _NEXT_WORK = text(
     """
 SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
@@ -154,6 +165,10 @@ class Deliverer:
         self.signer = signer
         self.session_factory = session_factory
         self._parallel = asyncio.Semaphore(settings.delivery_concurrency)
+        # Set when a send found the mail server unreachable, cleared by the next
+        # success; the runner then pauses delivery and probes with one row at a time.
+        self.server_unavailable: MailServerUnavailable | None = None
+        self.postpone_seconds = 1.0
 
     async def claim(self, limit: int) -> list[ClaimedRow]:
         async with self.session_factory() as session, session.begin():
@@ -249,6 +264,11 @@ class Deliverer:
                 return False
             try:
                 await self.mailer.send(message)
+            except MailServerUnavailable as exc:
+                self.server_unavailable = exc
+                await self._postpone(row, str(exc)[:1000])
+                metrics.EMAILS.labels(row.notification_type, "postponed").inc()
+                return False
             except MailError as exc:
                 final = not exc.retryable or row.attempts >= self.settings.delivery_max_attempts
                 await self._mark_failed(row, str(exc)[:1000] or type(exc).__name__, final=final)
@@ -261,6 +281,7 @@ class Deliverer:
                     exc,
                 )
                 return False
+            self.server_unavailable = None
             # Shielded: once the message left, recording it must not be cancelled halfway.
             await asyncio.shield(self._mark_sent(row))
             metrics.EMAILS.labels(row.notification_type, "sent").inc()
@@ -281,6 +302,12 @@ class Deliverer:
     async def _mark_sent(self, row: ClaimedRow) -> None:
         async with self.session_factory() as session, session.begin():
             await session.execute(_MARK_SENT, {"id": row.id})
+
+    async def _postpone(self, row: ClaimedRow, error: str) -> None:
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                _POSTPONE, {"id": row.id, "error": error, "delay": self.postpone_seconds}
+            )
 
     async def _mark_failed(self, row: ClaimedRow, error: str, *, final: bool) -> None:
         delay = (

@@ -45,6 +45,12 @@ class TransientMailError(MailError):
     retryable: ClassVar[bool] = True
 
 
+class MailServerUnavailable(TransientMailError):
+    """No SMTP session could be opened (refused, unreachable, timed out, no greeting):
+    the server is down, which says nothing about the message. Delivery waits for the
+    server instead of counting an attempt against the row."""
+
+
 class PermanentMailError(MailError):
     """Retrying cannot help: 5xx replies to the transaction, refused recipients."""
 
@@ -209,7 +215,14 @@ class SMTPMailer(Mailer):
         )
         try:
             await conn.connect()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPConnectError, OSError, TimeoutError) as exc:
+            # SMTPConnectError covers timeouts and a connection closed before the
+            # greeting; OSError a refused or unreachable server.
+            raise MailServerUnavailable(
+                f"SMTP server {self.host}:{self.port} unreachable: {exc}",
+                code=getattr(exc, "code", None),
+            ) from exc
+        except aiosmtplib.SMTPException as exc:
             # Greeting, EHLO, STARTTLS and AUTH failures are about the session or
             # our configuration, never about this message: always worth a retry.
             code = getattr(exc, "code", None)

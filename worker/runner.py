@@ -45,7 +45,13 @@ OUTBOX_FALLBACK_POLL_SECONDS = 0.5
 # up to the maximum; the first retry is quick because most outages are restarts.
 ERROR_BACKOFF_FIRST_SECONDS = 0.25
 ERROR_BACKOFF_MAX_SECONDS = 5.0
-OUTBOX_STATS_SECONDS = 10.0  # how often the outbox gauges are refreshed
+# The mail server unreachable: delivery pauses and probes with one row, waiting this
+# long first and doubling up to the maximum; rows wait without losing attempts.
+MAIL_PAUSE_FIRST_SECONDS = 1.0
+MAIL_PAUSE_MAX_SECONDS = 5.0
+# --once gives an unreachable mail server this long before it exits with rows pending.
+ONCE_MAIL_WAIT_SECONDS = 30.0
+OUTBOX_STATS_SECONDS = 5.0  # how often the outbox gauges are refreshed
 RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
 # /healthz fails when a loop has not completed a round for this long. A round is at
 # most IDLE_POLL_SECONDS of sleep, or one claimed batch whose every poll/send ticks.
@@ -110,6 +116,7 @@ class Worker:
         self.delivery_state = LoopState("delivery")
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
         self.database_ok = False
+        self._mail_down_since: float | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -208,7 +215,9 @@ class Worker:
     # -- delivery ---------------------------------------------------------------
 
     async def _deliver_batch(self) -> int:
-        rows = await self.deliverer.claim(limit=self.settings.delivery_concurrency * 4)
+        # While the mail server is unreachable, one row at a time probes it.
+        limit = 1 if self._mail_down_since else self.settings.delivery_concurrency * 4
+        rows = await self.deliverer.claim(limit=limit)
         if not rows:
             return 0
         tasks = [asyncio.create_task(self._deliver_one(r)) for r in rows]
@@ -223,7 +232,30 @@ class Worker:
                 t.cancel()
             await asyncio.shield(self.deliverer.release(unfinished))
             raise
+        self._track_mail_server()
         return len(rows)
+
+    def _track_mail_server(self) -> None:
+        """Notice the mail server going away and coming back (one line each)."""
+        down = self.deliverer.server_unavailable
+        if down is not None and self._mail_down_since is None:
+            self._mail_down_since = time.monotonic()
+            log.warning("%s; emails wait (no attempt counted) and one probes it", describe(down))
+        elif down is None and self._mail_down_since is not None:
+            log.info(
+                "SMTP server reachable again after %.1fs",
+                time.monotonic() - self._mail_down_since,
+            )
+            self._mail_down_since = None
+            self.deliverer.postpone_seconds = MAIL_PAUSE_FIRST_SECONDS
+            return
+        if down is not None:
+            pause = self.deliverer.postpone_seconds
+            self.deliverer.postpone_seconds = min(MAIL_PAUSE_MAX_SECONDS, pause * 2)
+
+    @property
+    def mail_paused(self) -> bool:
+        return self._mail_down_since is not None
 
     async def _deliver_one(self, row: ClaimedRow) -> bool:
         sent = await self.deliverer.deliver(row)
@@ -246,7 +278,8 @@ class Worker:
                 if await self._deliver_batch():
                     self.delivery_state.ok()
                     backoff = ERROR_BACKOFF_FIRST_SECONDS
-                    continue
+                    if not self.mail_paused:
+                        continue
                 wait = await self.deliverer.seconds_until_next()
                 self.delivery_state.ok()
                 backoff = ERROR_BACKOFF_FIRST_SECONDS
@@ -255,12 +288,18 @@ class Worker:
                 # The listener's reconnection wakes us at once when the database is back.
                 wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
             timeout = min(safety, wait if wait is not None else safety)
-            await self._sleep(timeout, self._wake_delivery)
+            # Paused for the mail server: new rows must not wake a probe per NOTIFY.
+            await self._sleep(timeout, None if self.mail_paused else self._wake_delivery)
 
     async def drain_outbox(self) -> None:
         """--once: deliver until nothing is due now or soon."""
         while True:
-            if await self._deliver_batch():
+            if self._mail_down_since is not None and (
+                time.monotonic() - self._mail_down_since > ONCE_MAIL_WAIT_SECONDS
+            ):
+                log.warning("SMTP server still unreachable; pending emails wait for the next run")
+                return
+            if await self._deliver_batch() and not self.mail_paused:
                 continue
             wait = await self.deliverer.seconds_until_next()
             if wait is None or wait > ONCE_DRAIN_WINDOW_SECONDS:

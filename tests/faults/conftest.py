@@ -171,3 +171,32 @@ async def metric(base: str, name: str) -> float:
         if line.startswith(name) and line[len(name)] in " {":
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def app_env(
+    database_url: str,
+    sim_root: str,
+    smtp_host: str,
+    smtp_port: int,
+    data_dir: Path,
+    **extra: str,
+) -> dict[str, str]:
+    """What the API and the worker children share: this database, the simulator, the
+    SMTP fake; quick polls and retries so faults play out in seconds."""
+    return child_env(
+        DATABASE_URL=database_url,
+        CHESSCOM_API_BASE=f"{sim_root}/pub",
+        CONTACT_EMAIL="ci@example.com",
+        CHESSCOM_TIMEOUT_SECONDS="5",
+        SMTP_HOST=smtp_host,
+        SMTP_PORT=str(smtp_port),
+        EMAIL_FROM="Chess.com Helper <alerts@helper.test>",
+        SECRET_KEY="fault-test-secret-key-" + "z" * 32,
+        DATA_DIR=str(data_dir),
+        RATE_LIMIT_ENABLED="false",
+        POLL_INTERVAL_SECONDS="1",
+        DB_POOL_SIZE="3",
+        DB_MAX_OVERFLOW="3",
+        SHUTDOWN_GRACE_SECONDS="3",
+        **extra,
+    )

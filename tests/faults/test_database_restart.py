@@ -24,7 +24,7 @@ from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from tests.faults.conftest import (
     ScratchCluster,
-    child_env,
+    app_env,
     free_port,
     metric,
     status_of,
@@ -93,24 +93,16 @@ async def stack(
     await db.upgrade(url)
     api_port, health_port = free_port(), free_port()
     with running_smtp_server() as smtp:
-        env = child_env(
-            DATABASE_URL=url,
-            CHESSCOM_API_BASE=f"{sim_root}/pub",
-            CONTACT_EMAIL="ci@example.com",
-            SMTP_HOST=smtp.host,
-            SMTP_PORT=str(smtp.port),
-            EMAIL_FROM="Chess.com Helper <alerts@helper.test>",
+        env = app_env(
+            url,
+            sim_root,
+            smtp.host,
+            smtp.port,
+            tmp_path / "data",
             PUBLIC_BASE_URL=f"http://127.0.0.1:{api_port}",
-            SECRET_KEY="fault-test-secret-key-" + "z" * 32,
-            DATA_DIR=str(tmp_path / "data"),
-            RATE_LIMIT_ENABLED="false",
-            POLL_INTERVAL_SECONDS="1",
-            DB_POOL_SIZE="3",
-            DB_MAX_OVERFLOW="3",
             HOST="127.0.0.1",
             PORT=str(api_port),
             WORKER_METRICS_PORT=str(health_port),
-            SHUTDOWN_GRACE_SECONDS="3",
         )
         api = f"http://127.0.0.1:{api_port}"
         health = f"http://127.0.0.1:{health_port}"
