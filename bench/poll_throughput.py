@@ -1,7 +1,7 @@
 """Poll throughput: one full `Worker.poll_all_once` cycle over N players.
 
-The Chess.com simulator is served over a real socket (uvicorn in a thread, see
-`bench._common.serve_asgi` for why not tests.fakes.server's helper) and
+The Chess.com simulator is served over a real socket (uvicorn in a thread,
+`bench._common.serve_asgi`) and
 answers every request after `--latency` seconds. For each repetition and each
 POLL_CONCURRENCY (1 and 8, side by side) the players start fresh and get two passes:
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
@@ -40,10 +41,15 @@ def pg_server_url() -> str:
 async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     """A database migrated to head once per test session."""
     name = f"chesshelper_test_{os.getpid()}"
-    url = await db.recreate_database(pg_server_url, name)
-    await db.upgrade(url)
-    yield url
-    await db.drop_database(pg_server_url, name)
+    async with db.scratch_database(pg_server_url, name, migrate=True) as url:
+        yield url
+
+
+@pytest.fixture
+async def scratch_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database of this test's own (not migrated); dropped afterwards."""
+    async with db.scratch_database(pg_server_url, f"chesshelper_scratch_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture
@@ -76,6 +82,21 @@ def simulator() -> ChessComSimulator:
 
 
 @pytest.fixture
+def chesscom_transport(simulator: ChessComSimulator) -> httpx.AsyncBaseTransport:
+    """Requests to Chess.com go in-process into the simulator (the app's and the worker's)."""
+    return simulator.transport()
+
+
+def chesscom_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport, *, timeout: float = 2.0
+) -> ChessComClient:
+    """The client a worker built from `settings` uses, talking through `transport`."""
+    return ChessComClient(
+        settings.api_base, user_agent=settings.user_agent, timeout=timeout, transport=transport
+    )
+
+
+@pytest.fixture
 def settings_overrides() -> dict[str, object]:
     """Override in a module or test to change the app's settings."""
     return {}
@@ -87,8 +108,10 @@ def settings(clean_db: str, tmp_path: Path, settings_overrides: dict[str, object
 
 
 @pytest.fixture
-async def app(settings: Settings, simulator: ChessComSimulator) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, chesscom_transport=httpx.ASGITransport(app=simulator))
+async def app(
+    settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
+) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, chesscom_transport=chesscom_transport)
     async with application.router.lifespan_context(application):
         yield application
 

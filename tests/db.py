@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -12,8 +14,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from app.models import Base
+
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("notification_logs", "events", "email_subscriptions", "players", "api_tokens")
 
 
 def server_url() -> str:
@@ -59,6 +62,19 @@ async def drop_database(url: str, name: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def scratch_database(url: str, name: str, *, migrate: bool = False) -> AsyncIterator[str]:
+    """A fresh database `name` on the server of `url` (migrated to head if asked); yields
+    its URL and drops it afterwards whatever happens."""
+    scratch = await recreate_database(url, name)
+    try:
+        if migrate:
+            await upgrade(scratch)
+        yield scratch
+    finally:
+        await drop_database(url, name)
+
+
 def alembic_config(url: str) -> Config:
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = url
@@ -78,6 +94,11 @@ async def downgrade(url: str, revision: str = "base") -> None:
 async def truncate_all(url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        await conn.execute(f"TRUNCATE {', '.join(table_names())} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
+
+
+def table_names() -> list[str]:
+    """Every table of the models, from their metadata (new tables are emptied too)."""
+    return [table.name for table in Base.metadata.sorted_tables]

@@ -5,8 +5,6 @@ Each test works on its own scratch database, never on the session's migrated one
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,16 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.models import Base
 from tests import db
 
-MODEL_TABLES = {"events", "players", "email_subscriptions", "notification_logs", "api_tokens"}
-
-
-@pytest.fixture
-async def scratch_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database of its own; dropped afterwards."""
-    name = f"chesshelper_migrations_{os.getpid()}"
-    url = await db.recreate_database(pg_server_url, name)
-    yield url
-    await db.drop_database(pg_server_url, name)
+MODEL_TABLES = set(db.table_names())
 
 
 def script_directory() -> ScriptDirectory:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,14 +43,6 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def empty_database(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"chesshelper_ops_{os.getpid()}"
-    url = await db.recreate_database(pg_server_url, name)
-    yield url
-    await db.drop_database(pg_server_url, name)
-
-
 # -- probes -------------------------------------------------------------------------------
 
 
@@ -72,19 +63,17 @@ async def test_probes_also_answer_at_the_root(client: httpx.AsyncClient) -> None
     assert (await client.get("/readyz")).status_code == 200
 
 
-async def test_readyz_is_503_on_a_database_behind_head(empty_database: str, tmp_path: Path) -> None:
-    await db.upgrade(empty_database)
-    await db.downgrade(empty_database, "base")  # alembic_version exists, holds no revision
-    async with serve(make_settings(empty_database, tmp_path)) as c:
+async def test_readyz_is_503_on_a_database_behind_head(scratch_url: str, tmp_path: Path) -> None:
+    await db.upgrade(scratch_url)
+    await db.downgrade(scratch_url, "base")  # alembic_version exists, holds no revision
+    async with serve(make_settings(scratch_url, tmp_path)) as c:
         r = await c.get("/api/v1/readyz")
     assert r.status_code == 503
     assert r.json() == {"status": "unavailable", "database": "ok", "migrations": "behind"}
 
 
-async def test_readyz_is_503_on_a_never_migrated_database(
-    empty_database: str, tmp_path: Path
-) -> None:
-    async with serve(make_settings(empty_database, tmp_path)) as c:
+async def test_readyz_is_503_on_a_never_migrated_database(scratch_url: str, tmp_path: Path) -> None:
+    async with serve(make_settings(scratch_url, tmp_path)) as c:
         r = await c.get("/api/v1/readyz")
     assert r.status_code == 503
     body = r.json()

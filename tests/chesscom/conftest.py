@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from app.chesscom.client import ChessComClient
@@ -19,7 +18,7 @@ def make_client(simulator: ChessComSimulator, **kwargs: Any) -> ChessComClient:
     """A client whose requests go straight into the simulator's ASGI app."""
     kwargs.setdefault("user_agent", USER_AGENT)
     kwargs.setdefault("timeout", 2.0)
-    return ChessComClient(BASE_URL, transport=httpx.ASGITransport(app=simulator), **kwargs)
+    return ChessComClient(BASE_URL, transport=simulator.transport(), **kwargs)
 
 
 @pytest.fixture

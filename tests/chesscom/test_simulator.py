@@ -15,7 +15,7 @@ FEB_29 = int(datetime(2024, 2, 29, 23, 59, 30, tzinfo=UTC).timestamp())
 
 def http(simulator: ChessComSimulator) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=simulator),
+        transport=simulator.transport(),
         base_url="http://sim.test",
         headers={"User-Agent": USER_AGENT},
     )

@@ -8,15 +8,11 @@ database. Pages must load nothing but themselves and fit a phone screen.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import os
 import re
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import (
     Browser,
     Page,
@@ -36,13 +31,13 @@ from playwright.async_api import (
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.models import EmailSubscription, NotificationLog, Player
-from tests.conftest import make_settings
+from tests.conftest import chesscom_client, make_settings
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.server import bound_socket, serve_on_socket, socket_url
 from tests.fakes.smtp import ReceivedMessage, SMTPServerFake, running_smtp_server
 from worker.runner import Worker
 
@@ -69,51 +64,6 @@ pytestmark = [
 ]
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
-
-
-# -- serving the app on a real port ------------------------------------------------
-
-
-def _bound_socket() -> socket.socket:
-    """A listening address known before the app is built (PUBLIC_BASE_URL needs it).
-    The socket stays bound until uvicorn takes it, so no other process can grab the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def _serve(app: Any, sock: socket.socket) -> Iterator[None]:
-    """uvicorn on `sock` in a thread with its own loop (lifespan included), as
-    tests.fakes.server.run_asgi_in_thread does, but on a socket chosen beforehand."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    )
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # SystemExit on a failed lifespan startup, too
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="uvicorn:e2e", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start") from (errors[0] if errors else None)
-            time.sleep(0.01)
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(timeout=5)
-        sock.close()
 
 
 @dataclass
@@ -169,12 +119,15 @@ class Stack:
 
 @pytest.fixture
 async def stack(
-    clean_db: str, tmp_path: Path, simulator: ChessComSimulator
+    clean_db: str,
+    tmp_path: Path,
+    simulator: ChessComSimulator,
+    chesscom_transport: httpx.AsyncBaseTransport,
 ) -> AsyncIterator[Stack]:
     simulator.add_player("Hikaru", name="Hikaru Nakamura", title="GM")
     simulator.add_player("Firouzja2003", name="Alireza Firouzja", title="GM")
-    sock = _bound_socket()
-    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock = bound_socket()
+    origin = socket_url(sock)
     with running_smtp_server() as smtp:
         settings = make_settings(
             clean_db,
@@ -186,17 +139,11 @@ async def stack(
             poll_interval_seconds=300,
             delivery_retry_base_seconds=0.05,
         )
-        app = create_app(settings, chesscom_transport=httpx.ASGITransport(app=simulator))
-        client = ChessComClient(
-            settings.api_base,
-            user_agent=settings.user_agent,
-            timeout=5.0,
-            transport=httpx.ASGITransport(app=simulator),
-        )
-        worker = Worker(settings, client=client)
+        app = create_app(settings, chesscom_transport=chesscom_transport)
+        worker = Worker(settings, client=chesscom_client(settings, chesscom_transport, timeout=5))
         engine = create_engine(settings, pool_size=2, max_overflow=0)
         try:
-            with _serve(app, sock):
+            with serve_on_socket(app, sock, startup_timeout=15):
                 async with httpx.AsyncClient(base_url=origin, timeout=10) as api:
                     yield Stack(origin, settings, api, worker, smtp, simulator, engine)
         finally:

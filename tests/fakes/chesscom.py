@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -148,6 +149,10 @@ class ChessComSimulator:
                 Route("/{rest:path}", self._unknown),
             ]
         )
+
+    def transport(self) -> httpx.ASGITransport:
+        """An httpx transport into this simulator, in-process (no socket)."""
+        return httpx.ASGITransport(app=self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)

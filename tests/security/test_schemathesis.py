@@ -19,7 +19,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -70,7 +69,7 @@ def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
     app = create_app(
         make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
-        chesscom_transport=httpx.ASGITransport(app=simulator),
+        chesscom_transport=simulator.transport(),
     )
     # schemathesis' client starts the lifespan once, in its own event-loop thread, and
     # every generated request runs in that loop against the same engine. Stop it here.

@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
-from tests.conftest import make_settings
+from tests.conftest import chesscom_client, make_settings
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from worker.runner import Worker
@@ -50,19 +49,13 @@ WorkerFactory = Callable[..., Worker]
 
 @pytest.fixture
 async def make_worker(
-    worker_settings: Settings, simulator: ChessComSimulator
+    worker_settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
 ) -> AsyncIterator[WorkerFactory]:
     made: list[Worker] = []
 
     def factory(settings: Settings | None = None) -> Worker:
         s = settings or worker_settings
-        client = ChessComClient(
-            s.api_base,
-            user_agent=s.user_agent,
-            timeout=2.0,
-            transport=httpx.ASGITransport(app=simulator),
-        )
-        w = Worker(s, client=client)
+        w = Worker(s, client=chesscom_client(s, chesscom_transport))
         made.append(w)
         return w
 
