@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -129,7 +130,7 @@ def served_api(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     data_dir = tmp_path_factory.mktemp("outside") / "data"
     app = create_app(
         make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
-        chesscom_transport=httpx.ASGITransport(app=simulator),
+        chesscom_transport=simulator.transport(),
     )
     with run_asgi_in_thread(app) as base:
         yield base
