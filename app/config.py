@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     require_email_confirmation: bool = True
     confirmation_token_max_age_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     unsubscribe_token_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=60)
+    # The manage link (every email carries one) opens every control of an address.
+    manage_token_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     confirmation_emails_per_address_per_day: int = Field(default=3, ge=1)
     confirmation_resend_cooldown_seconds: int = Field(default=300, ge=0)
     max_body_bytes: int = Field(default=16 * 1024, ge=256)

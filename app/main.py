@@ -28,6 +28,7 @@ from app.ops.router import router as ops_router
 from app.pages.router import router as pages_router
 from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
+from app.subscribers.router import router as me_router
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
 from app.urls import API_PREFIX
@@ -111,6 +112,7 @@ def create_app(
     api.include_router(players_router)
     api.include_router(subscriptions_router)
     api.include_router(pages_router)
+    api.include_router(me_router)
     api.include_router(notifications_router)
     api.include_router(ops_router)
     app.include_router(api)

@@ -28,7 +28,7 @@ from app.errors import AppError
 from app.net import client_ip
 from app.security import authenticate
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import LINK_PATHS
+from app.urls import LINK_PATHS, MANAGE_PATH
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LINK_ACTIONS: dict[str, Purpose] = {path: purpose for purpose, path in LINK_PATHS.items()}
@@ -76,6 +76,13 @@ async def rate_limit(request: Request) -> None:
         await limiter.check(f"link:{hashlib.sha256(token.encode()).hexdigest()[:32]}", items)
         return
     auth = request.headers.get("authorization", "")
+    manage = _manage_token(request, auth)
+    if manage is not None:
+        # A subscriber managing their address: limited per address link, like an admin.
+        await limiter.check(
+            f"manage:{hashlib.sha256(manage.encode()).hexdigest()[:32]}", limiter.authenticated
+        )
+        return
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         factory = request.app.state.session_factory
         async with factory() as session, session.begin():
@@ -83,6 +90,18 @@ async def rate_limit(request: Request) -> None:
         if name is not None:
             key, items = f"token:{name}", limiter.authenticated
     await limiter.check(key, items)
+
+
+def _manage_token(request: Request, auth: str) -> str | None:
+    """A genuine manage token carried by the request (`/me` bearer or a manage-page form)."""
+    token = ""
+    if auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+    elif request.url.path.startswith(MANAGE_PATH):
+        token = request.query_params.get("token", "")
+    if token and _signer(request).is_genuine(Purpose.manage, token):
+        return token
+    return None
 
 
 def _signer(request: Request) -> TokenSigner:

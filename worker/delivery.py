@@ -25,11 +25,12 @@ from app.emails.render import (
     render_confirmation,
     render_erase_confirmation,
     render_live_match,
+    render_manage_link,
 )
 from app.models import NotificationType
 from app.notifications.payloads import GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import link_url
+from app.urls import link_url, manage_url
 from worker import metrics
 from worker.mailer import Mailer, MailError, MailServerUnavailable
 
@@ -238,6 +239,18 @@ class Deliverer:
                 to=row.email,
                 sender=s.email_from,
                 erase_url=erase,
+                row_id=row.id,
+                event_id=row.event_key,
+            )
+        if row.notification_type == NotificationType.manage_link:
+            manage = manage_url(
+                s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
+            )
+            return render_manage_link(
+                to=row.email,
+                sender=s.email_from,
+                manage_url=manage,
+                valid_days=max(1, s.manage_token_max_age_seconds // 86400),
                 row_id=row.id,
                 event_id=row.event_key,
             )

@@ -245,6 +245,32 @@ def render_erase_confirmation(
     )
 
 
+def render_manage_link(
+    *,
+    to: str,
+    sender: str,
+    manage_url: str,
+    valid_days: int,
+    row_id: int,
+    list_domain: str | None = None,
+    event_id: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """The manage link an address asked for (`POST /me/link`, the home page's form)."""
+    domain = _list_domain(list_domain, sender)
+    return _build(
+        template="manage_link",
+        context={"manage_url": _own_url(manage_url, "manage_url"), "valid_days": valid_days},
+        to=to,
+        sender=sender,
+        subject="Your link to manage Chess.com Helper emails",
+        message_id=message_id("manage", row_id, event_id or "manage", domain),
+        list_domain=domain,
+        unsubscribe_url=None,
+        date=date,
+    )
+
+
 def message_id(kind: str, row_id: int, key: str, list_domain: str) -> str:
     """Deterministic ``Message-ID`` for an outbox row: a resend reuses it, so
     receiving systems can drop a duplicate that slipped through a crash."""

@@ -4,6 +4,7 @@ from app.models.base import Base
 from app.models.event import Event
 from app.models.notification import NotificationLog, NotificationStatus, NotificationType
 from app.models.player import Player
+from app.models.preferences import SentDigest, SubscriberPreferences
 from app.models.subscription import EmailSubscription
 from app.models.token import ApiToken
 
@@ -16,4 +17,6 @@ __all__ = [
     "NotificationStatus",
     "NotificationType",
     "Player",
+    "SentDigest",
+    "SubscriberPreferences",
 ]

@@ -35,6 +35,7 @@ class NotificationType(StrEnum):
     live_match = "live_match"
     confirmation = "confirmation"
     erase_request = "erase_request"
+    manage_link = "manage_link"
 
 
 class NotificationLog(Base):

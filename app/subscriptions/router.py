@@ -42,7 +42,12 @@ async def subscribe(
     chesscom: ChessComDep,
 ) -> SubscriptionStatus:
     result = await service.subscribe(
-        session, settings, chesscom, email=body.email, username=body.username
+        session,
+        settings,
+        chesscom,
+        email=body.email,
+        username=body.username,
+        filters=body.filters,
     )
     if result == "active":
         response.status_code = status.HTTP_201_CREATED

@@ -8,14 +8,29 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas import Email, StrictModel, Username
+from app.subscribers.schemas import Filters
 
 
 class SubscribeRequest(StrictModel):
     email: Email
     username: Username
+    filters: Filters | None = Field(
+        default=None,
+        description="Which sessions notify (default: bullet, blitz, rapid; rated or not). "
+        "Applies to a new subscription or one awaiting confirmation.",
+    )
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"email": "fan@example.com", "username": "hikaru"}]}
+        json_schema_extra={
+            "examples": [
+                {"email": "fan@example.com", "username": "hikaru"},
+                {
+                    "email": "fan@example.com",
+                    "username": "hikaru",
+                    "filters": {"time_classes": ["blitz", "rapid"], "rated_only": True},
+                },
+            ]
+        }
     )
 
 

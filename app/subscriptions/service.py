@@ -19,9 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import InvalidToken, NotFound
-from app.models import EmailSubscription, NotificationLog, NotificationType, Player
+from app.models import (
+    EmailSubscription,
+    NotificationLog,
+    NotificationType,
+    Player,
+    SentDigest,
+    SubscriberPreferences,
+)
 from app.notifications.outbox import request_event
 from app.players import service as players
+from app.subscribers.schemas import Filters
 from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -38,7 +46,7 @@ def _now() -> datetime:
 _ADDRESS_LOCK = 0x4D41494C  # advisory-lock namespace ("MAIL") for per-address mail caps
 
 
-async def _mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
+async def mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
     """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap).
 
     Takes a per-address transaction lock first, so concurrent requests for one address
@@ -69,7 +77,7 @@ async def _queue_confirmation(
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
     if (
-        await _mails_today(session, sub.email, NotificationType.confirmation)
+        await mails_today(session, sub.email, NotificationType.confirmation)
         >= settings.confirmation_emails_per_address_per_day
     ):
         return False
@@ -92,6 +100,7 @@ async def subscribe(
     *,
     email: str,
     username: str,
+    filters: Filters | None = None,
 ) -> str:
     """Subscribe `email` to `username`, tracking the player on the fly if needed.
 
@@ -99,13 +108,25 @@ async def subscribe(
     Chess.com has no such player, UpstreamUnavailable when it cannot be reached.
     """
     player, _ = await players.track_player(session, chesscom, username)
-    return await subscribe_to_player(session, settings, email=email, player=player)
+    return await subscribe_to_player(
+        session, settings, email=email, player=player, filters=filters
+    )
 
 
 async def subscribe_to_player(
-    session: AsyncSession, settings: Settings, *, email: str, player: Player
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    player: Player,
+    filters: Filters | None = None,
 ) -> str:
-    """Create or renew a subscription to a tracked player; returns the public status."""
+    """Create or renew a subscription to a tracked player; returns the public status.
+
+    `filters` apply to a new subscription or one awaiting (re)confirmation: the
+    confirmation then stands for them. An active subscription's filters change only
+    through its manage link, so nobody can retune someone else's alerts.
+    """
     # Serialise concurrent requests for the same pair on the row lock / unique key.
     sub = await session.scalar(
         select(EmailSubscription)
@@ -114,6 +135,8 @@ async def subscribe_to_player(
     )
     if sub is None:
         sub = EmailSubscription(email=email, player_id=player.player_id, is_active=True)
+        if filters is not None:
+            sub.time_classes, sub.rated_only = list(filters.time_classes), filters.rated_only
         try:
             # Added inside the savepoint, so that a failed insert leaves nothing pending.
             async with session.begin_nested():
@@ -130,8 +153,11 @@ async def subscribe_to_player(
                 .with_for_update()
             )
             assert sub is not None
+    awaiting = not sub.is_active or sub.confirmed_at is None
+    if filters is not None and awaiting:
+        sub.time_classes, sub.rated_only = list(filters.time_classes), filters.rated_only
     if not settings.require_email_confirmation:
-        if not sub.is_active or sub.confirmed_at is None:
+        if awaiting:
             sub.is_active = True
             sub.unsubscribed_at = None
             sub.confirmed_at = sub.confirmed_at or _now()
@@ -233,7 +259,7 @@ async def request_erasure(session: AsyncSession, settings: Settings, email: str)
     )
     if sub is None:
         return
-    recent = await _mails_today(session, email, NotificationType.erase_request)
+    recent = await mails_today(session, email, NotificationType.erase_request)
     if recent >= settings.confirmation_emails_per_address_per_day:
         return
     await request_event(session, NotificationType.erase_request, f"erase:{uuid.uuid4()}", sub.id)
@@ -268,6 +294,9 @@ async def email_for_erase_token(
 
 async def erase_address(session: AsyncSession, email: str) -> int:
     """Delete every row about an address; logs go with their subscriptions (ON DELETE CASCADE)."""
+    email = email.lower()
+    await session.execute(delete(SubscriberPreferences).where(SubscriberPreferences.email == email))
+    await session.execute(delete(SentDigest).where(SentDigest.email == email))
     result = await session.execute(
         delete(EmailSubscription)
         .where(EmailSubscription.email == email.lower())

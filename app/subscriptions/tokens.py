@@ -15,6 +15,7 @@ class Purpose(StrEnum):
     confirm = "confirm"
     unsubscribe = "unsubscribe"
     erase = "erase"
+    manage = "manage"  # the manage link: every control of one address (issue 12)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Subscribers in control (issue 12): preferences, the /me API, home and manage pages."""

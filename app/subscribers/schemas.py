@@ -1,0 +1,227 @@
+"""Request and response models of the subscriber self-service API (SPEC §4 `/me`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from app.models.subscription import TIME_CLASSES
+from app.schemas import StrictModel, canonical_email
+
+TimeClass = Literal["bullet", "blitz", "rapid"]
+assert set(TimeClass.__args__) == set(TIME_CLASSES)  # type: ignore[attr-defined]
+DeliveryMode = Literal["immediate", "digest"]
+HourMinute = Annotated[
+    str,
+    Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="Local time, HH:MM (24 h)"),
+]
+
+_FILTERS_EXAMPLE: dict[str, Any] = {"time_classes": ["blitz", "rapid"], "rated_only": True}
+
+
+def valid_timezone(value: str) -> str:
+    """An IANA time zone name that this machine's zoneinfo knows (e.g. `Europe/Berlin`)."""
+    if value not in _zone_names():
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"Unknown time zone {value!r}: use an IANA name like Europe/Berlin"
+            ) from exc
+    return value
+
+
+_ZONES: frozenset[str] = frozenset()
+
+
+def _zone_names() -> frozenset[str]:
+    global _ZONES
+    if not _ZONES:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+def zone_choices() -> list[str]:
+    """The time zones offered on the manage page, sorted."""
+    return sorted(_zone_names())
+
+
+def _default_classes() -> list[TimeClass]:
+    return ["bullet", "blitz", "rapid"]
+
+
+class Filters(StrictModel):
+    """Which sessions notify: one game must have one of the time classes (and be rated
+    when `rated_only`). Daily games never notify."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_FILTERS_EXAMPLE]})
+
+    time_classes: list[TimeClass] = Field(
+        default_factory=lambda: _default_classes(), min_length=1, max_length=3
+    )
+    rated_only: bool = False
+
+    @field_validator("time_classes")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return [c for c in TIME_CLASSES if c in value]  # canonical order, no repeats
+
+
+class FiltersPatch(StrictModel):
+    """A partial change of filters: fields left out keep their value."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rated_only": True}]})
+
+    time_classes: list[TimeClass] | None = Field(default=None, min_length=1, max_length=3)
+    rated_only: bool | None = None
+
+    @field_validator("time_classes")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [c for c in TIME_CLASSES if c in value]
+
+
+class QuietHours(StrictModel):
+    """Local times between which immediate alerts are skipped (may wrap midnight)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"start": "22:00", "end": "07:30"}]})
+
+    start: HourMinute
+    end: HourMinute
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours must start and end at different times")
+        return self
+
+    def as_times(self) -> tuple[time, time]:
+        return time.fromisoformat(self.start), time.fromisoformat(self.end)
+
+
+class Delivery(BaseModel):
+    mode: DeliveryMode = "immediate"
+    digest_hour: int = Field(default=8, ge=0, le=23, description="Local hour of the daily digest")
+    quiet_hours: QuietHours | None = None
+
+
+class DeliveryPatch(StrictModel):
+    """A partial change of delivery; `quiet_hours: null` switches quiet hours off."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"mode": "digest", "digest_hour": 19}]}
+    )
+
+    mode: DeliveryMode | None = None
+    digest_hour: int | None = Field(default=None, ge=0, le=23)
+    quiet_hours: QuietHours | None = None
+
+
+class MySubscription(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "username": "hikaru",
+                    "active": True,
+                    "confirmed": True,
+                    "paused": False,
+                    "filters": _FILTERS_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    id: int
+    username: str
+    active: bool = Field(description="Subscribed (not unsubscribed)")
+    confirmed: bool = Field(description="The address confirmed this subscription")
+    paused: bool
+    filters: Filters
+
+
+class Me(BaseModel):
+    """Everything the service holds that the address controls."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "fan@example.com",
+                    "timezone": "Europe/Berlin",
+                    "delivery": {
+                        "mode": "immediate",
+                        "digest_hour": 8,
+                        "quiet_hours": {"start": "22:00", "end": "07:30"},
+                    },
+                    "subscriptions": [
+                        {
+                            "id": 42,
+                            "username": "hikaru",
+                            "active": True,
+                            "confirmed": True,
+                            "paused": False,
+                            "filters": _FILTERS_EXAMPLE,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    email: str
+    timezone: str
+    delivery: Delivery
+    subscriptions: list[MySubscription]
+
+
+class MePatch(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "timezone": "Asia/Kolkata",
+                    "delivery": {"mode": "digest", "digest_hour": 7, "quiet_hours": None},
+                }
+            ]
+        }
+    )
+
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Berlin"])
+    delivery: DeliveryPatch | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else valid_timezone(value)
+
+
+class SubscriptionPatch(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"paused": True}, {"filters": {"time_classes": ["rapid"]}}]}
+    )
+
+    paused: bool | None = None
+    filters: FiltersPatch | None = None
+
+
+class LinkRequest(StrictModel):
+    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "fan@example.com"}]})
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return canonical_email(value)
+
+
+def filters_of(time_classes: Sequence[str], rated_only: bool) -> Filters:
+    """A subscription's stored filter columns as the API's `filters` object."""
+    classes: list[TimeClass] = [c for c in _default_classes() if c in time_classes]
+    return Filters(time_classes=classes or _default_classes(), rated_only=rated_only)

@@ -1,0 +1,220 @@
+"""Subscriber self-service rules (SPEC §4 `/me`, issue 12). Services flush, never commit.
+
+Every function takes the address a verified manage token names, and touches rows of
+that address only: another address's subscription id is simply not found.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import InvalidToken, NotFound, Unauthorized
+from app.models import EmailSubscription, NotificationType, Player
+from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
+from app.notifications.outbox import request_event
+from app.subscribers.schedule import next_digest_slot
+from app.subscribers.schemas import (
+    Delivery,
+    Me,
+    MePatch,
+    MySubscription,
+    QuietHours,
+    SubscriptionPatch,
+    filters_of,
+)
+from app.subscriptions.service import mails_today
+from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
+
+
+class InvalidManageToken(Unauthorized):
+    default_detail = "Missing, invalid or expired manage token; ask for a new link"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sign_manage_token(signer: TokenSigner, subscription_id: int, email: str) -> str:
+    """The token of a manage link: bound to one address (via one of its subscriptions)."""
+    return signer.sign(Purpose.manage, subscription_id, email)
+
+
+async def address_of(
+    session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
+) -> str:
+    """The address a manage token is for; InvalidManageToken when forged, expired, or
+    when the rows it was bound to are erased."""
+    try:
+        claims = signer.verify(Purpose.manage, token, max_age=settings.manage_token_max_age_seconds)
+    except InvalidToken as exc:
+        raise InvalidManageToken() from exc
+    if not isinstance(claims.subject, int):
+        raise InvalidManageToken()
+    email = await session.scalar(
+        select(EmailSubscription.email).where(EmailSubscription.id == claims.subject)
+    )
+    if email is None or email_digest(email) != claims.email_digest:
+        raise InvalidManageToken()
+    return email
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    timezone: str = DEFAULT_TIMEZONE
+    mode: str = "immediate"
+    digest_hour: int = DEFAULT_DIGEST_HOUR
+    quiet_hours: QuietHours | None = None
+
+
+async def _preferences_row(session: AsyncSession, email: str) -> SubscriberPreferences | None:
+    return await session.get(SubscriberPreferences, email)
+
+
+def _preferences(row: SubscriberPreferences | None) -> Preferences:
+    if row is None:
+        return Preferences()
+    quiet = None
+    if row.quiet_start is not None and row.quiet_end is not None:
+        quiet = QuietHours(
+            start=row.quiet_start.strftime("%H:%M"), end=row.quiet_end.strftime("%H:%M")
+        )
+    return Preferences(row.timezone, row.delivery_mode, row.digest_hour, quiet)
+
+
+async def my_subscriptions(session: AsyncSession, email: str) -> Sequence[MySubscription]:
+    rows = (
+        await session.execute(
+            select(EmailSubscription, Player.username)
+            .join(Player, Player.player_id == EmailSubscription.player_id)
+            .where(EmailSubscription.email == email)
+            .order_by(Player.username)
+        )
+    ).all()
+    return [
+        MySubscription(
+            id=sub.id,
+            username=username,
+            active=sub.is_active,
+            confirmed=sub.confirmed_at is not None,
+            paused=sub.paused,
+            filters=filters_of(sub.time_classes, sub.rated_only),
+        )
+        for sub, username in rows
+    ]
+
+
+async def me(session: AsyncSession, email: str) -> Me:
+    prefs = _preferences(await _preferences_row(session, email))
+    return Me(
+        email=email,
+        timezone=prefs.timezone,
+        delivery=Delivery(
+            mode=prefs.mode,
+            digest_hour=prefs.digest_hour,
+            quiet_hours=prefs.quiet_hours,
+        ),
+        subscriptions=list(await my_subscriptions(session, email)),
+    )
+
+
+async def update_preferences(
+    session: AsyncSession, email: str, patch: MePatch, *, now: datetime | None = None
+) -> None:
+    """Apply the fields the patch carries; the next digest is rescheduled from now."""
+    now = now or _now()
+    # Upsert the defaults first, then lock the row: concurrent patches apply in turn.
+    await session.execute(
+        insert(SubscriberPreferences).values(email=email).on_conflict_do_nothing()
+    )
+    row = await session.scalar(
+        select(SubscriberPreferences)
+        .where(SubscriberPreferences.email == email)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    if patch.timezone is not None:
+        row.timezone = patch.timezone
+    delivery = patch.delivery
+    if delivery is not None:
+        fields = delivery.model_fields_set
+        if delivery.mode is not None:
+            row.delivery_mode = delivery.mode
+        if delivery.digest_hour is not None:
+            row.digest_hour = delivery.digest_hour
+        if "quiet_hours" in fields:
+            quiet = delivery.quiet_hours
+            row.quiet_start, row.quiet_end = quiet.as_times() if quiet else (None, None)
+    if row.delivery_mode == "digest":
+        _, row.next_digest_at = next_digest_slot(now, row.digest_hour, row.timezone)
+    else:
+        row.next_digest_at = None
+    await session.flush()
+
+
+async def _own_subscription(session: AsyncSession, email: str, sub_id: int) -> EmailSubscription:
+    sub = await session.scalar(
+        select(EmailSubscription)
+        .where(EmailSubscription.id == sub_id, EmailSubscription.email == email)
+        .with_for_update()
+    )
+    if sub is None:
+        raise NotFound("No such subscription")
+    return sub
+
+
+async def update_subscription(
+    session: AsyncSession, email: str, sub_id: int, patch: SubscriptionPatch
+) -> None:
+    sub = await _own_subscription(session, email, sub_id)
+    if patch.paused is not None:
+        sub.paused = patch.paused
+    if patch.filters is not None:
+        if patch.filters.time_classes is not None:
+            sub.time_classes = list(patch.filters.time_classes)
+        if patch.filters.rated_only is not None:
+            sub.rated_only = patch.filters.rated_only
+    await session.flush()
+
+
+async def unsubscribe(session: AsyncSession, email: str, sub_id: int) -> None:
+    sub = await _own_subscription(session, email, sub_id)
+    if sub.is_active:
+        sub.is_active = False
+        sub.unsubscribed_at = _now()
+        await session.flush()
+
+
+async def unsubscribe_all(session: AsyncSession, email: str) -> int:
+    result = await session.execute(
+        update(EmailSubscription)
+        .where(EmailSubscription.email == email, EmailSubscription.is_active.is_(True))
+        .values(is_active=False, unsubscribed_at=_now())
+        .returning(EmailSubscription.id)
+    )
+    return len(result.all())
+
+
+async def request_manage_link(session: AsyncSession, settings: Settings, email: str) -> None:
+    """Mail a manage link to the address if it has subscriptions; the caller answers
+    the same either way. Capped per address per day like confirmation mails."""
+    sub_id = await session.scalar(
+        select(EmailSubscription.id)
+        .where(EmailSubscription.email == email)
+        .order_by(EmailSubscription.is_active.desc(), EmailSubscription.id)
+        .limit(1)
+    )
+    if sub_id is None:
+        return
+    recent = await mails_today(session, email, NotificationType.manage_link)
+    if recent >= settings.confirmation_emails_per_address_per_day:
+        return
+    await request_event(session, NotificationType.manage_link, f"manage:{uuid.uuid4()}", sub_id)
