@@ -7,10 +7,10 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.models.subscription import TIME_CLASSES
-from app.schemas import StrictModel, canonical_email
+from app.schemas import Email, StrictModel
 
 TimeClass = Literal["bullet", "blitz", "rapid"]
 assert set(TimeClass.__args__) == set(TIME_CLASSES)  # type: ignore[attr-defined]
@@ -211,14 +211,9 @@ class SubscriptionPatch(StrictModel):
 
 
 class LinkRequest(StrictModel):
-    email: EmailStr = Field(max_length=254, examples=["fan@example.com"])
+    email: Email
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"email": "fan@example.com"}]})
-
-    @field_validator("email")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return canonical_email(value)
 
 
 def filters_of(time_classes: Sequence[str], rated_only: bool) -> Filters:
