@@ -7,7 +7,15 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from app.models.subscription import TIME_CLASSES
 from app.schemas import Email, StrictModel
@@ -63,7 +71,7 @@ class Filters(StrictModel):
     time_classes: list[TimeClass] = Field(
         default_factory=lambda: _default_classes(), min_length=1, max_length=3
     )
-    rated_only: bool = False
+    rated_only: StrictBool = False
 
     @field_validator("time_classes")
     @classmethod
@@ -77,7 +85,7 @@ class FiltersPatch(StrictModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"rated_only": True}]})
 
     time_classes: list[TimeClass] | None = Field(default=None, min_length=1, max_length=3)
-    rated_only: bool | None = None
+    rated_only: StrictBool | None = None
 
     @field_validator("time_classes")
     @classmethod
@@ -117,7 +125,7 @@ class DeliveryPatch(StrictModel):
     )
 
     mode: DeliveryMode | None = None
-    digest_hour: int | None = Field(default=None, ge=0, le=23)
+    digest_hour: StrictInt | None = Field(default=None, ge=0, le=23)
     quiet_hours: QuietHours | None = None
 
 
@@ -206,7 +214,7 @@ class SubscriptionPatch(StrictModel):
         json_schema_extra={"examples": [{"paused": True}, {"filters": {"time_classes": ["rapid"]}}]}
     )
 
-    paused: bool | None = None
+    paused: StrictBool | None = None
     filters: FiltersPatch | None = None
 
 
