@@ -221,6 +221,11 @@ async def test_smtp_drops_the_connection_mid_data_retried_and_delivered_once(
     assert await rig.statuses() == [("sent", 3, 5)]
     retries = await _labelled(rig.health, "chesscom_helper_emails_total", 'result="retry"')
     assert retries == 2
+    # Each delivered session email is measured from its game's end (30 s before).
+    delivered = await metric(rig.health, "chesscom_helper_detection_to_delivery_seconds_count")
+    assert delivered == 3
+    total = await metric(rig.health, "chesscom_helper_detection_to_delivery_seconds_sum")
+    assert 3 * 30 <= total < 3 * 60, total
     assert_calm(worker)
 
 

@@ -65,18 +65,49 @@ async def test_prune_deletes_old_sent_and_failed_in_batches_and_keeps_pending(
     assert again.total == 0
 
 
+async def events_left(world: World) -> list[tuple[Any, ...]]:
+    async with world.factory() as s:
+        rows = await s.execute(
+            text(
+                "SELECT created_at < now() - interval '90 days' AS old, count(*) FROM events "
+                "GROUP BY 1 ORDER BY 1"
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_events_nothing_refers_to_any_more_go_too(world: World) -> None:
+    await seed(world)
+    # An old event shared by an old sent row and a recent one stays for the recent one.
+    async with world.factory() as s, s.begin():
+        await s.execute(
+            text(
+                "UPDATE notification_logs SET notification_type = 'confirmation', event_id = ("
+                "  SELECT event_id FROM notification_logs WHERE status = 'sent' "
+                "  AND created_at < now() - interval '90 days' ORDER BY id LIMIT 1) "
+                "WHERE id = (SELECT min(id) FROM notification_logs WHERE status = 'sent' "
+                "  AND created_at > now() - interval '90 days')"
+            )
+        )
+    report = await prune(world.factory, 90, batch_size=4)
+    assert report.deleted == {"notification_logs": 10, "events": 9}
+    # Left: 5 old events of pending rows, the shared one, and all 15 recent ones (one of
+    # them no longer referenced, but not old).
+    assert await events_left(world) == [(False, 15), (True, 6)]
+
+
 async def test_cli_prune_dry_run_reports_and_deletes_nothing(world: World, clean_db: str) -> None:
     await seed(world)
     before = await remaining(world)
     run = await cli(clean_db, "prune", "--dry-run")
     assert run.code == 0, run.stderr
-    assert "would delete 10 notification_logs" in run.stdout
+    assert "would delete 10 notification_logs, 10 events" in run.stdout
     assert "90 days" in run.stdout
     assert await remaining(world) == before
 
     run = await cli(clean_db, "prune")
     assert run.code == 0, run.stderr
-    assert "deleted 10 notification_logs" in run.stdout
+    assert "deleted 10 notification_logs, 10 events" in run.stdout
     assert ("sent", True, 5) not in await remaining(world)
 
 
