@@ -28,6 +28,7 @@ from app.ops.router import router as ops_router
 from app.pages.router import router as pages_router
 from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
+from app.subscribers.pages import router as site_router
 from app.subscribers.router import router as me_router
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
@@ -116,6 +117,7 @@ def create_app(
     api.include_router(notifications_router)
     api.include_router(ops_router)
     app.include_router(api)
+    app.include_router(site_router)
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
 

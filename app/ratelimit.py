@@ -97,7 +97,7 @@ def _manage_token(request: Request, auth: str) -> str | None:
     token = ""
     if auth[:7].lower() == "bearer ":
         token = auth[7:].strip()
-    elif request.url.path.startswith(MANAGE_PATH):
+    elif request.url.path == MANAGE_PATH or request.url.path.startswith(MANAGE_PATH + "/"):
         token = request.query_params.get("token", "")
     if token and _signer(request).is_genuine(Purpose.manage, token):
         return token

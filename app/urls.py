@@ -28,6 +28,20 @@ LINK_PATHS: dict[Purpose, str] = {
 # The subscriber's own page (SPEC §4: `{PUBLIC_BASE_URL}/manage?token=…`), at the root.
 MANAGE_PATH = "/manage"
 
+# The site's own pages (issue 12): home with its two forms, and the manage page whose
+# forms post to sub-paths of MANAGE_PATH.
+HOME_PATH = "/"
+SUBSCRIBE_PATH = "/subscribe"
+SEND_LINK_PATH = "/send-link"
+
+
+def is_site_path(path: str) -> bool:
+    """The home page, its forms' targets, the manage page and its forms' targets."""
+    return path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH) or (
+        path == MANAGE_PATH or path.startswith(MANAGE_PATH + "/")
+    )
+
+
 # The routes that links in emails open in a browser: their errors are pages, not JSON.
 PAGE_PATHS = frozenset(LINK_PATHS.values())
 

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app.urls import PAGE_PATHS
+from app.urls import PAGE_PATHS, is_site_path
 
 # No external assets, no inline script: the pages work with the strictest policy.
 SECURITY_HEADERS = {
@@ -50,7 +50,9 @@ def wants_json(accept: str | None) -> bool:
 
 def is_page_request(request: Request) -> bool:
     """A browser on one of the pages: its errors are answered with a page, not JSON."""
-    return request.url.path in PAGE_PATHS and not wants_json(request.headers.get("accept"))
+    path = request.url.path
+    is_page = path in PAGE_PATHS or is_site_path(path)
+    return is_page and not wants_json(request.headers.get("accept"))
 
 
 class LinkRefused(Exception):

@@ -1,0 +1,412 @@
+"""The site (issue 12): home `/` (subscribe, ask for a manage link) and `/manage`.
+
+Server-rendered, no script, no external asset; every form carries a CSRF token
+(app.pages.csrf) and posts to a route under the same rate limits as the API. The rules
+are the API's services: subscribing here is the same double opt-in as POST /subscriptions.
+
+The player's avatar is not shown: it lives on Chess.com's image host, and loading it
+would tell a third party who visits (and break the no-external-asset rule); proxying it
+would make this server fetch URLs taken from another service's data. A monogram of the
+username stands in its place; the player is recognised by title, name and username.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from app.chesscom.payloads import Profile
+from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.errors import AppError, InvalidToken, NotFound
+from app.pages import csrf
+from app.pages.render import render_page
+from app.players import service as players
+from app.ratelimit import rate_limit
+from app.schemas import USERNAME_PATTERN, canonical_email
+from app.subscribers import service
+from app.subscribers.schemas import (
+    DeliveryPatch,
+    Filters,
+    FiltersPatch,
+    MePatch,
+    QuietHours,
+    SubscriptionPatch,
+    zone_choices,
+)
+from app.subscriptions import service as subscriptions
+from app.subscriptions.service import erase_address
+from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
+
+TokenParam = Annotated[str, Query(max_length=1000)]
+
+# What a manage form did, told on the page it redirects to (never user input).
+_DONE = {
+    "preferences": "Your delivery settings are saved.",
+    "subscription": "Your changes are saved.",
+    "paused": "Paused: you get nothing about this player until you resume.",
+    "resumed": "Resumed.",
+    "unsubscribed": "Unsubscribed.",
+    "unsubscribed_all": "You are unsubscribed from every player.",
+}
+
+
+class FormRefused(AppError):
+    status_code = 403
+    default_detail = "This form has expired. Reload the page and try again."
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerCard:
+    username: str
+    name: str | None
+    title: str | None
+    url: str | None
+    followers: int
+
+    @property
+    def monogram(self) -> str:
+        return self.username[:1].upper()
+
+
+def _page(
+    request: Request,
+    settings: Any,
+    signer: Any,
+    template: str,
+    status_code: int = 200,
+    **ctx: Any,
+) -> HTMLResponse:
+    secret = settings.resolved_secret_key()
+    token = csrf.token_for(request, secret)
+    response = render_page(template, status_code, csrf_field=csrf.FIELD, csrf_token=token, **ctx)
+    csrf.set_cookie(response, token, secure=settings.public_url.startswith("https://"))
+    return response
+
+
+async def _form(request: Request, settings: Any) -> FormData:
+    form = await request.form()
+    try:
+        csrf.check(request, settings.resolved_secret_key(), form.get(csrf.FIELD))
+    except csrf.CsrfFailed as exc:
+        raise FormRefused() from exc
+    return form
+
+
+def _text(form: FormData, name: str, limit: int = 320) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+# -- home ----------------------------------------------------------------------------
+
+
+@router.get(HOME_PATH, response_class=HTMLResponse)
+async def home(request: Request, settings: SettingsDep, signer: SignerDep) -> HTMLResponse:
+    return _page(request, settings, signer, "home.html", values={})
+
+
+def _card_from_profile(profile: Profile) -> PlayerCard:
+    return PlayerCard(
+        username=profile.username.lower(),
+        name=profile.name,
+        title=profile.title,
+        url=profile.url,
+        followers=profile.followers,
+    )
+
+
+async def _look_up(session: Any, chesscom: Any, username: str) -> PlayerCard:
+    """The player as we know it, or (not tracked yet) as Chess.com shows it: nothing is
+    stored before the fan commits."""
+    tracked = await players.find_player(session, username)
+    if tracked is not None:
+        return PlayerCard(
+            tracked.username, tracked.name, tracked.title, tracked.url, tracked.followers
+        )
+    return _card_from_profile(await players.fetch_profile(chesscom, username))
+
+
+@router.post(SUBSCRIBE_PATH, response_class=HTMLResponse)
+async def subscribe(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    chesscom: ChessComDep,
+) -> HTMLResponse:
+    """Step 1 (`step=lookup`) shows the player; step 2 (`step=subscribe`) subscribes."""
+    form = await _form(request, settings)
+    username, raw_email = _text(form, "username", 40), _text(form, "email")
+    values = {"username": username, "email": raw_email}
+    errors: dict[str, str] = {}
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        errors["username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
+    try:
+        email = canonical_email(raw_email)
+    except ValueError:
+        errors["email"] = "Enter a valid email address, like name@example.com."
+    if errors:
+        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+    try:
+        card = await _look_up(session, chesscom, username)
+    except NotFound:
+        errors["username"] = f"Chess.com has no player named “{username}”."
+        return _page(request, settings, signer, "home.html", 404, values=values, errors=errors)
+    if _text(form, "step") != "subscribe":
+        return _page(
+            request,
+            settings,
+            signer,
+            "preview.html",
+            player=card,
+            email=email,
+            time_classes=["bullet", "blitz", "rapid"],
+        )
+    classes = [c for c in ("bullet", "blitz", "rapid") if form.get(f"tc_{c}")]
+    if not classes:
+        return _page(
+            request,
+            settings,
+            signer,
+            "preview.html",
+            422,
+            player=card,
+            email=email,
+            time_classes=[],
+            error="Choose at least one kind of game.",
+        )
+    filters = Filters.model_validate(
+        {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
+    )
+    result = await subscriptions.subscribe(
+        session, settings, chesscom, email=email, username=card.username, filters=filters
+    )
+    return _page(request, settings, signer, "subscribed.html", player=card, status=result)
+
+
+@router.post(SEND_LINK_PATH, response_class=HTMLResponse)
+async def send_link(
+    request: Request, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> HTMLResponse:
+    form = await _form(request, settings)
+    raw = _text(form, "email")
+    try:
+        email = canonical_email(raw)
+    except ValueError:
+        return _page(
+            request,
+            settings,
+            signer,
+            "home.html",
+            422,
+            values={"link_email": raw},
+            errors={"link_email": "Enter a valid email address, like name@example.com."},
+        )
+    await service.request_manage_link(session, settings, email)
+    return _page(request, settings, signer, "link_sent.html")
+
+
+# -- manage --------------------------------------------------------------------------
+
+
+async def _address_or_page(
+    request: Request, session: Any, settings: Any, signer: Any, token: str
+) -> str | HTMLResponse:
+    try:
+        return await service.address_of(session, settings, signer, token)
+    except (service.InvalidManageToken, InvalidToken):
+        return _page(request, settings, signer, "manage_invalid.html", 401, values={})
+
+
+def _back(token: str, done: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"{MANAGE_PATH}?{urlencode({'token': token, 'done': done})}", status_code=303
+    )
+
+
+@router.get(MANAGE_PATH, response_class=HTMLResponse)
+async def manage(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+    done: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    address = await _address_or_page(request, session, settings, signer, token)
+    if isinstance(address, HTMLResponse):
+        return address
+    return await _manage_page(request, session, settings, signer, token, address, done=done)
+
+
+async def _manage_page(
+    request: Request,
+    session: Any,
+    settings: Any,
+    signer: Any,
+    token: str,
+    address: str,
+    *,
+    done: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    me = await service.me(session, address)
+    return _page(
+        request,
+        settings,
+        signer,
+        "manage.html",
+        status,
+        me=me,
+        query=urlencode({"token": token}),
+        manage_path=MANAGE_PATH,
+        notice=_DONE.get(done),
+        error=error,
+        zones=zone_choices(),
+        hours=range(24),
+        time_classes=["bullet", "blitz", "rapid"],
+    )
+
+
+@router.post(MANAGE_PATH + "/preferences", response_class=HTMLResponse)
+async def save_preferences(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+) -> Response:
+    address = await _address_or_page(request, session, settings, signer, token)
+    if isinstance(address, HTMLResponse):
+        return address
+    form = await _form(request, settings)
+    try:
+        quiet = None
+        if form.get("quiet_enabled"):
+            quiet = QuietHours(start=_text(form, "quiet_start", 5), end=_text(form, "quiet_end", 5))
+        hour = _text(form, "digest_hour", 2)
+        delivery = DeliveryPatch.model_validate(
+            {
+                "mode": _text(form, "mode", 16),
+                "digest_hour": int(hour) if hour.isdigit() else -1,
+                "quiet_hours": quiet,
+            }
+        )
+        patch = MePatch(timezone=_text(form, "timezone", 64), delivery=delivery)
+    except ValidationError as exc:
+        message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        return await _manage_page(
+            request,
+            session,
+            settings,
+            signer,
+            token,
+            address,
+            error=f"Not saved: {message}",
+            status=422,
+        )
+    await service.update_preferences(session, address, patch)
+    return _back(token, "preferences")
+
+
+@router.post(MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
+async def save_subscription(
+    request: Request,
+    subscription_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+) -> Response:
+    address = await _address_or_page(request, session, settings, signer, token)
+    if isinstance(address, HTMLResponse):
+        return address
+    form = await _form(request, settings)
+    action = _text(form, "action", 20)
+    if action == "unsubscribe":
+        await service.unsubscribe(session, address, subscription_id)
+        return _back(token, "unsubscribed")
+    if action in ("pause", "resume"):
+        patch = SubscriptionPatch(paused=action == "pause")
+        await service.update_subscription(session, address, subscription_id, patch)
+        return _back(token, "paused" if action == "pause" else "resumed")
+    classes = [c for c in ("bullet", "blitz", "rapid") if form.get(f"tc_{c}")]
+    if not classes:
+        return await _manage_page(
+            request,
+            session,
+            settings,
+            signer,
+            token,
+            address,
+            error="Not saved: choose at least one kind of game (or pause instead).",
+            status=422,
+        )
+    filters = FiltersPatch.model_validate(
+        {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
+    )
+    await service.update_subscription(
+        session, address, subscription_id, SubscriptionPatch(filters=filters)
+    )
+    return _back(token, "subscription")
+
+
+@router.post(MANAGE_PATH + "/unsubscribe-all", response_class=HTMLResponse)
+async def unsubscribe_all(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+) -> Response:
+    address = await _address_or_page(request, session, settings, signer, token)
+    if isinstance(address, HTMLResponse):
+        return address
+    await _form(request, settings)
+    await service.unsubscribe_all(session, address)
+    return _back(token, "unsubscribed_all")
+
+
+@router.post(MANAGE_PATH + "/erase", response_class=HTMLResponse)
+async def erase(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+) -> Response:
+    address = await _address_or_page(request, session, settings, signer, token)
+    if isinstance(address, HTMLResponse):
+        return address
+    form = await _form(request, settings)
+    if not form.get("confirm"):
+        return await _manage_page(
+            request,
+            session,
+            settings,
+            signer,
+            token,
+            address,
+            error="Nothing was erased: tick the box to confirm.",
+            status=422,
+        )
+    await erase_address(session, address)
+    return _page(
+        request,
+        settings,
+        signer,
+        "done.html",
+        heading="Your data has been deleted",
+        message="We no longer hold any subscription, setting or notification record "
+        "for your address.",
+    )
