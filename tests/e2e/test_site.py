@@ -64,8 +64,16 @@ async def test_manage_link_from_the_home_page_and_the_pages_axe_clean(
     stack: Stack, open_tab: Any
 ) -> None:
     await stack.subscribe("fan@example.com", "hikaru")
-    await stack.next_email("fan@example.com")  # the confirmation
+    confirmation = await stack.next_email("fan@example.com")
     tab: Tab = await open_tab()
+    # The email-link pages are scanned too: confirm, and its result.
+    await _open_ok(
+        tab, _link(_text_part(confirmation), stack.origin, "/api/v1/subscriptions/confirm")
+    )
+    await axe_scan(tab, "confirm")
+    await tab.page.click("#confirm")
+    await expect(tab.page.locator("#result")).to_have_text("Subscription confirmed")
+    await axe_scan(tab, "confirmed")
     await _open_ok(tab, stack.origin + "/")
     await tab.page.fill("#link_email", "fan@example.com")
     await tab.page.click("#send-link")
