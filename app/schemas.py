@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import Path, Query
@@ -109,6 +109,11 @@ register_url_convertor("email", EmailConvertor())
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
+
+
+def with_example(example: dict[str, Any], *, from_attributes: bool = False) -> ConfigDict:
+    """A model config whose OpenAPI schema shows `example` (every response model has one)."""
+    return ConfigDict(json_schema_extra={"examples": [example]}, from_attributes=from_attributes)
 
 
 class StrictModel(BaseModel):

@@ -8,13 +8,13 @@ an explanatory page (or the JSON error, for an API client's POST).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import SessionDep, SettingsDep, SignerDep
 from app.errors import InvalidToken
@@ -28,6 +28,7 @@ from app.subscriptions.tokens import Purpose
 from app.urls import CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE, link_target
 
 router = APIRouter(tags=["subscriptions"])
+_Route = TypeVar("_Route", bound=Callable[..., Any])
 
 TokenQuery = Annotated[
     str,
@@ -67,6 +68,7 @@ def _refuse(request: Request, exc: InvalidToken) -> Exception:
 class SubscriptionLink:
     token: str
     subscription: EmailSubscription
+    username: str  # of the player it follows
 
 
 def _subscription_link(purpose: Purpose) -> Any:
@@ -81,7 +83,7 @@ def _subscription_link(purpose: Purpose) -> Any:
             sub = await service.check_token(session, settings, signer, purpose, token)
         except InvalidToken as exc:
             raise _refuse(request, exc) from exc
-        return SubscriptionLink(token, sub)
+        return SubscriptionLink(token, sub, await service.username_of(session, sub.player_id))
 
     return verified
 
@@ -111,85 +113,71 @@ def _done(request: Request, result: BaseModel, heading: str, message: str) -> Re
     return render_page("done.html", heading=heading, message=message)
 
 
-async def _button_page(
-    session: AsyncSession, link: SubscriptionLink, purpose: Purpose, template: str
-) -> HTMLResponse:
-    username = await service.username_of(session, link.subscription.player_id)
-    return render_page(template, username=username, action=link_target(purpose, link.token))
+def _link_page(path: str, what: str) -> Callable[[_Route], _Route]:
+    """GET of a link: a page that changes nothing (mail scanners follow links)."""
+    return router.get(
+        path,
+        response_class=HTMLResponse,
+        summary=f"{what} page (changes nothing; the button POSTs)",
+        responses=_PAGE,
+    )
 
 
-@router.get(
-    CONFIRM_ROUTE,
-    response_class=HTMLResponse,
-    summary="Confirmation page (changes nothing; the button POSTs)",
-    responses=_PAGE,
-)
-async def confirm_page(link: ConfirmLink, session: SessionDep) -> HTMLResponse:
-    return await _button_page(session, link, Purpose.confirm, "confirm.html")
+def _link_action(
+    path: str, result: type[BaseModel], summary: str, description: str | None = None
+) -> Callable[[_Route], _Route]:
+    """POST of a link: acts; a page for browsers, JSON for API clients."""
+    return router.post(
+        path,
+        summary=summary,
+        description=description,
+        response_model=result,
+        responses=_PAGE_ACTION,
+    )
 
 
-@router.post(
-    CONFIRM_ROUTE,
-    summary="Confirm a subscription",
-    response_model=ConfirmResult,
-    responses=_PAGE_ACTION,
-)
+def _button_page(link: SubscriptionLink, purpose: Purpose, template: str) -> HTMLResponse:
+    return render_page(template, username=link.username, action=link_target(purpose, link.token))
+
+
+@_link_page(CONFIRM_ROUTE, "Confirmation")
+async def confirm_page(link: ConfirmLink) -> HTMLResponse:
+    return _button_page(link, Purpose.confirm, "confirm.html")
+
+
+@_link_action(CONFIRM_ROUTE, ConfirmResult, "Confirm a subscription")
 async def confirm(request: Request, link: ConfirmLink, session: SessionDep) -> Response:
     consent = service.Consent(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
     await service.confirm(session, link.subscription, consent)
-    username = await service.username_of(session, link.subscription.player_id)
-    return _done(
-        request,
-        ConfirmResult(username=username),
-        "Subscription confirmed",
-        f"You will get an email when {username} starts playing live chess.",
-    )
+    message = f"You will get an email when {link.username} starts playing live chess."
+    return _done(request, ConfirmResult(username=link.username), "Subscription confirmed", message)
 
 
-@router.get(
+@_link_page(UNSUBSCRIBE_ROUTE, "Unsubscribe")
+async def unsubscribe_page(link: UnsubscribeLink) -> HTMLResponse:
+    return _button_page(link, Purpose.unsubscribe, "unsubscribe.html")
+
+
+@_link_action(
     UNSUBSCRIBE_ROUTE,
-    response_class=HTMLResponse,
-    summary="Unsubscribe page (changes nothing; the button POSTs)",
-    responses=_PAGE,
-)
-async def unsubscribe_page(link: UnsubscribeLink, session: SessionDep) -> HTMLResponse:
-    return await _button_page(session, link, Purpose.unsubscribe, "unsubscribe.html")
-
-
-@router.post(
-    UNSUBSCRIBE_ROUTE,
-    summary="Unsubscribe (also RFC 8058 one-click)",
-    description="Accepts an empty body, a form post, or `List-Unsubscribe=One-Click`. Idempotent.",
-    response_model=UnsubscribeResult,
-    responses=_PAGE_ACTION,
+    UnsubscribeResult,
+    "Unsubscribe (also RFC 8058 one-click)",
+    "Accepts an empty body, a form post, or `List-Unsubscribe=One-Click`. Idempotent.",
 )
 async def unsubscribe(request: Request, link: UnsubscribeLink, session: SessionDep) -> Response:
     await service.unsubscribe(session, link.subscription)
-    username = await service.username_of(session, link.subscription.player_id)
+    message = f"You will get no more emails about {link.username}."
     return _done(
-        request,
-        UnsubscribeResult(username=username),
-        "You are unsubscribed",
-        f"You will get no more emails about {username}.",
+        request, UnsubscribeResult(username=link.username), "You are unsubscribed", message
     )
 
 
-@router.get(
-    ERASE_ROUTE,
-    response_class=HTMLResponse,
-    summary="Erase page (changes nothing; the button POSTs)",
-    responses=_PAGE,
-)
+@_link_page(ERASE_ROUTE, "Erase")
 async def erase_page(_email: EraseLink, token: TokenQuery) -> HTMLResponse:
     return render_page("erase.html", action=link_target(Purpose.erase, token))
 
 
-@router.post(
-    ERASE_ROUTE,
-    summary="Erase every row about the address of an erase link",
-    response_model=Accepted,
-    responses=_PAGE_ACTION,
-)
+@_link_action(ERASE_ROUTE, Accepted, "Erase every row about the address of an erase link")
 async def erase(request: Request, email: EraseLink, session: SessionDep) -> Response:
     if email is not None:
         await service.erase_address(session, email)

@@ -1,4 +1,7 @@
-"""Player routes (SPEC §4): parse, call the service, answer."""
+"""Player routes (SPEC §4): parse, call the service, answer.
+
+Route declarations share one shape on purpose: each spells out its own OpenAPI contract.
+"""
 
 from __future__ import annotations
 

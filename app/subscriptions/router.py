@@ -1,4 +1,7 @@
-"""Subscription and erasure routes (SPEC §4); the pages email links open are in app.pages.router."""
+"""Subscription and erasure routes (SPEC §4); the pages email links open are in app.pages.router.
+
+Route declarations share one shape on purpose: each spells out its own OpenAPI contract.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import Email, StrictModel, Username
+from app.schemas import Email, StrictModel, Username, with_example
 from app.subscribers.schemas import Filters
 
 
@@ -39,18 +39,14 @@ class SubscriptionStatus(BaseModel):
 
 
 class ConfirmResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "active", "username": "hikaru"}]}
-    )
+    model_config = with_example({"status": "active", "username": "hikaru"})
 
     status: Literal["active"] = "active"
     username: str
 
 
 class UnsubscribeResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "unsubscribed", "username": "hikaru"}]}
-    )
+    model_config = with_example({"status": "unsubscribed", "username": "hikaru"})
 
     status: Literal["unsubscribed"] = "unsubscribed"
     username: str
@@ -59,23 +55,19 @@ class UnsubscribeResult(BaseModel):
 class SubscriptionOut(BaseModel):
     """Admin view of a subscription: this one carries the address."""
 
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "email": "fan@example.com",
-                    "username": "hikaru",
-                    "is_active": True,
-                    "confirmed_at": "2026-11-02T18:04:11Z",
-                    "created_at": "2026-11-02T18:01:37Z",
-                    "updated_at": "2026-11-02T18:04:11Z",
-                    "consent_ip": "203.0.113.7",
-                    "consent_user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
-                }
-            ]
+    model_config = with_example(
+        {
+            "id": 42,
+            "email": "fan@example.com",
+            "username": "hikaru",
+            "is_active": True,
+            "confirmed_at": "2026-11-02T18:04:11Z",
+            "created_at": "2026-11-02T18:01:37Z",
+            "updated_at": "2026-11-02T18:04:11Z",
+            "consent_ip": "203.0.113.7",
+            "consent_user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
         },
+        from_attributes=True,
     )
 
     id: int
@@ -92,19 +84,12 @@ class SubscriptionOut(BaseModel):
 class EraseRequest(StrictModel):
     email: Email
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "fan@example.com"}]})
+    model_config = with_example({"email": "fan@example.com"})
 
 
 class Accepted(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "accepted",
-                    "detail": "If we hold data about this address, we sent it a link.",
-                }
-            ]
-        }
+    model_config = with_example(
+        {"status": "accepted", "detail": "If we hold data about this address, we sent it a link."}
     )
 
     status: Literal["accepted"] = "accepted"
