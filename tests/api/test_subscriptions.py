@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from app.subscriptions.tokens import Purpose, TokenSigner
 pytestmark = pytest.mark.usefixtures("clean_db")
 
 JSON = {"Accept": "application/json"}
+FAN = "fan@example.com"
 
 
 def signer(app: FastAPI) -> TokenSigner:
@@ -41,6 +43,33 @@ async def outbox_count(factory: async_sessionmaker[AsyncSession], kind: str) -> 
                 )
             )
         ) or 0
+
+
+@dataclass
+class Fan:
+    """fan@example.com, subscribed to hikaru and not confirmed yet."""
+
+    app: FastAPI
+    factory: async_sessionmaker[AsyncSession]
+
+    async def row(self) -> EmailSubscription:
+        return await sub_row(self.factory, FAN)
+
+    async def token(self, purpose: Purpose) -> str:
+        row = await self.row()
+        return signer(self.app).sign(purpose, row.id, row.email)
+
+
+@pytest.fixture
+async def fan(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    hikaru: object,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Fan:
+    r = await client.post("/api/v1/subscriptions", json={"email": FAN, "username": "hikaru"})
+    assert r.status_code == 202
+    return Fan(app, session_factory)
 
 
 async def test_subscribe_is_pending_and_queues_one_confirmation(
@@ -103,36 +132,27 @@ async def test_bad_subscription_input_is_422_and_changes_nothing(
 
 
 async def test_confirm_get_changes_nothing_post_activates(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    hikaru: object,
-    session_factory: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, fan: Fan
 ) -> None:
-    await client.post(
-        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
-    )
-    row = await sub_row(session_factory, "fan@example.com")
-    token = signer(app).sign(Purpose.confirm, row.id, row.email)
+    token = await fan.token(Purpose.confirm)
 
     page = await client.get("/api/v1/subscriptions/confirm", params={"token": token})
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     assert '<form method="post"' in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-    assert (await sub_row(session_factory, "fan@example.com")).confirmed_at is None
+    assert (await fan.row()).confirmed_at is None
 
     r = await client.post("/api/v1/subscriptions/confirm", params={"token": token}, headers=JSON)
     assert r.status_code == 200
     assert r.json() == {"status": "active", "username": "hikaru"}
-    confirmed = await sub_row(session_factory, "fan@example.com")
+    confirmed = await fan.row()
     assert confirmed.confirmed_at is not None
     assert confirmed.consent_ip == "203.0.113.7"
     # Idempotent, and a browser gets a page.
     again = await client.post("/api/v1/subscriptions/confirm", params={"token": token})
     assert again.status_code == 200 and "text/html" in again.headers["content-type"]
-    assert (
-        await sub_row(session_factory, "fan@example.com")
-    ).confirmed_at == confirmed.confirmed_at
+    assert (await fan.row()).confirmed_at == confirmed.confirmed_at
     assert (await client.get("/api/v1/players/hikaru")).json()["subscriber_count"] == 1
 
 
@@ -145,16 +165,10 @@ async def test_invalid_confirm_token_is_400(client: httpx.AsyncClient, token: st
 
 
 async def test_tokens_are_bound_to_purpose_and_subscription(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    hikaru: object,
-    session_factory: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, app: FastAPI, fan: Fan
 ) -> None:
-    await client.post(
-        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
-    )
-    row = await sub_row(session_factory, "fan@example.com")
-    unsub = signer(app).sign(Purpose.unsubscribe, row.id, row.email)
+    row = await fan.row()
+    unsub = await fan.token(Purpose.unsubscribe)
     # An unsubscribe token cannot confirm.
     r = await client.post("/api/v1/subscriptions/confirm", params={"token": unsub}, headers=JSON)
     assert r.status_code == 400
@@ -166,26 +180,18 @@ async def test_tokens_are_bound_to_purpose_and_subscription(
     other = TokenSigner("another-secret").sign(Purpose.confirm, row.id, row.email)
     r = await client.post("/api/v1/subscriptions/confirm", params={"token": other}, headers=JSON)
     assert r.status_code == 400
-    assert (await sub_row(session_factory, "fan@example.com")).confirmed_at is None
+    assert (await fan.row()).confirmed_at is None
 
 
-async def test_unsubscribe_flow_with_one_click(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    hikaru: object,
-    session_factory: async_sessionmaker[AsyncSession],
-) -> None:
+async def test_unsubscribe_flow_with_one_click(client: httpx.AsyncClient, fan: Fan) -> None:
     await client.post(
-        "/api/v1/subscriptions", json={"email": "fan@example.com", "username": "hikaru"}
+        "/api/v1/subscriptions/confirm", params={"token": await fan.token(Purpose.confirm)}
     )
-    row = await sub_row(session_factory, "fan@example.com")
-    confirm = signer(app).sign(Purpose.confirm, row.id, row.email)
-    await client.post("/api/v1/subscriptions/confirm", params={"token": confirm})
-    token = signer(app).sign(Purpose.unsubscribe, row.id, row.email)
+    token = await fan.token(Purpose.unsubscribe)
 
     page = await client.get("/api/v1/unsubscribe", params={"token": token})
     assert page.status_code == 200 and "hikaru" in page.text
-    assert (await sub_row(session_factory, "fan@example.com")).is_active
+    assert (await fan.row()).is_active
 
     r = await client.post(
         "/api/v1/unsubscribe",
@@ -194,33 +200,23 @@ async def test_unsubscribe_flow_with_one_click(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 200
-    assert not (await sub_row(session_factory, "fan@example.com")).is_active
+    assert not (await fan.row()).is_active
     again = await client.post("/api/v1/unsubscribe", params={"token": token}, headers=JSON)
     assert again.status_code == 200 and again.json()["status"] == "unsubscribed"
     assert (await client.get("/api/v1/players/hikaru")).json()["subscriber_count"] == 0
 
 
 async def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    hikaru: object,
-    session_factory: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, fan: Fan
 ) -> None:
-    body = {"email": "fan@example.com", "username": "hikaru"}
-    await client.post("/api/v1/subscriptions", json=body)
-    row = await sub_row(session_factory, "fan@example.com")
     await client.post(
-        "/api/v1/subscriptions/confirm",
-        params={"token": signer(app).sign(Purpose.confirm, row.id, row.email)},
+        "/api/v1/subscriptions/confirm", params={"token": await fan.token(Purpose.confirm)}
     )
-    await client.post(
-        "/api/v1/unsubscribe",
-        params={"token": signer(app).sign(Purpose.unsubscribe, row.id, row.email)},
-    )
-    assert (await sub_row(session_factory, "fan@example.com")).consent_ip == "203.0.113.7"
-    r = await client.post("/api/v1/subscriptions", json=body)
+    await client.post("/api/v1/unsubscribe", params={"token": await fan.token(Purpose.unsubscribe)})
+    assert (await fan.row()).consent_ip == "203.0.113.7"
+    r = await client.post("/api/v1/subscriptions", json={"email": FAN, "username": "hikaru"})
     assert r.status_code == 202
-    again = await sub_row(session_factory, "fan@example.com")
+    again = await fan.row()
     assert again.is_active and again.confirmed_at is None
     # The old proof of consent is for the old opt-in; the new one brings its own.
     assert again.consent_ip is None and again.consent_user_agent is None

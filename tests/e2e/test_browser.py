@@ -109,6 +109,12 @@ class Stack:
             )
         return subs or 0, logs or 0
 
+    async def poll_now(self) -> None:
+        """Make every player due and run one worker pass."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE players SET next_poll_at = now()"))
+        await self.worker.run_once()
+
     async def subscribe(self, email: str, username: str) -> None:
         response = await self.api.post(
             "/api/v1/subscriptions", json={"email": email, "username": username}
@@ -226,6 +232,20 @@ async def _click(tab: Tab, button: str, *, expected_path: str) -> Request:
     return request
 
 
+async def _see(tab: Tab, url: str, heading: str, *, mentions: str = "") -> None:
+    """Open `url`: its page has `heading` and mentions `mentions`."""
+    await _open(tab, url)
+    await expect(tab.page.locator("h1")).to_have_text(heading)
+    await expect(tab.page.locator("main")).to_contain_text(mentions)
+
+
+async def _press(tab: Tab, url: str, button: str, *, expected_path: str, result: str) -> None:
+    """Open `url`, press its button and see the page that says `result`."""
+    await _open(tab, url)
+    await _click(tab, button, expected_path=expected_path)
+    await expect(tab.page.locator("#result")).to_have_text(result)
+
+
 def _text_part(message: ReceivedMessage) -> str:
     part = message.message.get_body(("plain",))
     assert part is not None
@@ -264,9 +284,7 @@ async def test_confirm_link_from_the_email(stack: Stack, open_tab: Any) -> None:
     assert url in _html_part(message)
 
     tab: Tab = await open_tab()
-    await _open(tab, url)
-    await expect(tab.page.locator("h1")).to_have_text("Confirm your subscription")
-    await expect(tab.page.locator("main")).to_contain_text("hikaru")
+    await _see(tab, url, "Confirm your subscription", mentions="hikaru")
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.confirmed_at is None, "opening the link changed state"
 
@@ -280,9 +298,13 @@ async def test_confirm_link_from_the_email(stack: Stack, open_tab: Any) -> None:
     confirmed_at = sub.confirmed_at
 
     # Going back and pressing again is harmless (idempotent), and keeps the first consent.
-    await _open(tab, url)
-    await _click(tab, "#confirm", expected_path="/api/v1/subscriptions/confirm")
-    await expect(tab.page.locator("#result")).to_have_text("Subscription confirmed")
+    await _press(
+        tab,
+        url,
+        "#confirm",
+        expected_path="/api/v1/subscriptions/confirm",
+        result="Subscription confirmed",
+    )
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.confirmed_at == confirmed_at
 
@@ -325,9 +347,7 @@ async def test_unsubscribe_links_from_a_live_session_email(stack: Stack, open_ta
     await stack.worker.run_once()  # baseline: the games already played never notify
     assert len(stack.smtp.messages) == stack.seen
     stack.sim.add_game("hikaru", end_time=int(time.time()) - 120, opponent="anishgiri")
-    async with stack.engine.begin() as conn:
-        await conn.execute(text("UPDATE players SET next_poll_at = now()"))
-    await stack.worker.run_once()
+    await stack.poll_now()
     message = await stack.next_email("fan@example.com")
     assert "hikaru" in message.subject
 
@@ -339,9 +359,7 @@ async def test_unsubscribe_links_from_a_live_session_email(stack: Stack, open_ta
     assert from_body in _html_part(message)
 
     tab: Tab = await open_tab()
-    await _open(tab, from_header)
-    await expect(tab.page.locator("h1")).to_have_text("Unsubscribe")
-    await expect(tab.page.locator("main")).to_contain_text("hikaru")
+    await _see(tab, from_header, "Unsubscribe", mentions="hikaru")
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.is_active, "opening the link changed state"
 
@@ -352,18 +370,20 @@ async def test_unsubscribe_links_from_a_live_session_email(stack: Stack, open_ta
     unsubscribed_at = sub.unsubscribed_at
 
     # The body's link does the same, and pressing it again is harmless.
-    await _open(tab, from_body)
-    await _click(tab, "#unsubscribe", expected_path="/api/v1/unsubscribe")
-    await expect(tab.page.locator("#result")).to_have_text("You are unsubscribed")
+    await _press(
+        tab,
+        from_body,
+        "#unsubscribe",
+        expected_path="/api/v1/unsubscribe",
+        result="You are unsubscribed",
+    )
     tab.assert_only_own_origin(stack.origin)
     sub = await stack.subscription("fan@example.com", "hikaru")
     assert sub is not None and sub.is_active is False and sub.unsubscribed_at == unsubscribed_at
 
     # And the next session emails nobody.
     stack.sim.add_game("hikaru", end_time=int(time.time()) + 3 * 3600)
-    async with stack.engine.begin() as conn:
-        await conn.execute(text("UPDATE players SET next_poll_at = now()"))
-    await stack.worker.run_once()
+    await stack.poll_now()
     assert len(stack.smtp.messages) == stack.seen
 
 
@@ -384,8 +404,7 @@ async def test_erase_link_deletes_every_row_about_the_address(stack: Stack, open
     assert url in _html_part(message)
 
     tab: Tab = await open_tab()
-    await _open(tab, url)
-    await expect(tab.page.locator("h1")).to_have_text("Delete your data")
+    await _see(tab, url, "Delete your data")
     assert await stack.rows_about("leaving@example.com") == (2, 3), "opening the link deleted"
 
     await _click(tab, "#erase", expected_path="/api/v1/subscribers/erase")
@@ -395,9 +414,13 @@ async def test_erase_link_deletes_every_row_about_the_address(stack: Stack, open
     assert await stack.rows_about("staying@example.com") == (1, 1)
 
     # The link, followed again, stays harmless.
-    await _open(tab, url)
-    await _click(tab, "#erase", expected_path="/api/v1/subscribers/erase")
-    await expect(tab.page.locator("#result")).to_have_text("Your data has been deleted")
+    await _press(
+        tab,
+        url,
+        "#erase",
+        expected_path="/api/v1/subscribers/erase",
+        result="Your data has been deleted",
+    )
     assert await stack.rows_about("staying@example.com") == (1, 1)
 
 

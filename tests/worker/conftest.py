@@ -72,10 +72,19 @@ class World:
         factory: async_sessionmaker[AsyncSession],
         simulator: ChessComSimulator,
         smtp: SMTPServerFake,
+        make_worker: WorkerFactory,
     ) -> None:
         self.factory = factory
         self.sim = simulator
         self.smtp = smtp
+        self.make_worker = make_worker
+
+    async def followed(self, username: str, *emails: str) -> None:
+        """Track `username`, subscribe `emails` (confirmed), and take the baseline poll."""
+        await self.track(username)
+        for email in emails:
+            await self.subscribe(email, username)
+        await self.make_worker().run_once()
 
     async def track(self, username: str, **profile: object) -> int:
         data = self.sim.add_player(username, **profile)
@@ -125,5 +134,6 @@ def world(
     simulator: ChessComSimulator,
     smtp_server: SMTPServerFake,
     worker_settings: Settings,
+    make_worker: WorkerFactory,
 ) -> World:
-    return World(session_factory, simulator, smtp_server)
+    return World(session_factory, simulator, smtp_server, make_worker)

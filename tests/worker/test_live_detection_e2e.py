@@ -68,9 +68,7 @@ async def test_a_new_live_session_sends_one_email_per_subscriber(
 async def test_games_after_the_gap_open_a_second_session(
     world: World, make_worker: WorkerFactory
 ) -> None:
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()  # baseline: no games at all
+    await world.followed("hikaru", "fan@example.com")  # baseline: no games at all
     world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR)
     world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR + 400)  # same session
     world.sim.add_game("hikaru", end_time=NOW - 300)  # after a gap: a new session
@@ -85,9 +83,7 @@ async def test_sessions_split_even_when_every_pgn_carries_the_same_stale_clock(
     # A feed whose PGNs all say the game started on one old day: the clocks cannot be
     # these games' (a 3+2 game does not last days), so the end times decide.
     template = '[Event "Live Chess"]\n[UTCDate "2024.01.02"]\n[UTCTime "10:00:00"]\n\n1. e4 1-0\n'
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR, pgn=template)
     world.sim.add_game("hikaru", end_time=NOW - 3 * HOUR + 400, pgn=template)  # same session
     await world.make_due()
@@ -101,9 +97,7 @@ async def test_sessions_split_even_when_every_pgn_carries_the_same_stale_clock(
 async def test_continuing_session_sends_nothing_more(
     world: World, make_worker: WorkerFactory
 ) -> None:
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 900)
     await make_worker().run_once()
     assert len(world.sent_to("fan@example.com")) == 1
@@ -114,9 +108,7 @@ async def test_continuing_session_sends_nothing_more(
 
 
 async def test_daily_games_never_notify(world: World, make_worker: WorkerFactory) -> None:
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 100, time_class="daily", time_control="1/86400")
     await make_worker().run_once()
     assert world.smtp.messages == []
@@ -139,9 +131,7 @@ async def test_pending_and_unsubscribed_subscribers_get_nothing(
 async def test_smtp_4xx_then_success_is_delivered_once(
     world: World, make_worker: WorkerFactory
 ) -> None:
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 100)
     world.smtp.fail_next(1, code=451)
     await make_worker().run_once()
@@ -153,9 +143,7 @@ async def test_smtp_4xx_then_success_is_delivered_once(
 async def test_five_failures_mark_the_row_failed_with_the_error(
     world: World, make_worker: WorkerFactory
 ) -> None:
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 100)
     world.smtp.fail_next(10, code=452, message="mailbox full, try later")
     await make_worker().run_once()
@@ -171,9 +159,7 @@ async def test_five_failures_mark_the_row_failed_with_the_error(
 async def test_permanent_smtp_rejection_fails_at_once(
     world: World, make_worker: WorkerFactory
 ) -> None:
-    await world.track("hikaru")
-    await world.subscribe("nobody@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "nobody@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 100)
     world.smtp.reject_recipient("nobody@example.com", code=550)
     await make_worker().run_once()
@@ -216,9 +202,7 @@ async def test_one_failing_player_does_not_stop_the_cycle(
     world: World, make_worker: WorkerFactory
 ) -> None:
     await world.track("broken")
-    await world.track("hikaru")
-    await world.subscribe("fan@example.com", "hikaru")
-    await make_worker().run_once()
+    await world.followed("hikaru", "fan@example.com")
     world.sim.fail("broken", status=500, times=None)
     world.sim.add_game("hikaru", end_time=NOW - 100)
     await make_worker().run_once()

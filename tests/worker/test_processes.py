@@ -195,6 +195,18 @@ async def add_subscribers(world: World, username: str, n: int, prefix: str = "fa
     )
 
 
+async def star_session_waiting(world: World, subscribers: int, *idle: str) -> None:
+    """`star` with `subscribers` subscribers (and the `idle` players) past the baseline
+    poll, and a new live game of star's due to be detected."""
+    await world.track("star")
+    await add_subscribers(world, "star", subscribers)
+    for name in idle:
+        await world.track(name)
+    await world.make_worker().run_once()  # baseline
+    world.sim.add_game("star", end_time=now() - 60)
+    await world.make_due()
+
+
 def per_message(smtp: SMTPServerFake) -> Counter[tuple[str, str]]:
     """How often each (recipient, Message-ID) arrived."""
     return Counter((rcpt, m.message_id) for m in smtp.messages for rcpt in m.rcpt_tos)
@@ -300,14 +312,9 @@ async def test_sigkill_mid_delivery_loses_nothing_and_duplicates_only_in_flight_
     worker_env: dict[str, str],
     spawn: Any,
     smtp_server: SlowSMTPServer,
-    make_worker: WorkerFactory,
 ) -> None:
     subscribers = 300
-    await world.track("star")
-    await add_subscribers(world, "star", subscribers)
-    await make_worker().run_once()  # baseline
-    world.sim.add_game("star", end_time=now() - 60)
-    await world.make_due()
+    await star_session_waiting(world, subscribers)
     smtp_server.delay = 0.03  # 4 connections x ~33 msg/s: 300 messages take seconds
 
     worker = await spawn(worker_env)  # forever mode
@@ -350,17 +357,10 @@ async def test_sigterm_exits_0_within_the_grace_period_and_leaves_nothing_leased
     worker_env: dict[str, str],
     spawn: Any,
     smtp_server: SlowSMTPServer,
-    make_worker: WorkerFactory,
 ) -> None:
     subscribers = 150
-    await world.track("star")
-    await add_subscribers(world, "star", subscribers)
     idle = [f"idle{i:02d}" for i in range(30)]
-    for name in idle:
-        await world.track(name)
-    await make_worker().run_once()  # baseline
-    world.sim.add_game("star", end_time=now() - 60)
-    await world.make_due()
+    await star_session_waiting(world, subscribers, *idle)
     # Slow Chess.com and slow SMTP: both loops are busy when the signal comes.
     world.sim.latency_seconds = 0.25
     smtp_server.delay = 0.03
