@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -46,17 +45,14 @@ SESSION = {
 
 
 @pytest.fixture
-async def scratch(pg_server_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+async def scratch(scratch_url: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
     """A database of its own at the revision before events."""
-    name = f"chesshelper_events_migration_{os.getpid()}"
-    url = await db.recreate_database(pg_server_url, name)
-    await db.upgrade(url, BEFORE)
-    connection = await asyncpg.connect(db.asyncpg_dsn(url))
+    await db.upgrade(scratch_url, BEFORE)
+    connection = await asyncpg.connect(db.asyncpg_dsn(scratch_url))
     try:
-        yield url, connection
+        yield scratch_url, connection
     finally:
         await connection.close()
-        await db.drop_database(pg_server_url, name)
 
 
 async def seed_old_rows(conn: asyncpg.Connection) -> list[dict[str, Any]]:
