@@ -29,6 +29,15 @@ class NotificationStatus(StrEnum):
     pending = "pending"
     sent = "sent"
     failed = "failed"
+    # Subscriber preferences (issue 12): inside quiet hours a session is logged, not sent;
+    # a digest subscriber's sessions wait (held) for the daily digest that lists them.
+    skipped = "skipped"
+    held = "held"
+    digested = "digested"
+
+
+# Rows whose story is over: retention may prune them.
+FINAL_STATUSES = ("sent", "failed", "skipped", "digested")
 
 
 class NotificationType(StrEnum):
@@ -36,6 +45,7 @@ class NotificationType(StrEnum):
     confirmation = "confirmation"
     erase_request = "erase_request"
     manage_link = "manage_link"
+    digest = "digest"
 
 
 class NotificationLog(Base):
@@ -43,7 +53,10 @@ class NotificationLog(Base):
     __table_args__ = (
         # The idempotency key: re-detecting a session never queues a second email.
         UniqueConstraint("subscription_id", "event_id", "notification_type"),
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_valid"),
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'failed', 'skipped', 'held', 'digested')",
+            name="status_valid",
+        ),
         # Delivery's hot query: pending rows that are due, oldest first. The id breaks
         # ties in the index itself: a fan-out gives 100,000 rows one next_attempt_at,
         # and a claim must not sort them all to take the first few hundred.

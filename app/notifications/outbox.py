@@ -12,16 +12,26 @@ the audience is said once, in :func:`audience_conditions`; features that narrow 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.models import EmailSubscription, Event, NotificationLog, NotificationType
+from app.models import (
+    EmailSubscription,
+    Event,
+    NotificationLog,
+    NotificationType,
+    SubscriberPreferences,
+)
 from app.notifications.payloads import LiveSession, NoPayload, Payload, dump_payload
+from app.subscribers import rules
+
+log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "chesscom_helper_outbox"
 
@@ -67,36 +77,57 @@ async def record_event(
 def audience_conditions(
     event: type[Event], subscription: type[EmailSubscription]
 ) -> list[ColumnElement[bool]]:
-    """Which subscriptions receive an event: the player's active, confirmed ones."""
+    """Which subscriptions receive an event: the player's active, confirmed ones that
+    are not paused and whose filters one game of the session passes (issue 12)."""
     return [
         subscription.player_id == event.player_id,
         subscription.is_active.is_(True),
         subscription.confirmed_at.is_not(None),
+        rules.not_paused(subscription),
+        rules.passes_filters(event, subscription),
     ]
 
 
-async def fan_out(session: AsyncSession, event_id: int) -> int:
-    """Queue one pending row per subscription in the event's audience, in one statement.
+async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None = None) -> int:
+    """Queue one row per subscription in the event's audience, in one statement.
 
-    A row whose idempotency key (subscription, event, type) exists is skipped, so fanning
-    out the same event twice adds nothing. Returns the number of rows added.
+    Each row's status follows its address's delivery preferences (app.subscribers.rules):
+    `pending` to send now, `held` for a daily digest, `skipped` inside quiet hours (`now`
+    is the clock, the database's by default). A row whose idempotency key (subscription,
+    event, type) exists is skipped, so fanning out the same event twice adds nothing.
+    Returns the number of rows added.
     """
     event = aliased(Event, name="e")
     subscription = aliased(EmailSubscription, name="s")
-    audience = select(subscription.id, event.id, event.kind).where(
-        event.id == event_id, *audience_conditions(event, subscription)
+    prefs = aliased(SubscriberPreferences, name="p")
+    status = rules.delivery_status(prefs, rules.now_param(now))
+    audience = (
+        select(subscription.id, event.id, event.kind, status, rules.status_note(status))
+        .select_from(event)
+        .join(subscription, and_(*audience_conditions(event, subscription)))
+        .outerjoin(prefs, prefs.email == subscription.email)
+        .where(event.id == event_id)
     )
     added = (
         insert(NotificationLog)
-        .from_select(_IDEMPOTENCY_KEY, audience)
+        .from_select([*_IDEMPOTENCY_KEY, "status", "error_message"], audience)
         .on_conflict_do_nothing(index_elements=_IDEMPOTENCY_KEY)
-        .returning(literal(1))
+        .returning(NotificationLog.status)
         .cte("added")
     )
-    count = await session.scalar(select(func.count()).select_from(added)) or 0
-    if count:
+    rows = await session.execute(select(added.c.status, func.count()).group_by(added.c.status))
+    counts: dict[str, int] = {status: n for status, n in rows.all()}
+    if counts.get("pending"):
         await notify_worker(session)
-    return count
+    if counts.get("held") or counts.get("skipped"):
+        log.info(
+            "fan-out of event %s: %d to send, %d held for digests, %d skipped (quiet hours)",
+            event_id,
+            counts.get("pending", 0),
+            counts.get("held", 0),
+            counts.get("skipped", 0),
+        )
+    return sum(counts.values())
 
 
 async def enqueue(

@@ -19,13 +19,15 @@ from sqlalchemy import ColumnElement, Table, and_, exists, func, not_, select, t
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Base
+from app.models.notification import FINAL_STATUSES
 
 BATCH_SIZE = 1000
 EVENTS_TABLE = "events"
 
 _DOOMED_LOGS = """
 FROM notification_logs
-WHERE status IN ('sent', 'failed') AND created_at < now() - make_interval(days => :days)
+WHERE status IN ('sent', 'failed', 'skipped', 'digested')
+  AND created_at < now() - make_interval(days => :days)
 """
 
 _DELETE_LOGS = text(
@@ -76,7 +78,7 @@ def _unreferenced_events(
             referenced = exists().where(fk.parent == fk.column)
             if as_if_logs_pruned and table.name == "notification_logs":
                 doomed = and_(
-                    table.c.status.in_(("sent", "failed")), table.c.created_at < _cutoff(days)
+                    table.c.status.in_(FINAL_STATUSES), table.c.created_at < _cutoff(days)
                 )
                 referenced = referenced.where(not_(doomed))
             clauses.append(not_(referenced))

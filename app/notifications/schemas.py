@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from app.schemas import with_example
 
-Status = Literal["pending", "sent", "failed"]
+Status = Literal["pending", "sent", "failed", "skipped", "held", "digested"]
 
 
 class NotificationOut(BaseModel):

@@ -1,0 +1,71 @@
+"""Who hears about a live session, and how: the subscriber's controls as SQL (issue 12).
+
+Fan-out is one `INSERT … SELECT` (app.notifications.outbox.fan_out); these expressions
+are its parts, so a filtered-out session creates no row at all for that subscriber:
+
+* `passes_filters`: one game of the session has one of the subscription's time classes
+  (and, with `rated_only`, is rated). The event carries the time classes of all its games
+  and of its rated ones, so the test is one array overlap.
+* a paused subscription is not in the audience.
+* `delivery_status`: a digest address's row is `held` for its daily digest; an immediate
+  one inside its quiet hours (local wall time, the address's time zone) is `skipped`,
+  which is the log of what was not sent; otherwise `pending`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Time, and_, case, cast, false, func, literal, or_
+from sqlalchemy.types import Boolean
+
+from app.models import EmailSubscription, Event, NotificationType, SubscriberPreferences
+
+QUIET_HOURS_NOTE = "skipped: quiet hours"
+
+
+def passes_filters(
+    event: type[Event], subscription: type[EmailSubscription]
+) -> ColumnElement[bool]:
+    classes = case((subscription.rated_only, event.rated_time_classes), else_=event.time_classes)
+    overlap: ColumnElement[bool] = classes.op("&&", return_type=Boolean)(subscription.time_classes)
+    return or_(event.kind != NotificationType.live_match, overlap)
+
+
+def not_paused(subscription: type[EmailSubscription]) -> ColumnElement[bool]:
+    return subscription.paused.is_(False)
+
+
+def in_quiet_hours(
+    prefs: type[SubscriberPreferences], now: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """The local wall time at `now` is within [quiet_start, quiet_end), wrapping midnight.
+    The reference in Python: app.subscribers.schedule.in_quiet_hours."""
+    local = cast(func.timezone(prefs.timezone, now), Time)
+    start, end = prefs.quiet_start, prefs.quiet_end
+    inside = case(
+        (start < end, and_(local >= start, local < end)),
+        (start > end, or_(local >= start, local < end)),
+        else_=false(),
+    )
+    return and_(start.is_not(None), end.is_not(None), inside)
+
+
+def delivery_status(
+    prefs: type[SubscriberPreferences], now: ColumnElement[Any]
+) -> ColumnElement[str]:
+    return case(
+        (prefs.delivery_mode == "digest", literal("held")),
+        (in_quiet_hours(prefs, now), literal("skipped")),
+        else_=literal("pending"),
+    )
+
+
+def status_note(status: ColumnElement[str]) -> ColumnElement[str | None]:
+    return case((status == "skipped", literal(QUIET_HOURS_NOTE)), else_=None)
+
+
+def now_param(now: datetime | None) -> ColumnElement[Any]:
+    """The clock of a fan-out: the database's, or a given instant (tests)."""
+    return func.now() if now is None else literal(now)
