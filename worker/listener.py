@@ -53,7 +53,7 @@ def asyncpg_connect_args(url: str) -> dict[str, object]:
 class OutboxListener:
     """Keeps one LISTEN connection alive for as long as `run()` runs.
 
-    `on_wake` is called on every NOTIFY and once after each (re)connection.
+    `on_wake` is called on every NOTIFY, after each (re)connection and on each loss.
     `connected` tells the delivery loop whether it can rely on NOTIFY.
     """
 
@@ -134,6 +134,8 @@ class OutboxListener:
             self.connected.clear()
             self.connection = None
             metrics.LISTEN_CONNECTED.set(0)
+            # Delivery switches to polling the outbox now, not after its current sleep.
+            self.on_wake()
             if not conn.is_closed():
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 2)

@@ -4,11 +4,15 @@ completed a round recently and the database answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from app.config import Settings
 from tests.worker.conftest import WorkerFactory
 from worker.health import HealthServer
 
@@ -59,3 +63,30 @@ async def test_healthz_follows_the_loops_and_metrics_are_served(
         if task is not None:
             await asyncio.wait_for(task, 10)
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_worker_started_without_its_database_waits_for_it(
+    worker_settings: Settings, make_worker: WorkerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on this port: the database is "down" from the start.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = make_url(worker_settings.effective_database_url or "").set(port=port)
+    settings = worker_settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False)}
+    )
+    worker = make_worker(settings)
+    caplog.set_level(logging.DEBUG)
+    task = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(2.0)
+    assert not task.done(), "an outage never kills the worker"
+    healthy, details = await worker.health()
+    assert not healthy and details["database"] == "unreachable"
+    assert details["listen"] == "disconnected"
+    worker.stop.set()
+    await asyncio.wait_for(task, 10)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # One line per loop and one for LISTEN, however many rounds failed; no traceback.
+    assert 1 <= len(warnings) <= 3, [r.getMessage() for r in warnings]
+    assert not any(r.exc_info for r in warnings)
