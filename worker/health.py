@@ -14,7 +14,7 @@ import logging
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -22,6 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import asyncpg
 from prometheus_client import make_wsgi_app
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker import metrics
 
@@ -96,6 +98,71 @@ class LoopState:
 
     def age(self) -> float | None:
         return None if self.last_ok is None else time.monotonic() - self.last_ok
+
+
+class MailServerState:
+    """Whether the mail server answered the last sends, and how long rows wait before the
+    next probe while it does not (doubling from `first` to `maximum`). One log line when
+    it goes away, one when it is back."""
+
+    def __init__(self, first: float, maximum: float) -> None:
+        self.first = first
+        self.maximum = maximum
+        self.pause = first
+        self.down_since: float | None = None
+
+    def update(self, unavailable: BaseException | None) -> float:
+        """Take the latest outcome (the error that made it unreachable, or None);
+        returns how long to postpone rows now."""
+        if unavailable is None:
+            if self.down_since is not None:
+                log.info(
+                    "SMTP server reachable again after %.1fs", time.monotonic() - self.down_since
+                )
+            self.down_since, self.pause = None, self.first
+        elif self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning(
+                "%s; emails wait (no attempt counted) and one probes it", describe(unavailable)
+            )
+        else:
+            self.pause = min(self.maximum, self.pause * 2)
+        return self.pause
+
+    def down_for(self) -> float:
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+
+
+async def check_health(
+    engine: AsyncEngine,
+    loops: Sequence[LoopState],
+    *,
+    max_tick_age: float,
+    listen_connected: bool,
+) -> tuple[bool, dict[str, Any]]:
+    """Healthy: every loop completed a round within `max_tick_age` seconds and the
+    database answers a query. Details say which part is not."""
+    try:
+        async with engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), 3.0)
+        database = "ok"
+    except Exception as exc:
+        database = "unreachable"
+        log.debug("health check: database unreachable: %s", describe(exc))
+    metrics.DATABASE_UP.set(1 if database == "ok" else 0)
+    ages: dict[str, float | None] = {}
+    fresh = True
+    for state in loops:
+        age = state.age()
+        ages[state.name] = None if age is None else round(age, 1)
+        fresh = fresh and age is not None and age <= max_tick_age
+    healthy = fresh and database == "ok"
+    return healthy, {
+        "status": "ok" if healthy else "unavailable",
+        "database": database,
+        "loops_last_round_seconds_ago": ages,
+        "listen": "connected" if listen_connected else "disconnected",
+    }
 
 
 # -- the HTTP endpoint ------------------------------------------------------------------

@@ -18,20 +18,24 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
 from app.notifications.outbox import OUTBOX_CHANNEL
-from app.notifications.retention import prune
 from app.subscriptions.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
 from worker.delivery import ClaimedRow, Deliverer
-from worker.health import LoopState, describe, is_connectivity_error
+from worker.health import (
+    LoopState,
+    MailServerState,
+    check_health,
+    describe,
+    is_connectivity_error,
+)
 from worker.listener import OutboxListener
 from worker.mailer import FileMailer, Mailer, SMTPMailer
+from worker.maintenance import apply_retention, refresh_outbox_stats
 from worker.poller import Poller
 from worker.scheduler import ClaimedPlayer, claim_players, release_players, seconds_until_next_due
 
@@ -115,8 +119,7 @@ class Worker:
         self.polling_state = LoopState("polling")
         self.delivery_state = LoopState("delivery")
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
-        self.database_ok = False
-        self._mail_down_since: float | None = None
+        self.mail_server = MailServerState(MAIL_PAUSE_FIRST_SECONDS, MAIL_PAUSE_MAX_SECONDS)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -216,7 +219,7 @@ class Worker:
 
     async def _deliver_batch(self) -> int:
         # While the mail server is unreachable, one row at a time probes it.
-        limit = 1 if self._mail_down_since else self.settings.delivery_concurrency * 4
+        limit = 1 if self.mail_paused else self.settings.delivery_concurrency * 4
         rows = await self.deliverer.claim(limit=limit)
         if not rows:
             return 0
@@ -236,26 +239,11 @@ class Worker:
         return len(rows)
 
     def _track_mail_server(self) -> None:
-        """Notice the mail server going away and coming back (one line each)."""
-        down = self.deliverer.server_unavailable
-        if down is not None and self._mail_down_since is None:
-            self._mail_down_since = time.monotonic()
-            log.warning("%s; emails wait (no attempt counted) and one probes it", describe(down))
-        elif down is None and self._mail_down_since is not None:
-            log.info(
-                "SMTP server reachable again after %.1fs",
-                time.monotonic() - self._mail_down_since,
-            )
-            self._mail_down_since = None
-            self.deliverer.postpone_seconds = MAIL_PAUSE_FIRST_SECONDS
-            return
-        if down is not None:
-            pause = self.deliverer.postpone_seconds
-            self.deliverer.postpone_seconds = min(MAIL_PAUSE_MAX_SECONDS, pause * 2)
+        self.deliverer.postpone_seconds = self.mail_server.update(self.deliverer.server_unavailable)
 
     @property
     def mail_paused(self) -> bool:
-        return self._mail_down_since is not None
+        return self.mail_server.down_since is not None
 
     async def _deliver_one(self, row: ClaimedRow) -> bool:
         sent = await self.deliverer.deliver(row)
@@ -294,9 +282,7 @@ class Worker:
     async def drain_outbox(self) -> None:
         """--once: deliver until nothing is due now or soon."""
         while True:
-            if self._mail_down_since is not None and (
-                time.monotonic() - self._mail_down_since > ONCE_MAIL_WAIT_SECONDS
-            ):
+            if self.mail_server.down_for() > ONCE_MAIL_WAIT_SECONDS:
                 log.warning("SMTP server still unreachable; pending emails wait for the next run")
                 return
             if await self._deliver_batch() and not self.mail_paused:
@@ -314,17 +300,7 @@ class Worker:
             await self._sleep(OUTBOX_STATS_SECONDS)
 
     async def refresh_outbox_stats(self) -> None:
-        """Outbox depth and the age of the oldest due row, for the gauges (best effort:
-        an outage is the loops' to report)."""
-        try:
-            async with self.session_factory() as session:
-                row = (await session.execute(_OUTBOX_STATS)).one()
-        except Exception as exc:
-            log.debug("outbox gauges not refreshed: %s", describe(exc))
-            return
-        metrics.OUTBOX_DEPTH.set(row.depth)
-        metrics.OUTBOX_DUE.set(row.due)
-        metrics.OUTBOX_OLDEST_DUE_AGE.set(float(row.oldest_due_age or 0.0))
+        await refresh_outbox_stats(self.session_factory)
 
     async def retention_loop(self) -> None:
         """Prune at start, then hourly; a failed run waits for the next hour (or a retry
@@ -342,42 +318,21 @@ class Worker:
             await self._sleep(delay)
 
     async def prune(self) -> None:
-        report = await prune(
-            self.session_factory, self.settings.notification_retention_days, stop=self.stop
+        await apply_retention(
+            self.session_factory, self.settings.notification_retention_days, self.stop
         )
-        for table, n in report.deleted.items():
-            if n:
-                metrics.PRUNED.labels(table).inc(n)
-        if report.total:
-            log.info("retention: %s", report.summary())
 
     # -- health ---------------------------------------------------------------------
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details) for /healthz: both loops completed a round recently and
         the database answers."""
-        try:
-            async with self.engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(text("SELECT 1")), 3.0)
-            database = "ok"
-        except Exception as exc:
-            database = "unreachable"
-            log.debug("health check: database unreachable: %s", describe(exc))
-        self.database_ok = database == "ok"
-        metrics.DATABASE_UP.set(1 if self.database_ok else 0)
-        loops: dict[str, float | None] = {}
-        fresh = True
-        for state in (self.polling_state, self.delivery_state):
-            age = state.age()
-            loops[state.name] = None if age is None else round(age, 1)
-            fresh = fresh and age is not None and age <= self.health_max_tick_age
-        healthy = fresh and self.database_ok
-        return healthy, {
-            "status": "ok" if healthy else "unavailable",
-            "database": database,
-            "loops_last_round_seconds_ago": loops,
-            "listen": "connected" if self.listener.connected.is_set() else "disconnected",
-        }
+        return await check_health(
+            self.engine,
+            (self.polling_state, self.delivery_state),
+            max_tick_age=self.health_max_tick_age,
+            listen_connected=self.listener.connected.is_set(),
+        )
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -436,17 +391,6 @@ class Worker:
         await self.drain_outbox()
         # One line for whoever runs --once from cron: what this pass did.
         log.info("once: players %s; emails %s", _summary(self.tally), _summary(self.mail_tally))
-
-
-_OUTBOX_STATS = text(
-    """
-SELECT count(*) AS depth,
-       count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
-       extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now()))
-           AS oldest_due_age
-FROM notification_logs WHERE status = 'pending'
-"""
-)
 
 
 def _summary(tally: Counter[str]) -> str:
