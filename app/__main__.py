@@ -23,6 +23,7 @@ def main() -> None:
         port=settings.port,
         proxy_headers=False,
         server_header=False,
+        access_log=False,  # app.ops.access writes it, cheaply
         # Logging is the app's (structlog, JSON with LOG_JSON): uvicorn's loggers
         # propagate to it instead of printing in their own format.
         log_config=None,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient
 from app.config import Settings
@@ -31,6 +31,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit mode, for routes that read with one statement.
+
+    A session wraps even one SELECT in BEGIN … COMMIT: three round trips where one
+    does. One statement sees one consistent snapshot without a transaction.
+    """
+    engine: AsyncEngine = request.app.state.read_engine
+    async with engine.connect() as conn:
+        yield conn
+
+
+ReadConnectionDep = Annotated[AsyncConnection, Depends(get_read_connection)]
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -50,4 +64,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ChessComDep = Annotated[ChessComClient, Depends(_chesscom)]
 SignerDep = Annotated[TokenSigner, Depends(_signer)]
 
-__all__ = ["ChessComDep", "SessionDep", "SettingsDep", "SignerDep"]
+__all__ = ["ChessComDep", "ReadConnectionDep", "SessionDep", "SettingsDep", "SignerDep"]

@@ -9,6 +9,7 @@ import sys
 import structlog
 
 from app.config import Settings
+from app.ops.access import configure_access_log
 
 
 def configure_logging(settings: Settings) -> None:
@@ -51,14 +52,20 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     # uvicorn's loggers go through the same handler (one format, JSON with LOG_JSON).
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # The access log is the app's own (app.ops.access: cheap, tokens redacted, under any
+    # server); uvicorn's would be a second, costlier line per request.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
     # httpx logs full URLs at INFO; the access log would repeat token query strings.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # alembic (read for /readyz) announces each of its plugins at INFO.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_RedactTokens())
+    configure_access_log(settings.log_json, settings.log_level)
 
 
 def _drop_color_message(

@@ -26,6 +26,7 @@ from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
 from app.pages.router import router as pages_router
+from app.players.fast_read import install_fast_read
 from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
 from app.subscribers.pages import router as site_router
@@ -68,8 +69,13 @@ def create_app(
                 "CONTACT_EMAIL is not set: Chess.com asks API users for contact details "
                 "in the User-Agent and may refuse requests without them"
             )
-        engine = create_engine(settings)
+        # No pre-ping: it costs three round trips (BEGIN, a ping, ROLLBACK) on every
+        # checkout. A connection found dead mid-request invalidates the pool (every
+        # older connection is replaced on its next checkout), and that request gets 503
+        # with Retry-After: disconnects are handled when they happen, not paid for always.
+        engine = create_engine(settings, pool_pre_ping=False)
         app.state.engine = engine
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.session_factory = create_session_factory(engine)
         app.state.chesscom = ChessComClient(
             base_url=settings.api_base,
@@ -120,6 +126,8 @@ def create_app(
     app.include_router(site_router)
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
+
+    install_fast_read(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

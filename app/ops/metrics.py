@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API process."""
+"""Prometheus metrics and the access log of the API process (one pure ASGI layer)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import time
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.ops.access import log_access, request_line
 
 HTTP_REQUESTS = Counter(
     "chesscom_helper_http_requests_total",
@@ -45,6 +47,13 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status_code)).inc()
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            client = scope.get("client")
+            log_access(
+                client[0] if client else "-",
+                request_line(method, scope["path"], scope["query_string"], scope["http_version"]),
+                status_code,
+                start,
+            )
 
 
 def route_template(scope: Scope) -> str:
@@ -53,7 +62,9 @@ def route_template(scope: Scope) -> str:
     FastAPI hands us the route as its router declared it (without the include prefix),
     so the prefix is recovered from the request path, segment by segment.
     """
-    route_path = getattr(scope.get("route"), "path", None)
+    route = scope.get("route")
+    # path_format: `{email}` for `{email:email}`.
+    route_path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(route_path, str) or not route_path:
         return "unmatched"
     depth = len([seg for seg in route_path.split("/") if seg])

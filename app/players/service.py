@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, literal_column, select
+import asyncpg
+from sqlalchemy import Select, and_, bindparam, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient, NotModified
 from app.chesscom.errors import ChessComError, PlayerNotFound
@@ -91,6 +93,61 @@ async def fetch_profile(client: ChessComClient, username: str) -> Profile:
     if isinstance(result, NotModified):  # pragma: no cover - we sent no ETag
         raise UpstreamUnavailable()
     return result.data
+
+
+# GET /players/{username}: the public columns and the count, one statement built and
+# compiled once (building it per request cost more than running it).
+PUBLIC_COLUMNS = (
+    "player_id",
+    "username",
+    "name",
+    "url",
+    "avatar",
+    "title",
+    "followers",
+    "country",
+    "location",
+    "status",
+    "league",
+    "last_online",
+    "joined",
+    "is_streamer",
+    "verified",
+    "is_playing",
+    "streaming_platforms",
+    "tracked_since",
+    "last_checked_at",
+)
+_READ_PLAYER = select(
+    *(getattr(Player, c) for c in PUBLIC_COLUMNS), subscriber_count_column()
+).where(Player.username == bindparam("username"))
+
+
+# The same statement as text for asyncpg itself: SQLAlchemy's execution layer (a
+# greenlet switch, result processing) cost as much CPU as the query's own round trip.
+_READ_PLAYER_SQL = str(_READ_PLAYER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
+# What asyncpg raises when the connection, not the query, failed (a restart, a dropped
+# socket): the pool must forget the connection, and the client may retry.
+_DISCONNECTED = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
+
+
+async def read_player(conn: AsyncConnection, username: str) -> Mapping[str, Any]:
+    """A tracked player's public columns and subscriber count, or NotFound."""
+    name = username.lower()
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    try:
+        row = await driver.fetchrow(_READ_PLAYER_SQL, name)
+    except _DISCONNECTED as exc:
+        await conn.invalidate(exc)
+        raise ConnectionError("the database connection was lost") from exc
+    if row is None:
+        raise NotFound(f"Player '{name}' is not tracked")
+    return dict(row)
 
 
 async def get_player(session: AsyncSession, username: str) -> Player:
