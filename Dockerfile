@@ -25,10 +25,13 @@ COPY migrations/ migrations/
 COPY alembic.ini ./
 
 # The sources in /app come first on sys.path: settings locate alembic.ini and .data from them.
+# WEB_CONCURRENCY: API processes on the port (python -m app runs that many uvicorn
+# workers); more than one needs RATE_LIMIT_STORAGE_URI=redis://… for shared rate limits.
 ENV PYTHONPATH=/app \
     DATA_DIR=/app/.data \
     HOST=0.0.0.0 \
-    PORT=8000
+    PORT=8000 \
+    WEB_CONCURRENCY=1
 RUN mkdir -p /app/.data && chown app:app /app/.data
 
 USER app

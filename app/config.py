@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", min_length=1)  # where `python -m app` listens
     port: int = Field(default=8000, ge=1, le=65535)
+    # API processes `python -m app` runs on that port (uvicorn workers). With more than
+    # one, RATE_LIMIT_STORAGE_URI must be shared (redis://) or each counts on its own.
+    web_concurrency: int = Field(default=1, ge=1, le=64)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 

@@ -5,6 +5,7 @@ The request dependency that commits or rolls back lives in `app.deps`."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -79,6 +80,11 @@ class FairQueuePool(AsyncAdaptedQueuePool):
         finally:
             if self._max_overflow >= 0:
                 self._semaphore().release()
+
+
+# SQLAlchemy names a pool's logger after its class: keep this one as quiet as the stock
+# pool's (it would otherwise announce every dispose at INFO under the app's logger).
+logging.getLogger(f"{__name__}.{FairQueuePool.__name__}").setLevel(logging.WARNING)
 
 
 def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:

@@ -137,7 +137,11 @@ def create_app(
 def __getattr__(name: str) -> FastAPI:
     # `app.main:app` is built on first access, so importing this module reads no settings.
     if name == "app":
-        application = create_app()
+        # The server imports this in each of its WEB_CONCURRENCY processes: the logging
+        # set up by `python -m app` in the parent does not carry over to them.
+        settings = load_settings()
+        configure_logging(settings)
+        application = create_app(settings)
         globals()["app"] = application
         return application
     raise AttributeError(name)

@@ -197,6 +197,8 @@ def test_api_worker_and_migrate_share_one_environment(
     assert "mailpit" in shared["SMTP_HOST"]
     assert "1025" in shared["SMTP_PORT"]
     assert shared["RATE_LIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+    # Several API processes per container, sharing their rate limits through redis.
+    assert shared["WEB_CONCURRENCY"].startswith("${WEB_CONCURRENCY:-")
     assert {"CONTACT_EMAIL", "ADMIN_TOKEN", "PUBLIC_BASE_URL"} <= set(shared)
 
 
