@@ -45,17 +45,19 @@ async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection
 ReadConnectionDep = Annotated[AsyncConnection, Depends(get_read_connection)]
 
 
-def _settings(request: Request) -> Settings:
+# These are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop per request for an attribute read.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _chesscom(request: Request) -> ChessComClient:
+async def _chesscom(request: Request) -> ChessComClient:
     client: ChessComClient = request.app.state.chesscom
     return client
 
 
-def _signer(request: Request) -> TokenSigner:
+async def _signer(request: Request) -> TokenSigner:
     signer: TokenSigner = request.app.state.signer
     return signer
 

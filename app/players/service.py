@@ -127,9 +127,11 @@ _READ_PLAYER = select(
 # greenlet switch, result processing) cost as much CPU as the query's own round trip.
 _READ_PLAYER_SQL = str(_READ_PLAYER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
 # What asyncpg raises when the connection, not the query, failed (a restart, a dropped
-# socket): the pool must forget the connection, and the client may retry.
+# socket, a protocol left mid-exchange by a terminated backend): the pool must forget
+# the connection, and the client may retry.
 _DISCONNECTED = (
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     OSError,
