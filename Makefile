@@ -35,6 +35,9 @@ migrate: install
 	@scripts/with_db.sh $(BIN)/alembic upgrade head
 
 bench: install
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && echo "bench: installing wrk" >&2 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } \
+	  || { echo "bench: bench/api_throughput.py needs wrk (apt-get install wrk)" >&2; exit 1; }
 	@scripts/with_db.sh $(BIN)/python -m bench.run_all
 
 clean:
