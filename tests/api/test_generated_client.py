@@ -15,7 +15,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 
 from app.main import create_app
@@ -33,7 +32,7 @@ def served(clean_db: str, tmp_path: Path) -> Iterator[str]:
     simulator.add_player("Hikaru", name="Hikaru Nakamura", title="GM", player_id=15448422)
     app = create_app(
         make_settings(clean_db, tmp_path / "data"),
-        chesscom_transport=httpx.ASGITransport(app=simulator),
+        chesscom_transport=simulator.transport(),
     )
     with run_asgi_in_thread(app) as base:
         yield base

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -20,10 +19,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.chesscom.client import ChessComClient
 from app.main import create_app
 from tests import db
-from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.conftest import ADMIN_TOKEN, chesscom_client, make_settings
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from worker.runner import Worker
@@ -60,32 +58,19 @@ def run(*args: str, env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.fixture
-async def empty_database(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"chesshelper_restore_{os.getpid()}"
-    url = await db.recreate_database(pg_server_url, name)
-    yield url
-    await db.drop_database(pg_server_url, name)
-
-
 async def run_worker_once(
     url: str, sim: ChessComSimulator, smtp: SMTPServerFake, data: Path
 ) -> None:
     settings = make_settings(url, data, smtp_host=smtp.host, smtp_port=smtp.port)
-    client = ChessComClient(
-        settings.api_base,
-        user_agent=settings.user_agent,
-        transport=httpx.ASGITransport(app=sim),
-    )
-    worker = Worker(settings, client=client)
+    worker = Worker(settings, client=chesscom_client(settings, sim.transport(), timeout=10))
     try:
         await worker.run_once()
     finally:
         await worker.aclose()
 
 
-async def test_a_dump_restored_into_an_empty_database_serves_again(
-    clean_db: str, empty_database: str, tmp_path: Path
+async def test_a_dump_restored_into_an_scratch_url_serves_again(
+    clean_db: str, scratch_url: str, tmp_path: Path
 ) -> None:
     sim = ChessComSimulator()
     data = sim.add_player("hikaru")
@@ -114,7 +99,7 @@ async def test_a_dump_restored_into_an_empty_database_serves_again(
         dump = tmp_path / "chesshelper.dump"
         source, env = libpq(clean_db)
         run(pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={dump}", source, env=env)
-        target, env = libpq(empty_database)
+        target, env = libpq(scratch_url)
         run(
             pg_tool("pg_restore"),
             "--no-owner",
@@ -124,11 +109,11 @@ async def test_a_dump_restored_into_an_empty_database_serves_again(
             str(dump),
             env=env,
         )
-        await db.upgrade(empty_database)  # a no-op at the same version; upgrades an old dump
+        await db.upgrade(scratch_url)  # a no-op at the same version; upgrades an old dump
 
         # -- it serves again ------------------------------------------------------------
-        settings = make_settings(empty_database, tmp_path / "api-data")
-        app = create_app(settings, chesscom_transport=httpx.ASGITransport(app=sim))
+        settings = make_settings(scratch_url, tmp_path / "api-data")
+        app = create_app(settings, chesscom_transport=sim.transport())
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -147,7 +132,7 @@ async def test_a_dump_restored_into_an_empty_database_serves_again(
 
         # The restored poll state and outbox: the session is not emailed again.
         sim.add_player("newcomer")  # untouched: only hikaru is tracked
-        await run_worker_once(empty_database, sim, smtp, tmp_path / "data")
+        await run_worker_once(scratch_url, sim, smtp, tmp_path / "data")
         assert len(smtp.messages) == 3, [m.subject for m in smtp.messages[3:]]
 
 
