@@ -88,21 +88,26 @@ async def test_malformed_username_is_422(client: httpx.AsyncClient, body: object
     assert (await client.get("/api/v1/players")).json()["total"] == 0
 
 
-async def test_chesscom_down_is_503_and_stores_nothing(
-    client: httpx.AsyncClient, simulator: ChessComSimulator, hikaru: object
+@pytest.mark.parametrize(
+    ("status", "times", "answer", "stored"),
+    [
+        (502, 10, 503, 0),  # Chess.com down: 503, and nothing is stored
+        (500, 1, 201, 1),  # a transient failure is retried
+    ],
+)
+async def test_chesscom_failures(
+    client: httpx.AsyncClient,
+    simulator: ChessComSimulator,
+    hikaru: object,
+    status: int,
+    times: int,
+    answer: int,
+    stored: int,
 ) -> None:
-    simulator.fail("hikaru", status=502, times=10)
+    simulator.fail("hikaru", status=status, times=times)
     r = await client.post("/api/v1/players", json={"username": "hikaru"})
-    assert r.status_code == 503
-    assert (await client.get("/api/v1/players")).json()["total"] == 0
-
-
-async def test_transient_chesscom_failure_is_retried(
-    client: httpx.AsyncClient, simulator: ChessComSimulator, hikaru: object
-) -> None:
-    simulator.fail("hikaru", status=500, times=1)
-    r = await client.post("/api/v1/players", json={"username": "hikaru"})
-    assert r.status_code == 201
+    assert r.status_code == answer
+    assert (await client.get("/api/v1/players")).json()["total"] == stored
 
 
 async def test_get_is_case_insensitive(client: httpx.AsyncClient, hikaru: object) -> None:

@@ -124,13 +124,17 @@ async def test_304_is_not_parsed() -> None:
         assert await chesscom.get_profile("hikaru", etag='"abc"') == NotModified('"abc"')
 
 
+async def fetch(client: ChessComClient, endpoint: str, username: str) -> object:
+    """The player's profile, or its January 2024 archive."""
+    if endpoint == "profile":
+        return await client.get_profile(username)
+    return await client.get_archive(username, 2024, 1)
+
+
 @pytest.mark.parametrize("endpoint", ["profile", "archive"])
 async def test_unknown_player_is_404(client: ChessComClient, endpoint: str) -> None:
     with pytest.raises(PlayerNotFound) as caught:
-        if endpoint == "profile":
-            await client.get_profile("nobody_here")
-        else:
-            await client.get_archive("nobody_here", 2024, 1)
+        await fetch(client, endpoint, "nobody_here")
     assert caught.value.gone is False and caught.value.status_code == 404
     assert not caught.value.retryable
 
@@ -149,10 +153,7 @@ async def test_gone_player_is_410(
     simulator.add_player("cheater")
     simulator.close_player("cheater", gone=True)
     with pytest.raises(PlayerNotFound) as caught:
-        if endpoint == "profile":
-            await client.get_profile("cheater")
-        else:
-            await client.get_archive("cheater", 2024, 1)
+        await fetch(client, endpoint, "cheater")
     assert caught.value.gone is True and caught.value.status_code == 410
 
 

@@ -49,6 +49,13 @@ async def subscribe(client: httpx.AsyncClient, email: str, username: str) -> htt
     return await client.post("/api/v1/subscriptions", json={"email": email, "username": username})
 
 
+async def fan_confirm_token(app: FastAPI, client: httpx.AsyncClient, factory: Factory) -> str:
+    """fan@example.com subscribes to hikaru; the token of the confirmation link it gets."""
+    await subscribe(client, "fan@example.com", "hikaru")
+    sub = await one_sub(factory, "fan@example.com")
+    return signer(app).sign(Purpose.confirm, sub.id, sub.email)
+
+
 async def subs_of(factory: Factory, email: str) -> list[EmailSubscription]:
     async with factory() as s:
         rows = await s.scalars(
@@ -171,9 +178,7 @@ async def test_the_answer_never_reveals_whether_an_address_is_subscribed(
 async def test_the_confirming_post_records_proof_of_consent(
     app: FastAPI, client: httpx.AsyncClient, session_factory: Factory
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    sub = await one_sub(session_factory, "fan@example.com")
-    token = signer(app).sign(Purpose.confirm, sub.id, sub.email)
+    token = await fan_confirm_token(app, client, session_factory)
     browser = {"User-Agent": "Mozilla/5.0 (consent test)"}
 
     page = await client.get(LINKS[Purpose.confirm], params={"token": token}, headers=browser)
@@ -204,9 +209,7 @@ async def test_the_confirming_post_records_proof_of_consent(
 async def test_consent_ip_behind_a_trusted_proxy_is_the_forwarded_client(
     app: FastAPI, client: httpx.AsyncClient, session_factory: Factory
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    sub = await one_sub(session_factory, "fan@example.com")
-    token = signer(app).sign(Purpose.confirm, sub.id, sub.email)
+    token = await fan_confirm_token(app, client, session_factory)
     await client.post(
         LINKS[Purpose.confirm],
         params={"token": token},
