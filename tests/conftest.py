@@ -17,6 +17,7 @@ from app.db import create_engine, create_session_factory
 from app.main import create_app
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.webhooks import offline_resolver
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 SIM_BASE = "http://chesscom.test/pub"
@@ -112,6 +113,7 @@ async def app(
     settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
 ) -> AsyncIterator[FastAPI]:
     application = create_app(settings, chesscom_transport=chesscom_transport)
+    application.state.webhook_resolver = offline_resolver  # no DNS query leaves a test
     async with application.router.lifespan_context(application):
         yield application
 

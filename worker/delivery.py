@@ -27,12 +27,15 @@ from app.emails.render import (
     render_live_match,
     render_manage_link,
 )
-from app.models import NotificationType
+from app.models import Channel, NotificationType
 from app.notifications.payloads import GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url
+from app.webhooks.client import WebhookSender
+from app.webhooks.outcome import Verdict
 from worker import metrics
 from worker.mailer import Mailer, MailError, MailServerUnavailable
+from worker.webhooks import WebhookDelivery, WebhookJob
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,17 @@ class ClaimedRow:
     notification_type: str
     attempts: int
     payload: dict[str, Any]
-    email: str
+    email: str | None
     is_active: bool
     confirmed: bool
     username: str
     player_name: str | None
     locked_until: datetime  # the lease as claimed: proof the row is still ours
+    channel: str = Channel.email
+    webhook_url: str | None = None
+    webhook_format: str | None = None
+    webhook_secret: str | None = None
+    occurred_at: datetime | None = None
     claimed_at: float = field(default_factory=time.monotonic)
 
 
@@ -73,7 +81,8 @@ WHERE n.id = due.id AND s.id = n.subscription_id AND p.player_id = s.player_id
 RETURNING n.id, n.subscription_id, n.event_id, e.key AS event_key, n.notification_type,
           n.attempts, e.payload,
           s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed,
-          p.username, p.name AS player_name, n.locked_until
+          p.username, p.name AS player_name, n.locked_until,
+          s.channel, s.webhook_url, s.webhook_format, s.webhook_secret, e.occurred_at
 """
 )
 
@@ -103,6 +112,14 @@ SET status = CASE WHEN :final THEN 'failed' ELSE 'pending' END,
     success = false, locked_until = NULL, error_message = :error,
     next_attempt_at = now() + make_interval(secs => :delay)
 WHERE id = :id AND status = 'pending'
+"""
+)
+
+# A webhook answered 404/410: it no longer exists, so its subscription ends.
+_DEACTIVATE = text(
+    """
+UPDATE email_subscriptions SET is_active = false, unsubscribed_at = now(), updated_at = now()
+WHERE id = :subscription_id AND is_active
 """
 )
 
@@ -160,6 +177,7 @@ class Deliverer:
         mailer: Mailer,
         signer: TokenSigner,
         session_factory: async_sessionmaker[AsyncSession],
+        webhook_sender: WebhookSender | None = None,
     ) -> None:
         self.settings = settings
         self.mailer = mailer
@@ -170,6 +188,12 @@ class Deliverer:
         # success; the runner then pauses delivery and probes with one row at a time.
         self.server_unavailable: MailServerUnavailable | None = None
         self.postpone_seconds = 1.0
+        self.webhooks = WebhookDelivery(
+            settings, signer, webhook_sender or WebhookSender.from_settings(settings)
+        )
+
+    async def aclose(self) -> None:
+        await self.webhooks.sender.aclose()
 
     async def claim(self, limit: int) -> list[ClaimedRow]:
         async with self.session_factory() as session, session.begin():
@@ -191,10 +215,13 @@ class Deliverer:
     def render(self, row: ClaimedRow) -> EmailMessage | None:
         """The message for a row, or None when it must not be sent any more."""
         s = self.settings
+        if row.email is None:
+            raise ValueError("an email notification for a subscription without an address")
+        email = row.email
         unsubscribe = link_url(
             s.public_url,
             Purpose.unsubscribe,
-            self.signer.sign(Purpose.unsubscribe, row.subscription_id, row.email),
+            self.signer.sign(Purpose.unsubscribe, row.subscription_id, email),
         )
         if row.notification_type == NotificationType.live_match:
             if not (row.is_active and row.confirmed):
@@ -203,7 +230,7 @@ class Deliverer:
             assert isinstance(live, LiveSession)
             games = [game_summary(g, row.username) for g in live.games]
             return render_live_match(
-                to=row.email,
+                to=email,
                 sender=s.email_from,
                 player_username=row.username,
                 player_name=row.player_name,
@@ -219,10 +246,10 @@ class Deliverer:
             confirm = link_url(
                 s.public_url,
                 Purpose.confirm,
-                self.signer.sign(Purpose.confirm, row.subscription_id, row.email),
+                self.signer.sign(Purpose.confirm, row.subscription_id, email),
             )
             return render_confirmation(
-                to=row.email,
+                to=email,
                 sender=s.email_from,
                 player_username=row.username,
                 confirm_url=confirm,
@@ -233,10 +260,10 @@ class Deliverer:
             erase = link_url(
                 s.public_url,
                 Purpose.erase,
-                self.signer.sign(Purpose.erase, row.subscription_id, row.email),
+                self.signer.sign(Purpose.erase, row.subscription_id, email),
             )
             return render_erase_confirmation(
-                to=row.email,
+                to=email,
                 sender=s.email_from,
                 erase_url=erase,
                 row_id=row.id,
@@ -265,6 +292,8 @@ class Deliverer:
             if waited > self.settings.delivery_lease_seconds / 2 and not await self._renew(row):
                 log.info("notification %s: lease lost while waiting; another worker has it", row.id)
                 return False
+            if row.channel == Channel.webhook:
+                return await self._deliver_webhook(row)
             try:
                 message = self.render(row)
             except Exception as exc:  # a row we cannot render will never render: fail it
@@ -300,6 +329,78 @@ class Deliverer:
             metrics.EMAILS.labels(row.notification_type, "sent").inc()
             return True
 
+    def webhook_job(self, row: ClaimedRow) -> WebhookJob:
+        games: list[GameSummary] = []
+        if row.notification_type == NotificationType.live_match:
+            live = load_payload(row.notification_type, row.payload)
+            assert isinstance(live, LiveSession)
+            games = [game_summary(g, row.username) for g in live.games]
+        return WebhookJob(
+            row_id=row.id,
+            subscription_id=row.subscription_id,
+            notification_type=row.notification_type,
+            is_active=row.is_active,
+            confirmed=row.confirmed,
+            url=row.webhook_url or "",
+            format=row.webhook_format or "",
+            secret=row.webhook_secret,
+            username=row.username,
+            player_name=row.player_name,
+            games=games,
+            event_key=row.event_key,
+            occurred_at=row.occurred_at or datetime.now(UTC),
+        )
+
+    async def _deliver_webhook(self, row: ClaimedRow) -> bool:
+        """One attempt at a webhook row, recorded like an email's (SPEC §9)."""
+        kind = f"webhook_{row.notification_type}"
+        try:
+            job = self.webhook_job(row)
+            message = self.webhooks.message(job)
+        except Exception as exc:  # a row we cannot render will never render: fail it
+            log.exception("cannot render notification %s", row.id)
+            await self._mark_failed(row, f"render error: {type(exc).__name__}", final=True)
+            return False
+        if message is None:
+            await self._mark_failed(row, "skipped: subscription no longer active", final=True)
+            metrics.EMAILS.labels(kind, "skipped").inc()
+            return False
+        outcome = await self.webhooks.send(job, message)
+        if outcome.verdict is Verdict.delivered:
+            await asyncio.shield(self._mark_sent(row))
+            metrics.EMAILS.labels(kind, "sent").inc()
+            return True
+        if outcome.verdict is Verdict.postponed:
+            await self._postpone(row, outcome.error or "host on hold", outcome.retry_after)
+            return False
+        error = (outcome.error or outcome.verdict.value)[:1000]
+        final = (
+            outcome.verdict is not Verdict.retry
+            or row.attempts >= self.settings.delivery_max_attempts
+        )
+        if outcome.verdict is Verdict.gone:
+            await self._mark_gone(row, error)
+        else:
+            await self._mark_failed(row, error, final=final, delay=outcome.retry_after)
+        metrics.EMAILS.labels(kind, "failed" if final else "retry").inc()
+        log.warning(
+            "webhook notification %s failed (attempt %d%s): %s",
+            row.id,
+            row.attempts,
+            ", giving up" if final else "",
+            error,
+        )
+        return False
+
+    async def _mark_gone(self, row: ClaimedRow, error: str) -> None:
+        """The row fails and the subscription ends, together."""
+        async with self.session_factory() as session, session.begin():
+            await session.execute(
+                _MARK_FAILED,
+                {"id": row.id, "final": True, "error": f"gone: {error}", "delay": 0.0},
+            )
+            await session.execute(_DEACTIVATE, {"subscription_id": row.subscription_id})
+
     async def _renew(self, row: ClaimedRow) -> bool:
         async with self.session_factory() as session, session.begin():
             renewed = await session.scalar(
@@ -316,18 +417,27 @@ class Deliverer:
         async with self.session_factory() as session, session.begin():
             await session.execute(_MARK_SENT, {"id": row.id})
 
-    async def _postpone(self, row: ClaimedRow, error: str) -> None:
+    async def _postpone(self, row: ClaimedRow, error: str, delay: float | None = None) -> None:
+        """Not sent at all (mail server down, a webhook host's 429 wait): no attempt
+        is counted; tried again after `delay` seconds."""
         async with self.session_factory() as session, session.begin():
             await session.execute(
-                _POSTPONE, {"id": row.id, "error": error, "delay": self.postpone_seconds}
+                _POSTPONE,
+                {
+                    "id": row.id,
+                    "error": error[:1000],
+                    "delay": self.postpone_seconds if delay is None else delay,
+                },
             )
 
-    async def _mark_failed(self, row: ClaimedRow, error: str, *, final: bool) -> None:
-        delay = (
-            0.0
-            if final
-            else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
-        )
+    async def _mark_failed(
+        self, row: ClaimedRow, error: str, *, final: bool, delay: float | None = None
+    ) -> None:
+        """`delay`: the receiver's own wait (a 429), else the backoff."""
+        if final:
+            delay = 0.0
+        elif delay is None:
+            delay = retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
         async with self.session_factory() as session, session.begin():
             await session.execute(
                 _MARK_FAILED, {"id": row.id, "final": final, "error": error, "delay": delay}

@@ -124,6 +124,7 @@ class Worker:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.mailer.aclose()
+        await self.deliverer.aclose()
         await self.engine.dispose()
 
     # -- polling ----------------------------------------------------------------

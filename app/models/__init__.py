@@ -5,12 +5,14 @@ from app.models.event import Event
 from app.models.notification import NotificationLog, NotificationStatus, NotificationType
 from app.models.player import Player
 from app.models.preferences import SentDigest, SubscriberPreferences
-from app.models.subscription import EmailSubscription
+from app.models.subscription import WEBHOOK_FORMATS, Channel, EmailSubscription, Subscription
 from app.models.token import ApiToken
 
 __all__ = [
+    "WEBHOOK_FORMATS",
     "ApiToken",
     "Base",
+    "Channel",
     "EmailSubscription",
     "Event",
     "NotificationLog",
@@ -19,4 +21,5 @@ __all__ = [
     "Player",
     "SentDigest",
     "SubscriberPreferences",
+    "Subscription",
 ]

@@ -1,8 +1,14 @@
-"""Email subscriptions: one row per (address, player), soft-deleted (SPEC §5)."""
+"""Subscriptions: one row per (recipient, player), soft-deleted (SPEC §5, §9).
+
+A recipient is an email address (channel `email`) or a webhook URL (channel `webhook`,
+with its format and, for `json`, its signing secret). Both live in one table so that
+fan-out, filters, pause and the outbox's idempotency key are one code path.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -23,10 +29,28 @@ TIME_CLASSES = ("bullet", "blitz", "rapid")
 DEFAULT_TIME_CLASSES = TIME_CLASSES
 
 
+class Channel(StrEnum):
+    email = "email"
+    webhook = "webhook"
+
+
+WEBHOOK_FORMATS = ("discord", "slack", "json")
+
+
 class EmailSubscription(TimestampMixin, Base):
     __tablename__ = "email_subscriptions"
     __table_args__ = (
         UniqueConstraint("email", "player_id"),
+        UniqueConstraint("webhook_url", "player_id"),
+        # Exactly one recipient, matching the channel; a json webhook has its secret.
+        CheckConstraint(
+            "(channel = 'email' AND email IS NOT NULL AND webhook_url IS NULL"
+            " AND webhook_format IS NULL AND webhook_secret IS NULL)"
+            " OR (channel = 'webhook' AND email IS NULL AND webhook_url IS NOT NULL"
+            " AND webhook_format IN ('discord', 'slack', 'json')"
+            " AND (webhook_format <> 'json' OR webhook_secret IS NOT NULL))",
+            name="one_recipient",
+        ),
         # Detection fans out to the active, confirmed subscribers of one player.
         CheckConstraint(
             "cardinality(time_classes) >= 1 "
@@ -41,7 +65,13 @@ class EmailSubscription(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), index=True)
+    channel: Mapped[str] = mapped_column(
+        String(16), default=Channel.email, server_default=Channel.email.value
+    )
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), index=True)
+    webhook_format: Mapped[str | None] = mapped_column(String(16))
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
     player_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("players.player_id", ondelete="CASCADE"), index=True
     )
@@ -63,3 +93,11 @@ class EmailSubscription(TimestampMixin, Base):
         server_default=text("'{bullet,blitz,rapid}'::varchar[]"),
     )
     rated_only: Mapped[bool] = mapped_column(default=False, server_default="false")
+
+    @property
+    def recipient(self) -> str:
+        """The address or URL this subscription delivers to (links' tokens bind to it)."""
+        return self.email if self.email is not None else self.webhook_url or ""
+
+
+Subscription = EmailSubscription

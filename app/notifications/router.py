@@ -43,6 +43,7 @@ async def list_notifications(
             {
                 **{c: getattr(r.log, c) for c in _LOG_FIELDS},
                 "email": r.email,
+                "webhook_url": r.webhook_url,
                 "username": r.username,
                 "event_id": r.event_key,
             }
@@ -53,5 +54,7 @@ async def list_notifications(
 
 
 _LOG_FIELDS = [
-    f for f in NotificationOut.model_fields if f not in {"email", "username", "event_id"}
+    f
+    for f in NotificationOut.model_fields
+    if f not in {"email", "webhook_url", "username", "event_id"}
 ]

@@ -34,7 +34,8 @@ class NotificationOut(BaseModel):
 
     id: int
     subscription_id: int
-    email: str
+    email: str | None
+    webhook_url: str | None = None
     username: str
     event_id: str
     notification_type: str

@@ -23,7 +23,8 @@ class LogFilter:
 @dataclass(frozen=True, slots=True)
 class LogRow:
     log: NotificationLog
-    email: str
+    email: str | None
+    webhook_url: str | None
     username: str
     event_key: str  # the event's own id (a game uuid), reported as the log's event_id
 
@@ -33,7 +34,13 @@ async def list_logs(
 ) -> tuple[list[LogRow], int]:
     """One page of log rows, newest first, with the total that match the filter."""
     base = (
-        select(NotificationLog, EmailSubscription.email, Player.username, Event.key)
+        select(
+            NotificationLog,
+            EmailSubscription.email,
+            EmailSubscription.webhook_url,
+            Player.username,
+            Event.key,
+        )
         .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
         .join(Player, Player.player_id == EmailSubscription.player_id)
         .join(Event, Event.id == NotificationLog.event_id)

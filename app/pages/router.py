@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from app.deps import SessionDep, SettingsDep, SignerDep
 from app.errors import InvalidToken
 from app.http_errors import page_error_responses
-from app.models import EmailSubscription
+from app.models import Channel, EmailSubscription
 from app.net import client_ip
 from app.pages.render import LinkRefused, render_page, wants_json
 from app.subscriptions import service
@@ -107,6 +107,10 @@ UnsubscribeLink = Annotated[SubscriptionLink, Depends(_subscription_link(Purpose
 EraseLink = Annotated[str | None, Depends(_erase_link)]
 
 
+def _message_kind(sub: EmailSubscription) -> str:
+    return "a webhook message" if sub.channel == Channel.webhook else "an email"
+
+
 def _done(request: Request, result: BaseModel, heading: str, message: str) -> Response:
     if wants_json(request.headers.get("accept")):
         return JSONResponse(result.model_dump())
@@ -137,7 +141,12 @@ def _link_action(
 
 
 def _button_page(link: SubscriptionLink, purpose: Purpose, template: str) -> HTMLResponse:
-    return render_page(template, username=link.username, action=link_target(purpose, link.token))
+    return render_page(
+        template,
+        username=link.username,
+        action=link_target(purpose, link.token),
+        webhook=link.subscription.channel == Channel.webhook,
+    )
 
 
 @_link_page(CONFIRM_ROUTE, "Confirmation")
@@ -149,7 +158,10 @@ async def confirm_page(link: ConfirmLink) -> HTMLResponse:
 async def confirm(request: Request, link: ConfirmLink, session: SessionDep) -> Response:
     consent = service.Consent(ip=client_ip(request), user_agent=request.headers.get("user-agent"))
     await service.confirm(session, link.subscription, consent)
-    message = f"You will get an email when {link.username} starts playing live chess."
+    message = (
+        f"You will get {_message_kind(link.subscription)} when {link.username} starts playing "
+        "live chess."
+    )
     return _done(request, ConfirmResult(username=link.username), "Subscription confirmed", message)
 
 
@@ -166,7 +178,7 @@ async def unsubscribe_page(link: UnsubscribeLink) -> HTMLResponse:
 )
 async def unsubscribe(request: Request, link: UnsubscribeLink, session: SessionDep) -> Response:
     await service.unsubscribe(session, link.subscription)
-    message = f"You will get no more emails about {link.username}."
+    message = f"You will get no more {_message_kind(link.subscription)}s about {link.username}."
     return _done(
         request, UnsubscribeResult(username=link.username), "You are unsubscribed", message
     )

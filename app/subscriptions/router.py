@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.deps import ChessComDep, SessionDep, SettingsDep
 from app.http_errors import error_responses
@@ -21,17 +21,30 @@ from app.subscriptions.schemas import (
     SubscriptionOut,
     SubscriptionStatus,
 )
+from app.webhooks import subscriptions as webhook_subscriptions
+from app.webhooks.guard import Resolver, system_resolver
 
 router = APIRouter(tags=["subscriptions"])
+
+
+def _webhook_resolver(request: Request) -> Resolver:
+    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    return resolver
 
 
 @router.post(
     "/subscriptions",
     response_model=SubscriptionStatus,
+    response_model_exclude_none=True,
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Subscribe an email address to a player",
+    summary="Subscribe an email address or a webhook to a player",
     description="Tracks the player if needed and sends a confirmation email (double opt-in). "
-    "The answer is the same whether or not the address was already subscribed.",
+    "The answer is the same whether or not the address was already subscribed.\n\n"
+    "With `webhook` instead of `email`, a verification message carrying the confirm link "
+    "is posted to the URL (a Discord or Slack message, or the signed `json` event); a URL "
+    "that is not https or whose host is or resolves to a loopback, private, link-local or "
+    "otherwise non-public address is refused with 422. For `json`, the answer carries the "
+    "signing `secret`, shown only here.",
     responses={
         **error_responses(404, 422, 429, 503),
         201: {"model": SubscriptionStatus, "description": "Active (confirmation off)"},
@@ -39,22 +52,38 @@ router = APIRouter(tags=["subscriptions"])
 )
 async def subscribe(
     body: SubscribeRequest,
+    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
     chesscom: ChessComDep,
 ) -> SubscriptionStatus:
-    result = await service.subscribe(
-        session,
-        settings,
-        chesscom,
-        email=body.email,
-        username=body.username,
-        filters=body.filters,
-    )
+    secret: str | None = None
+    if body.webhook is not None:
+        done = await webhook_subscriptions.subscribe_webhook(
+            session,
+            settings,
+            chesscom,
+            _webhook_resolver(request),
+            url=body.webhook.url,
+            fmt=body.webhook.format,
+            username=body.username,
+            filters=body.filters,
+        )
+        result, secret = done.status, done.secret
+    else:
+        assert body.email is not None  # the schema asks for one of the two
+        result = await service.subscribe(
+            session,
+            settings,
+            chesscom,
+            email=body.email,
+            username=body.username,
+            filters=body.filters,
+        )
     if result == "active":
         response.status_code = status.HTTP_201_CREATED
-    return SubscriptionStatus.model_validate({"status": result})
+    return SubscriptionStatus.model_validate({"status": result, "secret": secret})
 
 
 @router.get(
@@ -92,6 +121,22 @@ async def erase_subscriber(
     _admin: AdminDep,
 ) -> Response:
     await service.erase_address(session, email)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/webhook-subscribers",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase every subscription of a webhook URL, with its logs (admin)",
+    tags=["admin"],
+    responses=error_responses(401, 422, 429),
+)
+async def erase_webhook_subscriber(
+    url: Annotated[str, Query(min_length=1, max_length=2000, description="The webhook URL")],
+    session: SessionDep,
+    _admin: AdminDep,
+) -> Response:
+    await webhook_subscriptions.erase_webhook(session, url)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

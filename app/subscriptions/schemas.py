@@ -5,14 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import Email, StrictModel, Username, with_example
 from app.subscribers.schemas import Filters
 
 
+class WebhookIn(StrictModel):
+    url: str = Field(
+        max_length=2000,
+        description="An https URL: a Discord or Slack incoming webhook, or your own endpoint",
+        examples=["https://discord.com/api/webhooks/123456/abcdef"],
+    )
+    format: Literal["discord", "slack", "json"] = Field(
+        description="`json` posts the signed event documented under `webhooks`",
+        examples=["discord"],
+    )
+
+
 class SubscribeRequest(StrictModel):
-    email: Email
+    email: Email | None = None
+    webhook: WebhookIn | None = Field(
+        default=None, description="Instead of `email`: post alerts to a webhook"
+    )
     username: Username
     filters: Filters | None = Field(
         default=None,
@@ -29,13 +44,32 @@ class SubscribeRequest(StrictModel):
                     "username": "hikaru",
                     "filters": {"time_classes": ["blitz", "rapid"], "rated_only": True},
                 },
+                {
+                    "webhook": {
+                        "url": "https://discord.com/api/webhooks/123456/abcdef",
+                        "format": "discord",
+                    },
+                    "username": "hikaru",
+                },
             ]
         }
     )
 
+    @model_validator(mode="after")
+    def _one_recipient(self) -> SubscribeRequest:
+        if (self.email is None) == (self.webhook is None):
+            raise ValueError("give either `email` or `webhook`")
+        return self
+
 
 class SubscriptionStatus(BaseModel):
     status: Literal["pending_confirmation", "active"] = Field(examples=["pending_confirmation"])
+    secret: str | None = Field(
+        default=None,
+        description="Webhooks of format `json` only, shown once: the `whsec_` secret that "
+        "signs every delivery (Standard Webhooks)",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
 
 
 class ConfirmResult(BaseModel):
@@ -71,7 +105,10 @@ class SubscriptionOut(BaseModel):
     )
 
     id: int
-    email: str
+    channel: Literal["email", "webhook"] = "email"
+    email: str | None
+    webhook_url: str | None = None
+    webhook_format: Literal["discord", "slack", "json"] | None = None
     username: str
     is_active: bool
     confirmed_at: datetime | None

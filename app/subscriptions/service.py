@@ -77,7 +77,7 @@ async def _queue_confirmation(
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
     if (
-        await mails_today(session, sub.email, NotificationType.confirmation)
+        await mails_today(session, sub.recipient, NotificationType.confirmation)
         >= settings.confirmation_emails_per_address_per_day
     ):
         return False
@@ -187,7 +187,7 @@ async def _subscription_for(
         select(EmailSubscription).where(EmailSubscription.id == claims.subject).with_for_update()
     )
     # A token outlives nothing it was bound to: erased or re-created rows do not match.
-    if sub is None or email_digest(sub.email) != claims.email_digest:
+    if sub is None or email_digest(sub.recipient) != claims.email_digest:
         raise InvalidToken()
     return sub
 

@@ -42,7 +42,7 @@ class WebhookResponse:
     status_code: int
     headers: httpx.Headers
     body: bytes  # at most the configured maximum
-    truncated: bool
+    truncated: bool  # reading stopped at the cap
 
 
 class WebhookSendError(Exception):
@@ -198,8 +198,8 @@ class WebhookSender:
             async for chunk in response.aiter_raw():
                 chunks.append(chunk)
                 size += len(chunk)
-                if size >= self.max_response_bytes:
-                    truncated = size > self.max_response_bytes
+                if size >= self.max_response_bytes:  # the cap: the rest is never read
+                    truncated = True
                     break
         finally:
             await response.aclose()

@@ -112,6 +112,24 @@ def _is_local_name(host: str) -> bool:
     return host == "localhost" or host.endswith(".localhost")
 
 
+def _host(url: ada_url.URL, *, allow_private: bool) -> tuple[str, IPAddress | None]:
+    """The URL's host (a canonical name, or an address) after the name rules."""
+    hostname = url.hostname
+    if url.host_type == ada_url.HostType.IPV4:
+        return hostname, ipaddress.IPv4Address(hostname)
+    if url.host_type == ada_url.HostType.IPV6:
+        return hostname, ipaddress.IPv6Address(hostname.strip("[]"))
+    # `localhost.` and `localhost` are one name: drop the root label's dot.
+    if hostname.endswith("."):
+        hostname = hostname.rstrip(".")
+        url.hostname = hostname
+    if _is_local_name(hostname) and not allow_private:
+        raise RefusedURL("the URL names this machine (localhost)")
+    if not hostname or ("." not in hostname and not allow_private):
+        raise RefusedURL("the URL must name a public host (a dotted domain name)")
+    return hostname, None
+
+
 def parse_target(raw: str, *, allow_private: bool) -> WebhookTarget:
     """Parse and check a webhook URL without any I/O; raises :class:`RefusedURL`."""
     raw = raw.strip()
@@ -126,23 +144,10 @@ def parse_target(raw: str, *, allow_private: bool) -> WebhookTarget:
     if url.username or url.password:
         raise RefusedURL("the URL must not carry a user name or password")
     url.hash = ""
-    host_type = url.host_type
-    hostname = url.hostname
-    ip: IPAddress | None = None
-    if host_type == ada_url.HostType.IPV4:
-        ip = ipaddress.IPv4Address(hostname)
-    elif host_type == ada_url.HostType.IPV6:
-        ip = ipaddress.IPv6Address(hostname.strip("[]"))
-    else:
-        # `localhost.` and `localhost` are one name: drop the root label's dot.
-        if hostname.endswith("."):
-            hostname = hostname.rstrip(".")
-            url.hostname = hostname
-        if _is_local_name(hostname) and not allow_private:
-            raise RefusedURL("the URL names this machine (localhost)")
-        if not hostname or ("." not in hostname and not allow_private):
-            raise RefusedURL("the URL must name a public host (a dotted domain name)")
+    hostname, ip = _host(url, allow_private=allow_private)
     href = url.href
+    if len(href) > MAX_URL_LENGTH:
+        raise RefusedURL(f"the URL is longer than {MAX_URL_LENGTH} characters")
     port = int(url.port) if url.port else _DEFAULT_PORTS[scheme]
     host = str(ip) if ip is not None else hostname
     # The request is built by httpx from the same text: it must read the same place.
@@ -196,3 +201,20 @@ async def vet_addresses(
             if (reason := forbidden_reason(address)) is not None:
                 raise RefusedURL(f"{target.host} resolves to {reason}")
     return addresses[0]
+
+
+async def check_webhook_url(
+    raw: str, *, allow_private: bool, resolver: Resolver, within: float = 5.0
+) -> WebhookTarget:
+    """Subscription-time check: the URL and the addresses its host has now.
+
+    Raises :class:`RefusedURL` for a refused or unresolvable URL. Delivery checks again
+    before every request: DNS answers may change after this.
+    """
+    target = parse_target(raw, allow_private=allow_private)
+    try:
+        async with asyncio.timeout(within):
+            await vet_addresses(target, resolver, allow_private=allow_private)
+    except (UnresolvableHost, TimeoutError) as exc:
+        raise RefusedURL(f"the host {target.host} cannot be resolved") from exc
+    return target

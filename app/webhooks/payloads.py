@@ -1,8 +1,9 @@
 """Webhook bodies for Discord, Slack and the signed JSON event (SPEC §9). Pure: no I/O.
 
 A message is rendered at delivery time from the outbox row, like an email, so every
-attempt of one row posts the same bytes (only the Standard Webhooks timestamp and
-signature headers change). Every message carries the unsubscribe link.
+attempt of one row posts the same message under the same ``webhook-id`` (its signed
+links, and the Standard Webhooks timestamp and signature, are made afresh). Every
+message carries the unsubscribe link.
 
 Untrusted text (names and usernames from Chess.com) is escaped for the target's
 markup, links are written only when they are plain http(s) URLs, and Discord is told

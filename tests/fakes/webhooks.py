@@ -232,6 +232,12 @@ def slack_problem(data: Any) -> str | None:
     return None
 
 
+async def offline_resolver(host: str, port: int) -> list[Any]:
+    """Tests resolve no names: an app under test gets this as its webhook resolver, so a
+    generated or mistyped webhook URL can never send a DNS query off the machine."""
+    raise OSError(f"tests resolve no names ({host!r})")
+
+
 @contextmanager
 def serve_receiver(
     flavour: Flavour = "generic", host: str = "127.0.0.1", **uvicorn_options: Any

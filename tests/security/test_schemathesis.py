@@ -39,6 +39,7 @@ from tests import db
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.server import run_asgi_in_thread
+from tests.fakes.webhooks import offline_resolver
 
 CHECKS = [
     not_a_server_error,
@@ -72,6 +73,7 @@ def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
         chesscom_transport=simulator.transport(),
     )
+    app.state.webhook_resolver = offline_resolver  # webhook URLs: no DNS query leaves
     # schemathesis' client starts the lifespan once, in its own event-loop thread, and
     # every generated request runs in that loop against the same engine. Stop it here.
     with asgi.get_client(app) as client:
@@ -132,6 +134,7 @@ def served_api(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
         chesscom_transport=simulator.transport(),
     )
+    app.state.webhook_resolver = offline_resolver  # webhook URLs: no DNS query leaves
     with run_asgi_in_thread(app) as base:
         yield base
 

@@ -57,3 +57,12 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     yield escapes
     assert not escapes, f"traffic left loopback: {escapes}"
+
+
+# The worker's fixtures (real PostgreSQL, SMTP server, simulator, worker factory).
+from tests.worker.conftest import (  # noqa: E402, F401
+    make_worker,
+    smtp_server,
+    worker_settings,
+    world,
+)
