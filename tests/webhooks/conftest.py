@@ -66,3 +66,8 @@ from tests.worker.conftest import (  # noqa: E402, F401
     worker_settings,
     world,
 )
+from tests.worker.test_processes import (  # noqa: E402, F401  (real worker processes)
+    sim_root,
+    spawn,
+    worker_env,
+)

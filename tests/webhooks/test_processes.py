@@ -13,15 +13,7 @@ import pytest
 
 from tests.fakes.webhooks import Reply, serve_receiver
 from tests.worker.conftest import World
-from tests.worker.test_processes import (  # noqa: F401  (fixtures)
-    now,
-    run_once,
-    sim_root,
-    spawn,
-    sql,
-    wait_until,
-    worker_env,
-)
+from tests.worker.test_processes import now, run_once, sql, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
 

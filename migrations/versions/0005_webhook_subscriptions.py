@@ -1,7 +1,7 @@
 """webhook subscriptions: a channel column, webhook URL/format/secret, email nullable
 
-Revision ID: 0004_webhook_subscriptions
-Revises: subscriber_preferences
+Revision ID: webhook_subscriptions
+Revises: quiet_hours_and_digest_statuses
 Create Date: 2026-11-27 14:30:00+00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_webhook_subscriptions"
-down_revision: str | None = "subscriber_preferences"
+revision: str = "webhook_subscriptions"
+down_revision: str | None = "quiet_hours_and_digest_statuses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
