@@ -59,7 +59,7 @@ OUTBOX_STATS_SECONDS = 5.0  # how often the outbox gauges are refreshed
 RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
 # /healthz fails when a loop has not completed a round for this long. A round is at
 # most IDLE_POLL_SECONDS of sleep, or one claimed batch whose every poll/send ticks.
-HEALTH_MAX_TICK_AGE_SECONDS = 60.0
+HEALTH_MAX_TICK_AGE_SECONDS = 120.0
 # --once waits for rows due within this window: retries in backoff (5 attempts take
 # about 40-80 s) and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS).
 ONCE_DRAIN_WINDOW_SECONDS = 300.0
