@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.emails.digest import DigestSession, render_digest
 from app.emails.render import (
     GameSummary,
     render_confirmation,
@@ -28,7 +29,7 @@ from app.emails.render import (
     render_manage_link,
 )
 from app.models import Channel, NotificationType
-from app.notifications.payloads import GameRecord, LiveSession, load_payload
+from app.notifications.payloads import Digest, GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url
 from app.webhooks.client import WebhookSender
@@ -278,6 +279,32 @@ class Deliverer:
                 sender=s.email_from,
                 manage_url=manage,
                 valid_days=max(1, s.manage_token_max_age_seconds // 86400),
+                row_id=row.id,
+                event_id=row.event_key,
+            )
+        if row.notification_type == NotificationType.digest:
+            if not (row.is_active and row.confirmed):
+                return None
+            digest = load_payload(row.notification_type, row.payload)
+            assert isinstance(digest, Digest)
+            return render_digest(
+                to=row.email,
+                sender=s.email_from,
+                local_date=digest.local_date,
+                timezone=digest.timezone,
+                sessions=[
+                    DigestSession(
+                        username=live.username,
+                        name=live.name,
+                        started_at=datetime.fromtimestamp(live.started_at, UTC),
+                        games=[game_summary(g, live.username) for g in live.games],
+                    )
+                    for live in digest.sessions
+                ],
+                manage_url=manage_url(
+                    s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
+                ),
+                public_base_url=s.public_url,
                 row_id=row.id,
                 event_id=row.event_key,
             )

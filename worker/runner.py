@@ -22,6 +22,7 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
 from app.notifications.outbox import OUTBOX_CHANNEL
+from app.subscribers.digest import run_due_digests
 from app.subscriptions.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
@@ -57,6 +58,7 @@ MAIL_PAUSE_MAX_SECONDS = 5.0
 ONCE_MAIL_WAIT_SECONDS = 30.0
 OUTBOX_STATS_SECONDS = 5.0  # how often the outbox gauges are refreshed
 RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
+DIGEST_EVERY_SECONDS = 60.0  # digests are due on the hour (local), checked every minute
 # /healthz fails when a loop has not completed a round for this long. A round is at
 # most IDLE_POLL_SECONDS of sleep, or one claimed batch whose every poll/send ticks.
 HEALTH_MAX_TICK_AGE_SECONDS = 120.0
@@ -318,6 +320,23 @@ class Worker:
                     log.exception("retention run failed")
             await self._sleep(delay)
 
+    async def digest_loop(self) -> None:
+        """Make the daily digests that are due (issue 12), every DIGEST_EVERY_SECONDS."""
+        while not self.stop.is_set():
+            try:
+                await self.run_digests()
+            except Exception as exc:
+                if not is_connectivity_error(exc):
+                    raise
+                log.info("digests postponed: %s", describe(exc))
+            await self._sleep(DIGEST_EVERY_SECONDS)
+
+    async def run_digests(self) -> None:
+        run = await run_due_digests(self.session_factory)
+        if run.queued:
+            self._wake_delivery.set()
+            log.info("digests: %d queued for %d due addresses", run.queued, run.claimed)
+
     async def prune(self) -> None:
         await apply_retention(
             self.session_factory, self.settings.notification_retention_days, self.stop
@@ -365,6 +384,7 @@ class Worker:
             ),
             asyncio.create_task(self._watched("outbox-stats", self.outbox_stats_loop)),
             asyncio.create_task(self._watched("retention", self.retention_loop)),
+            asyncio.create_task(self._watched("digests", self.digest_loop)),
         ]
         await self.stop.wait()
         log.info(
@@ -389,6 +409,7 @@ class Worker:
         except Exception as exc:  # retention must not stop a cron pass from delivering
             log.warning("retention skipped: %s", describe(exc))
         await self.poll_all_once(since)
+        await self.run_digests()
         await self.drain_outbox()
         # One line for whoever runs --once from cron: what this pass did.
         log.info("once: players %s; emails %s", _summary(self.tally), _summary(self.mail_tally))

@@ -89,15 +89,28 @@ class NoPayload:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Payload = LiveSession | NoPayload
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A ``digest`` event: one address's sessions since its previous digest (issue 12)."""
+
+    local_date: str  # ISO date in the address's time zone: one digest per address and date
+    timezone: str
+    sessions: tuple[LiveSession, ...]
+
+
+Payload = LiveSession | NoPayload | Digest
 
 _LIVE_SESSION = TypeAdapter(LiveSession)
+_DIGEST = TypeAdapter(Digest)
 
 
 def dump_payload(payload: Payload) -> dict[str, Any]:
     """Plain JSON for the ``events.payload`` column."""
     if isinstance(payload, NoPayload):
         return dict(payload.extra)
+    if isinstance(payload, Digest):
+        digest: dict[str, Any] = _DIGEST.dump_python(payload, mode="json")
+        return digest
     result: dict[str, Any] = _LIVE_SESSION.dump_python(payload, mode="json")
     return result
 
@@ -108,7 +121,14 @@ def load_payload(kind: str, data: Mapping[str, Any]) -> Payload:
     if kind == NotificationType.live_match:
         session: LiveSession = _LIVE_SESSION.validate_python(dict(data))
         return session
-    if kind in (NotificationType.confirmation, NotificationType.erase_request):
+    if kind == NotificationType.digest:
+        digest: Digest = _DIGEST.validate_python(dict(data))
+        return digest
+    if kind in (
+        NotificationType.confirmation,
+        NotificationType.erase_request,
+        NotificationType.manage_link,
+    ):
         return NoPayload(extra=dict(data))
     raise ValueError(f"unknown event kind {kind!r}")
 

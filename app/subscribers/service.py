@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import InvalidToken, NotFound, Unauthorized
-from app.models import EmailSubscription, NotificationType, Player
+from app.models import EmailSubscription, NotificationLog, NotificationType, Player
 from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
 from app.notifications.outbox import request_event
 from app.subscribers.schedule import next_digest_slot
@@ -157,6 +157,17 @@ async def update_preferences(
         _, row.next_digest_at = next_digest_slot(now, row.digest_hour, row.timezone)
     else:
         row.next_digest_at = None
+        # Sessions held for a digest that will not come: logged as skipped, not left behind.
+        await session.execute(
+            update(NotificationLog)
+            .where(
+                NotificationLog.status == "held",
+                NotificationLog.subscription_id.in_(
+                    select(EmailSubscription.id).where(EmailSubscription.email == email)
+                ),
+            )
+            .values(status="skipped", error_message="skipped: digest switched off")
+        )
     await session.flush()
 
 
