@@ -20,9 +20,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from app.chesscom.client import ChessComClient
 from app.chesscom.payloads import Profile
+from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
 from app.errors import AppError, InvalidToken, NotFound
 from app.pages import csrf
@@ -42,6 +45,7 @@ from app.subscribers.schemas import (
 )
 from app.subscriptions import service as subscriptions
 from app.subscriptions.service import erase_address
+from app.subscriptions.tokens import TokenSigner
 from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
@@ -79,8 +83,7 @@ class PlayerCard:
 
 def _page(
     request: Request,
-    settings: Any,
-    signer: Any,
+    settings: Settings,
     template: str,
     status_code: int = 200,
     **ctx: Any,
@@ -92,7 +95,7 @@ def _page(
     return response
 
 
-async def _form(request: Request, settings: Any) -> FormData:
+async def _form(request: Request, settings: Settings) -> FormData:
     form = await request.form()
     try:
         csrf.check(request, settings.resolved_secret_key(), form.get(csrf.FIELD))
@@ -110,8 +113,8 @@ def _text(form: FormData, name: str, limit: int = 320) -> str:
 
 
 @router.get(HOME_PATH, response_class=HTMLResponse)
-async def home(request: Request, settings: SettingsDep, signer: SignerDep) -> HTMLResponse:
-    return _page(request, settings, signer, "home.html", values={})
+async def home(request: Request, settings: SettingsDep) -> HTMLResponse:
+    return _page(request, settings, "home.html", values={})
 
 
 def _card_from_profile(profile: Profile) -> PlayerCard:
@@ -124,7 +127,7 @@ def _card_from_profile(profile: Profile) -> PlayerCard:
     )
 
 
-async def _look_up(session: Any, chesscom: Any, username: str) -> PlayerCard:
+async def _look_up(session: AsyncSession, chesscom: ChessComClient, username: str) -> PlayerCard:
     """The player as we know it, or (not tracked yet) as Chess.com shows it: nothing is
     stored before the fan commits."""
     tracked = await players.find_player(session, username)
@@ -140,7 +143,6 @@ async def subscribe(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    signer: SignerDep,
     chesscom: ChessComDep,
 ) -> HTMLResponse:
     """Step 1 (`step=lookup`) shows the player; step 2 (`step=subscribe`) subscribes."""
@@ -155,17 +157,16 @@ async def subscribe(
     except ValueError:
         errors["email"] = "Enter a valid email address, like name@example.com."
     if errors:
-        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+        return _page(request, settings, "home.html", 422, values=values, errors=errors)
     try:
         card = await _look_up(session, chesscom, username)
     except NotFound:
         errors["username"] = f"Chess.com has no player named “{username}”."
-        return _page(request, settings, signer, "home.html", 404, values=values, errors=errors)
+        return _page(request, settings, "home.html", 404, values=values, errors=errors)
     if _text(form, "step") != "subscribe":
         return _page(
             request,
             settings,
-            signer,
             "preview.html",
             player=card,
             email=email,
@@ -176,7 +177,6 @@ async def subscribe(
         return _page(
             request,
             settings,
-            signer,
             "preview.html",
             422,
             player=card,
@@ -190,13 +190,11 @@ async def subscribe(
     result = await subscriptions.subscribe(
         session, settings, chesscom, email=email, username=card.username, filters=filters
     )
-    return _page(request, settings, signer, "subscribed.html", player=card, status=result)
+    return _page(request, settings, "subscribed.html", player=card, status=result)
 
 
 @router.post(SEND_LINK_PATH, response_class=HTMLResponse)
-async def send_link(
-    request: Request, session: SessionDep, settings: SettingsDep, signer: SignerDep
-) -> HTMLResponse:
+async def send_link(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     form = await _form(request, settings)
     raw = _text(form, "email")
     try:
@@ -205,26 +203,25 @@ async def send_link(
         return _page(
             request,
             settings,
-            signer,
             "home.html",
             422,
             values={"link_email": raw},
             errors={"link_email": "Enter a valid email address, like name@example.com."},
         )
     await service.request_manage_link(session, settings, email)
-    return _page(request, settings, signer, "link_sent.html")
+    return _page(request, settings, "link_sent.html")
 
 
 # -- manage --------------------------------------------------------------------------
 
 
 async def _address_or_page(
-    request: Request, session: Any, settings: Any, signer: Any, token: str
+    request: Request, session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
 ) -> str | HTMLResponse:
     try:
         return await service.address_of(session, settings, signer, token)
     except (service.InvalidManageToken, InvalidToken):
-        return _page(request, settings, signer, "manage_invalid.html", 401, values={})
+        return _page(request, settings, "manage_invalid.html", 401, values={})
 
 
 def _back(token: str, done: str) -> RedirectResponse:
@@ -245,14 +242,13 @@ async def manage(
     address = await _address_or_page(request, session, settings, signer, token)
     if isinstance(address, HTMLResponse):
         return address
-    return await _manage_page(request, session, settings, signer, token, address, done=done)
+    return await _manage_page(request, session, settings, token, address, done=done)
 
 
 async def _manage_page(
     request: Request,
-    session: Any,
-    settings: Any,
-    signer: Any,
+    session: AsyncSession,
+    settings: Settings,
     token: str,
     address: str,
     *,
@@ -264,7 +260,6 @@ async def _manage_page(
     return _page(
         request,
         settings,
-        signer,
         "manage.html",
         status,
         me=me,
@@ -309,7 +304,6 @@ async def save_preferences(
             request,
             session,
             settings,
-            signer,
             token,
             address,
             error=f"Not saved: {message}",
@@ -346,7 +340,6 @@ async def save_subscription(
             request,
             session,
             settings,
-            signer,
             token,
             address,
             error="Not saved: choose at least one kind of game (or pause instead).",
@@ -394,7 +387,6 @@ async def erase(
             request,
             session,
             settings,
-            signer,
             token,
             address,
             error="Nothing was erased: tick the box to confirm.",
@@ -404,7 +396,6 @@ async def erase(
     return _page(
         request,
         settings,
-        signer,
         "done.html",
         heading="Your data has been deleted",
         message="We no longer hold any subscription, setting or notification record "

@@ -94,7 +94,7 @@ async def test_subscribe_confirm_manage_and_filters_obeyed(stack: Stack, open_ta
     # A session: the notification email carries the manage link.
     await stack.worker.run_once()  # baseline
     now = int(time.time())
-    stack.sim.add_game("hikaru", end_time=now - 20000, time_class="blitz", rated=True)
+    stack.sim.add_game("hikaru", end_time=now - 30000, time_class="blitz", rated=True)
     await _next_poll(stack)
     notification = await stack.next_email(email)
     assert "hikaru" in notification.subject
@@ -120,12 +120,26 @@ async def test_subscribe_confirm_manage_and_filters_obeyed(stack: Stack, open_ta
 
     # The next sessions (each more than the session gap apart) obey: a rated blitz and a
     # casual rapid session bring nothing; a rated rapid one brings an email.
-    stack.sim.add_game("hikaru", end_time=now - 15000, time_class="blitz", rated=True)
+    stack.sim.add_game("hikaru", end_time=now - 24000, time_class="blitz", rated=True)
     await _next_poll(stack)
-    stack.sim.add_game("hikaru", end_time=now - 10000, time_class="rapid", rated=False)
+    stack.sim.add_game("hikaru", end_time=now - 18000, time_class="rapid", rated=False)
     await _next_poll(stack)
     await stack.worker.drain_outbox()
     assert len(stack.smtp.messages) == stack.seen, "a filtered-out session was emailed"
+    stack.sim.add_game("hikaru", end_time=now - 12000, time_class="rapid", rated=True)
+    await _next_poll(stack)
+    assert "hikaru" in (await stack.next_email(email)).subject
+
+    # Paused: a passing session brings nothing; resumed: the next one does.
+    await tab.page.click(f"{prefix}-pause")
+    await expect(tab.page.locator("#notice")).to_contain_text("Paused")
+    await axe_scan(tab, "manage, paused")
+    stack.sim.add_game("hikaru", end_time=now - 6000, time_class="rapid", rated=True)
+    await _next_poll(stack)
+    await stack.worker.drain_outbox()
+    assert len(stack.smtp.messages) == stack.seen, "a paused subscription was emailed"
+    await tab.page.click(f"{prefix}-resume")
+    await expect(tab.page.locator("#notice")).to_have_text("Resumed.")
     stack.sim.add_game("hikaru", end_time=now - 60, time_class="rapid", rated=True)
     await _next_poll(stack)
     assert "hikaru" in (await stack.next_email(email)).subject
