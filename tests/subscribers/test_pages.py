@@ -248,3 +248,16 @@ async def test_send_link_answers_the_same_for_any_address(
         )
         == 1
     )
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_enabled": True}])
+async def test_the_api_rate_limits_apply_to_the_forms(client: httpx.AsyncClient) -> None:
+    csrf = await form_page(client)
+    answers = [
+        await client.post("/send-link", data={"csrf_token": csrf, "email": f"a{i}@example.com"})
+        for i in range(6)
+    ]
+    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    limited = answers[-1]
+    assert limited.headers["retry-after"] and "text/html" in limited.headers["content-type"]
+    assert "Please wait a moment" in limited.text
