@@ -63,3 +63,10 @@ def link_url(base_url: str, purpose: Purpose, token: str) -> str:
 def manage_url(base_url: str, token: str) -> str:
     """The absolute URL of the subscriber's manage page for a signed manage token."""
     return base_url.rstrip("/") + _with_token(MANAGE_PATH, token)
+
+
+def unsubscribe_all_url(manage_link: str) -> str:
+    """The one-click "unsubscribe from every player" of a manage link (a digest's
+    List-Unsubscribe): the manage page's form target, same token."""
+    path, _, query = manage_link.partition("?")
+    return f"{path}/unsubscribe-all?{query}"

@@ -31,7 +31,7 @@ from app.emails.render import (
 from app.models import Channel, NotificationType
 from app.notifications.payloads import Digest, GameRecord, LiveSession, load_payload
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import link_url, manage_url
+from app.urls import link_url, manage_url, unsubscribe_all_url
 from app.webhooks.client import WebhookSender
 from app.webhooks.outcome import Verdict
 from worker import metrics
@@ -287,6 +287,9 @@ class Deliverer:
                 return None
             digest = load_payload(row.notification_type, row.payload)
             assert isinstance(digest, Digest)
+            manage = manage_url(
+                s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
+            )
             return render_digest(
                 to=row.email,
                 sender=s.email_from,
@@ -301,9 +304,8 @@ class Deliverer:
                     )
                     for live in digest.sessions
                 ],
-                manage_url=manage_url(
-                    s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
-                ),
+                manage_url=manage,
+                unsubscribe_all_url=unsubscribe_all_url(manage),
                 public_base_url=s.public_url,
                 row_id=row.id,
                 event_id=row.event_key,

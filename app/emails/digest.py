@@ -35,13 +35,15 @@ def render_digest(
     timezone: str,
     sessions: Sequence[DigestSession],
     manage_url: str,
+    unsubscribe_all_url: str,
     public_base_url: str,
     row_id: int,
     event_id: str,
     list_domain: str | None = None,
     date: datetime | None = None,
 ) -> EmailMessage:
-    """Times are shown in the address's own time zone."""
+    """Times are shown in the address's own time zone. `List-Unsubscribe` (one-click) ends
+    every subscription of the address: a digest is about all of them."""
     zone = ZoneInfo(timezone)
     views = []
     for s in sessions:
@@ -71,6 +73,6 @@ def render_digest(
         f"{count} {'session' if count == 1 else 'sessions'}",
         message_id=message_id("digest", row_id, event_id, domain),
         list_domain=domain,
-        unsubscribe_url=None,
+        unsubscribe_url=_own_url(unsubscribe_all_url, "unsubscribe_all_url"),
         date=date,
     )

@@ -365,6 +365,12 @@ async def unsubscribe_all(
     address = await _address_or_page(request, session, settings, signer, token)
     if isinstance(address, HTMLResponse):
         return address
+    form = await request.form()
+    if form.get("List-Unsubscribe") == "One-Click":
+        # RFC 8058 one-click from a mail client (the digest's List-Unsubscribe): the signed
+        # link is the proof, there is no page and so no CSRF cookie.
+        await service.unsubscribe_all(session, address)
+        return HTMLResponse("Unsubscribed from every player.", status_code=200)
     await _form(request, settings)
     await service.unsubscribe_all(session, address)
     return _back(token, "unsubscribed_all")

@@ -261,3 +261,22 @@ async def test_the_api_rate_limits_apply_to_the_forms(client: httpx.AsyncClient)
     limited = answers[-1]
     assert limited.headers["retry-after"] and "text/html" in limited.headers["content-type"]
     assert "Please wait a moment" in limited.text
+
+
+async def test_one_click_unsubscribe_from_everything(
+    app: FastAPI, client: httpx.AsyncClient, session_factory: Factory
+) -> None:
+    """The digest's List-Unsubscribe (RFC 8058): no page, no cookie, the link is the proof."""
+    token = await subscribed(app, session_factory)
+    r = await client.post(
+        "/manage/unsubscribe-all",
+        params={"token": token},
+        data={"List-Unsubscribe": "One-Click"},
+    )
+    assert r.status_code == 200
+    async with session_factory() as s:
+        sub = await s.scalar(select(EmailSubscription))
+        assert sub is not None and not sub.is_active
+    # Without the one-click body it is a page's form, which needs its CSRF token.
+    r = await client.post("/manage/unsubscribe-all", params={"token": token}, data={})
+    assert r.status_code == 403

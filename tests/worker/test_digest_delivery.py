@@ -45,5 +45,8 @@ async def test_digest_email_lists_the_sessions_and_replaces_alerts(
     assert body is not None
     text = str(body.get_content())
     assert "hikaru" in text and blitz.url in text and "/manage?token=" in text
+    unsubscribe = str(digest.message["List-Unsubscribe"])
+    assert "/manage/unsubscribe-all?token=" in unsubscribe
+    assert digest.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html_part = digest.message.get_body(("html",))
     assert html_part is not None and "/manage?token=" in str(html_part.get_content())
