@@ -13,7 +13,7 @@ import re
 
 from fastapi.routing import APIRoute
 
-from app.urls import API_PREFIX
+from app.urls import API_PREFIX, CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE
 
 OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/players"): "players-list",
@@ -24,14 +24,14 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/players/{username}/refresh"): "players-refresh",
     ("GET", "/players/{username}/subscriptions"): "players-subscriptions-list",
     ("POST", "/subscriptions"): "subscriptions-create",
-    ("GET", "/subscriptions/confirm"): "subscriptions-confirm-page",
-    ("POST", "/subscriptions/confirm"): "subscriptions-confirm",
-    ("GET", "/unsubscribe"): "unsubscribe-page",
-    ("POST", "/unsubscribe"): "unsubscribe",
+    ("GET", CONFIRM_ROUTE): "subscriptions-confirm-page",
+    ("POST", CONFIRM_ROUTE): "subscriptions-confirm",
+    ("GET", UNSUBSCRIBE_ROUTE): "unsubscribe-page",
+    ("POST", UNSUBSCRIBE_ROUTE): "unsubscribe",
     ("DELETE", "/subscribers/{email}"): "subscribers-delete",
     ("POST", "/subscribers/erase-request"): "subscribers-erase-request",
-    ("GET", "/subscribers/erase"): "subscribers-erase-page",
-    ("POST", "/subscribers/erase"): "subscribers-erase",
+    ("GET", ERASE_ROUTE): "subscribers-erase-page",
+    ("POST", ERASE_ROUTE): "subscribers-erase",
     ("GET", "/notifications"): "notifications-list",
     ("GET", "/healthz"): "ops-healthz",
     ("GET", "/readyz"): "ops-readyz",

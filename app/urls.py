@@ -46,8 +46,8 @@ def is_site_path(path: str) -> bool:
 PAGE_PATHS = frozenset(LINK_PATHS.values())
 
 
-def _with_token(path: str, token: str) -> str:
-    return f"{path}?{urlencode({'token': token})}"
+def _with_token(path: str, token: str, **query: str) -> str:
+    return f"{path}?{urlencode({'token': token, **query})}"
 
 
 def link_target(purpose: Purpose, token: str) -> str:
@@ -60,9 +60,14 @@ def link_url(base_url: str, purpose: Purpose, token: str) -> str:
     return base_url.rstrip("/") + link_target(purpose, token)
 
 
+def manage_target(token: str, **query: str) -> str:
+    """The manage page's path and query (no host), e.g. to send a browser back to it."""
+    return _with_token(MANAGE_PATH, token, **query)
+
+
 def manage_url(base_url: str, token: str) -> str:
     """The absolute URL of the subscriber's manage page for a signed manage token."""
-    return base_url.rstrip("/") + _with_token(MANAGE_PATH, token)
+    return base_url.rstrip("/") + manage_target(token)
 
 
 def unsubscribe_all_url(manage_link: str) -> str:

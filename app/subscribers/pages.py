@@ -46,7 +46,7 @@ from app.subscribers.schemas import (
 from app.subscriptions import service as subscriptions
 from app.subscriptions.service import erase_address
 from app.subscriptions.tokens import TokenSigner
-from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH
+from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH, manage_target
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
 
@@ -225,9 +225,7 @@ async def _address_or_page(
 
 
 def _back(token: str, done: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"{MANAGE_PATH}?{urlencode({'token': token, 'done': done})}", status_code=303
-    )
+    return RedirectResponse(manage_target(token, done=done), status_code=303)
 
 
 @router.get(MANAGE_PATH, response_class=HTMLResponse)

@@ -108,9 +108,7 @@ async def subscribe(
     Chess.com has no such player, UpstreamUnavailable when it cannot be reached.
     """
     player, _ = await players.track_player(session, chesscom, username)
-    return await subscribe_to_player(
-        session, settings, email=email, player=player, filters=filters
-    )
+    return await subscribe_to_player(session, settings, email=email, player=player, filters=filters)
 
 
 async def subscribe_to_player(
