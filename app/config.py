@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(default=300, ge=1)
     poll_concurrency: int = Field(default=8, ge=1, le=256)
     poll_batch_size: int = Field(default=100, ge=1)
+    # Requests per second toward Chess.com for all workers together (SPEC §6).
+    chesscom_requests_per_second: float = Field(default=10.0, gt=0, le=1000)
+    # The longest a scheduled player waits between polls when the budget allows.
+    poll_max_wait_seconds: int = Field(default=3600, ge=1)
     profile_refresh_seconds: int = Field(default=6 * 3600, ge=1)
     live_session_gap_seconds: int = Field(default=1800, ge=1)
     delivery_max_attempts: int = Field(default=5, ge=1)

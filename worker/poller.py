@@ -25,9 +25,10 @@ from app.notifications.outbox import fan_out, record_event
 from app.notifications.payloads import GameRecord, live_session
 from app.players.service import apply_profile
 from worker import metrics
+from worker.budget import RequestBudget
 from worker.concurrency import AdaptiveLimiter
 from worker.detection import DetectionState, NewSession, detect
-from worker.schedule import Policy
+from worker.schedule import Activity, Policy
 from worker.scheduler import ClaimedPlayer, next_turn
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,10 @@ class Poller:
         self.policy = Policy(
             base_seconds=settings.poll_interval_seconds,
             gap_seconds=settings.live_session_gap_seconds,
+            max_wait_seconds=settings.poll_max_wait_seconds,
+            requests_per_second=settings.chesscom_requests_per_second,
         )
+        self.budget = RequestBudget(session_factory, settings.chesscom_requests_per_second)
 
     async def _call(self, fn: Callable[[], Awaitable[T]], *, rate_limit_tries: int = 3) -> T:
         """One request under the adaptive limit: 429 pauses everyone and retries a few
@@ -125,10 +129,12 @@ class Poller:
         async def limited() -> T:
             for attempt in range(rate_limit_tries):
                 async with self.limiter.slot():
+                    await self.budget.acquire()
                     try:
                         result = await fn()
                     except RateLimited as exc:
                         metrics.CHESSCOM_429.inc()
+                        await self.budget.rate_limited(exc.retry_after)
                         pause = self.limiter.on_rate_limited(exc.retry_after)
                         log.info(
                             "chess.com said 429; pausing %.1fs (limit %d)",
@@ -201,11 +207,12 @@ class Poller:
                 seen.apply(player, now)
             else:
                 seen.apply(player)
-            delay = next_turn(player, now, self.policy)
+            turn = next_turn(player, now, self.policy, subscribers=claimed.subscribers)
+            delay = timedelta(seconds=turn.delay)
             if isinstance(seen, Failed):
                 delay = max(delay, seen.retry_after)
-            else:
-                player.poll_delay_seconds = round(delay.total_seconds())
+            player.poll_delay_seconds = round(delay.total_seconds())
+            player.poll_rate = turn.rate
             player.next_poll_at = now + delay
             queued = await self._enqueue_sessions(session, player, new_sessions)
         outcome = seen.outcome if not isinstance(seen, Fetches) else Outcome.updated
@@ -227,6 +234,10 @@ class Poller:
             gap_seconds=self.settings.live_session_gap_seconds,
         )
         player.detection_state = result.state.to_json()
+        live = [(g.start_time, g.end_time) for g in fetches.games if g.is_live]
+        if live:
+            activity = Activity.from_json(player.activity)
+            player.activity = activity.observe(live, now=now.timestamp()).to_json()
         etags = {k: v for k, v in player.archive_etags.items() if k in claimed.archive_etags}
         etags.update({k: f.etag for k, f in fetches.archives.items() if f.etag})
         player.archive_etags = {k: etags[k] for k in sorted(etags)[-2:]}

@@ -1,24 +1,39 @@
 """Claiming due players (SPEC §6).
 
-A claim locks due players with `FOR UPDATE SKIP LOCKED` and moves each one's
+A claim locks due players with `FOR UPDATE SKIP LOCKED`, in the order of
+:func:`worker.schedule.claim_key` (players not polled for `POLL_MAX_WAIT_SECONDS`
+first, oldest first; then the largest `poll_rate * age**2`), and moves each one's
 `next_poll_at` into the future in the same transaction. That moved time is the lease:
 no other worker claims the player until it passes, and if this worker dies the player
 simply comes due again. It is also the next turn when the poll finds nothing new, so a
 poll that only sees 304s writes nothing more. The turn itself is decided by
-:func:`worker.schedule.next_poll_delay`, the same function the poll's writer uses.
+:func:`worker.schedule.plan`, the same function the poll's writer uses.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Player
-from worker.schedule import Policy, PollView, in_session, next_poll_delay
+from worker.schedule import (
+    URGENCY_POWER,
+    Activity,
+    Policy,
+    PollView,
+    Turn,
+    in_session,
+    plan,
+)
+
+# A claim takes at most this many seconds of the request budget at once, so the
+# order stays fresh and several workers share the due players.
+CLAIM_HORIZON_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,36 +45,51 @@ class ClaimedPlayer:
     profile_refreshed_at: datetime | None
     archive_etags: dict[str, str]
     gone: bool
+    subscribers: int = 0
 
 
 def poll_view(
-    *, last_game_at: datetime | None, status: str | None, gone_at: datetime | None, failures: int
+    *,
+    last_game_at: datetime | None,
+    status: str | None,
+    gone_at: datetime | None,
+    failures: int,
+    subscribers: int,
+    activity: dict[str, Any] | None,
 ) -> PollView:
     """The schedule's view of a player, from its row (claim) or ORM object (writer)."""
     return PollView(
         last_live_end=None if last_game_at is None else last_game_at.timestamp(),
         closed=gone_at is not None or (status or "").startswith("closed"),
         failures=failures,
+        subscribers=subscribers,
+        activity=Activity.from_json(activity),
     )
 
 
-def player_view(player: Player) -> PollView:
-    return poll_view(
-        last_game_at=player.last_game_at,
-        status=player.status,
-        gone_at=player.gone_at,
-        failures=player.failure_count,
-    )
-
-
-_LOCK_DUE = """
-SELECT player_id, username, last_polled_at, profile_etag, profile_refreshed_at,
-       archive_etags, gone_at, status, last_game_at, failure_count, now() AS now
-FROM players
+_LOCK = """
+SELECT p.player_id, p.username, p.last_polled_at, p.profile_etag, p.profile_refreshed_at,
+       p.archive_etags, p.gone_at, p.status, p.last_game_at, p.failure_count, p.activity,
+       now() AS now,
+       (SELECT count(*) FROM email_subscriptions AS s
+        WHERE s.player_id = p.player_id AND s.is_active AND s.confirmed_at IS NOT NULL
+       ) AS subscribers
+FROM players AS p
 WHERE {condition}
-ORDER BY next_poll_at, player_id
+ORDER BY {order}
 LIMIT :limit
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF p SKIP LOCKED
+"""
+
+# worker.schedule.claim_key, in SQL.
+_OVERDUE = "(p.last_polled_at IS NULL OR p.last_polled_at <= now() - make_interval(secs => :wait))"
+CLAIM_ORDER = f"""
+{_OVERDUE} DESC,
+CASE WHEN {_OVERDUE} THEN p.last_polled_at END ASC NULLS FIRST,
+CASE WHEN NOT {_OVERDUE}
+     THEN p.poll_rate * power(extract(epoch FROM now() - p.last_polled_at)::float8, :power)
+END DESC NULLS LAST,
+p.next_poll_at, p.player_id
 """
 
 _SET_TURNS = """
@@ -67,17 +97,23 @@ UPDATE players AS p
 SET last_polled_at = t.now,
     last_checked_at = t.now,
     is_playing = v.playing,
-    poll_delay_seconds = v.delay,
+    poll_delay_seconds = round(v.delay),
+    poll_rate = v.rate,
     next_poll_at = t.now + make_interval(secs => v.delay)
-FROM unnest(CAST(:ids AS bigint[]), CAST(:playing AS boolean[]), CAST(:delays AS integer[]))
-     AS v(player_id, playing, delay),
+FROM unnest(CAST(:ids AS bigint[]), CAST(:playing AS boolean[]),
+            CAST(:delays AS float8[]), CAST(:rates AS float8[]))
+     AS v(player_id, playing, delay, rate),
      (SELECT CAST(:now AS timestamptz) AS now) AS t
 WHERE p.player_id = v.player_id
 """
 
-DUE = "next_poll_at <= now()"
+DUE = "p.next_poll_at <= now()"
 # --once: every player not polled since this run began, due or not.
-NOT_POLLED_SINCE = "(last_polled_at IS NULL OR last_polled_at < :since)"
+NOT_POLLED_SINCE = "(p.last_polled_at IS NULL OR p.last_polled_at < :since)"
+
+
+def claim_limit(limit: int, requests_per_second: float) -> int:
+    return max(1, min(limit, math.ceil(requests_per_second * CLAIM_HORIZON_SECONDS)))
 
 
 async def claim_players(
@@ -88,31 +124,37 @@ async def claim_players(
     since: datetime | None = None,
 ) -> list[ClaimedPlayer]:
     """Claim up to `limit` players: due ones, or (with `since`) those not polled since then."""
-    params: dict[str, Any] = {"limit": limit}
-    condition = DUE
-    if since is not None:
-        condition = NOT_POLLED_SINCE
+    params: dict[str, Any] = {"limit": claim_limit(limit, policy.requests_per_second)}
+    if since is None:
+        sql = _LOCK.format(condition=DUE, order=CLAIM_ORDER)
+        params.update(wait=policy.max_wait, power=URGENCY_POWER)
+    else:
+        sql = _LOCK.format(condition=NOT_POLLED_SINCE, order="p.next_poll_at, p.player_id")
         params["since"] = since
-    rows = (await session.execute(text(_LOCK_DUE.format(condition=condition)), params)).all()
+    rows = (await session.execute(text(sql), params)).all()
     if not rows:
         return []
     now: datetime = rows[0].now
+    t = now.timestamp()
     views = [
         poll_view(
             last_game_at=r.last_game_at,
             status=r.status,
             gone_at=r.gone_at,
             failures=r.failure_count,
+            subscribers=r.subscribers,
+            activity=r.activity,
         )
         for r in rows
     ]
-    t = now.timestamp()
+    turns = [plan(v, now=t, policy=policy) for v in views]
     await session.execute(
         text(_SET_TURNS),
         {
             "ids": [r.player_id for r in rows],
             "playing": [not v.closed and in_session(v, now=t, policy=policy) for v in views],
-            "delays": [round(next_poll_delay(v, now=t, policy=policy)) for v in views],
+            "delays": [turn.delay for turn in turns],
+            "rates": [turn.rate for turn in turns],
             "now": now,
         },
     )
@@ -125,16 +167,23 @@ async def claim_players(
             profile_refreshed_at=r.profile_refreshed_at,
             archive_etags=dict(r.archive_etags or {}),
             gone=r.gone_at is not None,
+            subscribers=r.subscribers,
         )
         for r in rows
     ]
 
 
-def next_turn(player: Player, now: datetime, policy: Policy) -> timedelta:
+def next_turn(player: Player, now: datetime, policy: Policy, *, subscribers: int) -> Turn:
     """The writer's side: the same rule, applied to the row it just updated."""
-    return timedelta(
-        seconds=next_poll_delay(player_view(player), now=now.timestamp(), policy=policy)
+    view = poll_view(
+        last_game_at=player.last_game_at,
+        status=player.status,
+        gone_at=player.gone_at,
+        failures=player.failure_count,
+        subscribers=subscribers,
+        activity=player.activity,
     )
+    return plan(view, now=now.timestamp(), policy=policy)
 
 
 async def release_players(session: AsyncSession, player_ids: list[int]) -> None:

@@ -1,6 +1,7 @@
 """All ORM models, imported here so Alembic and the app see one metadata."""
 
 from app.models.base import Base
+from app.models.budget import RequestBudget
 from app.models.event import Event
 from app.models.notification import NotificationLog, NotificationStatus, NotificationType
 from app.models.player import Player
@@ -19,6 +20,7 @@ __all__ = [
     "NotificationStatus",
     "NotificationType",
     "Player",
+    "RequestBudget",
     "SentDigest",
     "SubscriberPreferences",
     "Subscription",

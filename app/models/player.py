@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Double, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,6 +58,13 @@ class Player(TimestampMixin, Base):
     next_poll_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # Seconds between polls chosen at the last poll (activity-based; SPEC §6).
     poll_delay_seconds: Mapped[int | None]
+    # When the player plays (worker.schedule.Activity, a decayed hour-of-week profile).
+    activity: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
+    # Awaited games per second at the last plan: the claim serves the largest
+    # poll_rate * age**2 first (worker.schedule.urgency).
+    poll_rate: Mapped[float] = mapped_column(Double, default=0.0, server_default="0")
     # End of the newest live game: is_playing holds while it is within the session gap.
     last_game_at: Mapped[datetime | None]
     failure_count: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -59,6 +59,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     status: int | None = None
+    at: float = field(default_factory=time.time)  # arrival (wall clock)
 
     @property
     def user_agent(self) -> str | None:

@@ -41,6 +41,8 @@ def worker_settings(clean_db: str, tmp_path: Path, smtp_server: SMTPServerFake) 
         poll_interval_seconds=300,
         delivery_retry_base_seconds=0.05,
         delivery_lease_seconds=5,
+        # The request budget has its own tests; here it must not pace the worker.
+        chesscom_requests_per_second=1000,
     )
 
 

@@ -103,6 +103,7 @@ def worker_env(
         PUBLIC_BASE_URL="http://testserver",
         SECRET_KEY=SECRET_KEY,
         DATA_DIR=str(tmp_path / "worker-data"),
+        CHESSCOM_REQUESTS_PER_SECOND="1000",
         DELIVERY_CONCURRENCY=str(DELIVERY_CONCURRENCY),
         DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS),
         DELIVERY_RETRY_BASE_SECONDS="0.05",
