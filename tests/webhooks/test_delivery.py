@@ -48,6 +48,7 @@ async def add_webhook(
     *,
     username: str = "hikaru",
     secret: str | None = None,
+    **controls: object,
 ) -> EmailSubscription:
     async with world.factory() as s, s.begin():
         pid = await s.scalar(select(Player.player_id).where(Player.username == username))
@@ -59,6 +60,7 @@ async def add_webhook(
             player_id=pid,
             is_active=True,
             confirmed_at=datetime.now(UTC),
+            **controls,
         )
         s.add(sub)
     return sub
@@ -330,3 +332,36 @@ async def test_admin_sees_and_erases_webhook_subscriptions_by_url(
     assert (
         await client.delete("/api/v1/webhook-subscribers", params={"url": url})
     ).status_code == 401
+
+
+async def test_filters_and_pause_apply_to_webhooks_as_to_email(
+    world: World, make_worker: WorkerFactory, hook_settings: Settings
+) -> None:
+    with serve_receiver() as receiver:
+        await baseline(world, make_worker, hook_settings)
+        await add_webhook(world, receiver.url("/all"), "json")
+        await add_webhook(world, receiver.url("/rapid-only"), "json", time_classes=["rapid"])
+        await add_webhook(world, receiver.url("/paused"), "json", paused=True)
+        await add_webhook(world, receiver.url("/rated-only"), "json", rated_only=True)
+        world.sim.add_game("hikaru", end_time=NOW - 120, time_class="blitz", rated=False)
+        await world.make_due()
+        await make_worker(hook_settings).run_once()
+    assert [r.path for r in receiver.requests] == ["/all"]
+
+
+async def test_filters_given_at_subscription_are_kept_for_a_webhook(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    world.sim.add_player("hikaru")
+    answer = await client.post(
+        "/api/v1/subscriptions",
+        json={
+            "username": "hikaru",
+            "webhook": {"url": "http://127.0.0.1:9/in", "format": "slack"},
+            "filters": {"time_classes": ["rapid"], "rated_only": True},
+        },
+    )
+    assert answer.status_code == 202
+    async with world.factory() as s:
+        sub = (await s.scalars(select(EmailSubscription))).one()
+    assert (sub.time_classes, sub.rated_only, sub.paused) == (["rapid"], True, False)
