@@ -35,6 +35,7 @@ from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
 from app.urls import API_PREFIX
 from app.webhooks.openapi import install_webhook_docs
+from app.webhooks.pages import router as webhook_pages_router
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ def create_app(
     api.include_router(ops_router)
     app.include_router(api)
     app.include_router(site_router)
+    app.include_router(webhook_pages_router)
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
 

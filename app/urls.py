@@ -33,11 +33,12 @@ MANAGE_PATH = "/manage"
 HOME_PATH = "/"
 SUBSCRIBE_PATH = "/subscribe"
 SEND_LINK_PATH = "/send-link"
+SUBSCRIBE_WEBHOOK_PATH = "/subscribe-webhook"
 
 
 def is_site_path(path: str) -> bool:
     """The home page, its forms' targets, the manage page and its forms' targets."""
-    return path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH) or (
+    return path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH, SUBSCRIBE_WEBHOOK_PATH) or (
         path == MANAGE_PATH or path.startswith(MANAGE_PATH + "/")
     )
 

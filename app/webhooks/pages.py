@@ -1,0 +1,72 @@
+"""The home page's webhook form (issue 13): subscribe a Discord, Slack or JSON webhook.
+
+The same rules as the API (app.webhooks.subscriptions): the URL is checked first, a
+verification message with the confirm link is posted to it, and a `json` webhook's
+signing secret is shown once, on the answer page.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.errors import NotFound, Unprocessable
+from app.models import WEBHOOK_FORMATS
+from app.ratelimit import rate_limit
+from app.schemas import USERNAME_PATTERN
+from app.subscribers.pages import _form, _page, _text
+from app.urls import SUBSCRIBE_WEBHOOK_PATH
+from app.webhooks import subscriptions
+from app.webhooks.guard import Resolver, system_resolver
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
+
+
+def _resolver(request: Request) -> Resolver:
+    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    return resolver
+
+
+@router.post(SUBSCRIBE_WEBHOOK_PATH, response_class=HTMLResponse)
+async def subscribe_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    chesscom: ChessComDep,
+) -> HTMLResponse:
+    form = await _form(request, settings)
+    username = _text(form, "username", 40)
+    url, fmt = _text(form, "webhook_url", 2000), _text(form, "webhook_format", 16)
+    values = {"hook_username": username, "webhook_url": url, "webhook_format": fmt}
+    errors: dict[str, str] = {}
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        errors["hook_username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
+    if fmt not in WEBHOOK_FORMATS:
+        errors["webhook_format"] = "Choose Discord, Slack or JSON."
+    if not url:
+        errors["webhook_url"] = "Enter the webhook's https:// URL."
+    if errors:
+        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+    try:
+        done = await subscriptions.subscribe_webhook(
+            session, settings, chesscom, _resolver(request), url=url, fmt=fmt, username=username
+        )
+    except Unprocessable as exc:
+        errors["webhook_url"] = str(exc.detail)
+        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+    except NotFound:
+        errors["hook_username"] = f"Chess.com has no player named “{username}”."
+        return _page(request, settings, signer, "home.html", 404, values=values, errors=errors)
+    return _page(
+        request,
+        settings,
+        signer,
+        "webhook_subscribed.html",
+        username=username.lower(),
+        status=done.status,
+        secret=done.secret,
+    )
