@@ -365,3 +365,25 @@ async def test_filters_given_at_subscription_are_kept_for_a_webhook(
     async with world.factory() as s:
         sub = (await s.scalars(select(EmailSubscription))).one()
     assert (sub.time_classes, sub.rated_only, sub.paused) == (["rapid"], True, False)
+
+
+async def test_the_unsubscribe_link_in_a_message_ends_the_webhook_subscription(
+    client: httpx.AsyncClient, world: World, make_worker: WorkerFactory, hook_settings: Settings
+) -> None:
+    with serve_receiver("slack") as receiver:
+        await baseline(world, make_worker, hook_settings)
+        sub = await add_webhook(world, receiver.url("/services/T/B/X"), "slack")
+        await new_session(world, make_worker, hook_settings)
+        (message,) = receiver.requests
+        link = UNSUBSCRIBE_LINK.search(message.body.decode())
+        assert link is not None
+        page = await client.get(link.group(0).removeprefix("http://testserver"))
+        assert page.status_code == 200 and "webhook messages" in page.text
+        done = await client.post(
+            link.group(0).removeprefix("http://testserver"),
+            headers={"accept": "application/json"},
+        )
+        assert done.status_code == 200 and done.json()["status"] == "unsubscribed"
+        assert not (await sub_state(world, sub.id)).is_active
+        await new_session(world, make_worker, hook_settings, end=NOW - 30)
+        assert len(receiver.requests) == 1
