@@ -12,7 +12,7 @@ import re
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.deps import ChessComDep, SessionDep, SettingsDep
 from app.errors import NotFound, Unprocessable
 from app.models import WEBHOOK_FORMATS
 from app.ratelimit import rate_limit
@@ -35,7 +35,6 @@ async def subscribe_webhook(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    signer: SignerDep,
     chesscom: ChessComDep,
 ) -> HTMLResponse:
     form = await _form(request, settings)
@@ -50,21 +49,20 @@ async def subscribe_webhook(
     if not url:
         errors["webhook_url"] = "Enter the webhook's https:// URL."
     if errors:
-        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+        return _page(request, settings, "home.html", 422, values=values, errors=errors)
     try:
         done = await subscriptions.subscribe_webhook(
             session, settings, chesscom, _resolver(request), url=url, fmt=fmt, username=username
         )
     except Unprocessable as exc:
         errors["webhook_url"] = str(exc.detail)
-        return _page(request, settings, signer, "home.html", 422, values=values, errors=errors)
+        return _page(request, settings, "home.html", 422, values=values, errors=errors)
     except NotFound:
         errors["hook_username"] = f"Chess.com has no player named “{username}”."
-        return _page(request, settings, signer, "home.html", 404, values=values, errors=errors)
+        return _page(request, settings, "home.html", 404, values=values, errors=errors)
     return _page(
         request,
         settings,
-        signer,
         "webhook_subscribed.html",
         username=username.lower(),
         status=done.status,
