@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,20 @@ def migration_heads() -> set[str]:
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
+def freeze_startup_objects() -> None:
+    """Keep the garbage collector off what was built at start-up (gc.freeze).
+
+    The app, its routes, models, SQLAlchemy's and pydantic's caches are hundreds of
+    thousands of objects that live as long as the process. Each full collection walked
+    all of them: pauses of 0.4-0.6 s under load (logged with gc.callbacks), every request
+    in flight waiting through them, the p99 of GET /players/{u}. Frozen, a full
+    collection takes about a millisecond. Only server processes do it (tests build
+    many apps in one process).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -87,6 +102,8 @@ def create_app(
         app.state.signer = TokenSigner(settings.resolved_secret_key())
         app.state.migration_heads = migration_heads()
         app.state.background_tasks = set[asyncio.Task[None]]()
+        if getattr(app.state, "freeze_gc", False):
+            freeze_startup_objects()
         try:
             yield
         finally:
@@ -144,6 +161,7 @@ def __getattr__(name: str) -> FastAPI:
         settings = load_settings()
         configure_logging(settings)
         application = create_app(settings)
+        application.state.freeze_gc = True  # a server process: see freeze_startup_objects
         globals()["app"] = application
         return application
     raise AttributeError(name)
