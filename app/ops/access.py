@@ -35,7 +35,12 @@ def request_line(method: str, path: str, query: bytes, http_version: str) -> str
 def log_access(client: str, line: str, status: int, started: float) -> None:
     if access_log.isEnabledFor(logging.INFO):
         ms = (time.perf_counter() - started) * 1000
-        access_log.info('%s - "%s" %d', client, line, status, extra={"duration_ms": round(ms, 2)})
+        # The record is built here: Logger.info would walk the stack to find its caller.
+        record = logging.LogRecord(
+            LOGGER_NAME, logging.INFO, __file__, 0, '%s - "%s" %d', (client, line, status), None
+        )
+        record.duration_ms = round(ms, 2)
+        access_log.handle(record)
 
 
 def _timestamp(created: float) -> str:

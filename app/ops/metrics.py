@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,21 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request",
     ["method", "route"],
 )
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The labelled children, looked up once per (method, route, status), not per request."""
+    key = (method, template, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = (
+            HTTP_REQUESTS.labels(method, template, str(status)),
+            HTTP_LATENCY.labels(method, template),
+        )
+    return found
 
 
 class MetricsMiddleware:
@@ -43,10 +59,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            template = route_template(scope)
             method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method, template, str(status_code)).inc()
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            counter, latency = _series(method, route_template(scope), status_code)
+            counter.inc()
+            latency.observe(time.perf_counter() - start)
             client = scope.get("client")
             log_access(
                 client[0] if client else "-",

@@ -17,9 +17,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from app.players import service
 from app.players.schemas import PlayerOut
@@ -41,18 +40,26 @@ class UsernameConvertor(Convertor[str]):
 register_url_convertor("chesscom_username", UsernameConvertor())
 
 
-async def get_player(request: Request) -> Response:
-    request.scope["route"] = ROUTE  # FastAPI's router does not say which route it chose
-    engine: AsyncEngine = request.app.state.read_engine
-    async with engine.connect() as conn:
-        row = await service.read_player(conn, request.path_params["username"])
-    body = PlayerOut.model_validate(row).model_dump_json()
-    return Response(body, media_type="application/json")
+class GetPlayer:
+    """The endpoint as a bare ASGI app: no Request or Response objects to build either.
+
+    Errors (NotFound, a lost connection) propagate to the app's exception handlers.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = ROUTE  # FastAPI's router does not record which route it chose
+        engine: AsyncEngine = scope["app"].state.read_engine
+        async with engine.connect() as conn:
+            row = await service.read_player(conn, scope["path_params"]["username"])
+        body = PlayerOut.model_validate(row).model_dump_json().encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 ROUTE = Route(
     API_PREFIX + "/players/{username:chesscom_username}",
-    get_player,
+    GetPlayer(),
     methods=["GET"],
     include_in_schema=False,
 )

@@ -171,11 +171,14 @@ async def test_a_server_process_freezes_its_startup_objects(settings: Settings) 
     """gc.freeze after start-up: full collections stop walking the app (0.5 s pauses)."""
     app = create_app(settings)
     app.state.freeze_gc = True  # what app.main:app sets in a server process
+    thresholds = gc.get_threshold()
     try:
         async with app.router.lifespan_context(app):
             assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold()[0] > thresholds[0]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     plain = create_app(settings)
     async with plain.router.lifespan_context(plain):
         assert gc.get_freeze_count() == 0
