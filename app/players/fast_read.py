@@ -22,13 +22,14 @@ from starlette.types import Receive, Scope, Send
 
 from app.players import service
 from app.players.schemas import PlayerOut
+from app.schemas import USERNAME_PATTERN
 from app.urls import API_PREFIX
 
 
 class UsernameConvertor(Convertor[str]):
     """Exactly the usernames `USERNAME_PATTERN` admits."""
 
-    regex = "[A-Za-z0-9_-]{3,25}"
+    regex = USERNAME_PATTERN.removeprefix("^").removesuffix("$")
 
     def convert(self, value: str) -> str:
         return value
