@@ -12,12 +12,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,20 +22,11 @@ import pytest
 import redis
 
 from app.config import Settings
+from tests.fakes.api_process import api_process, free_port
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.server import run_asgi_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
-
-ROOT = Path(__file__).resolve().parents[2]
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +37,7 @@ def redis_server() -> Iterator[int]:
         if os.environ.get("CI"):
             pytest.fail(f"{message}: .ci/run must install it")
         pytest.skip(message)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -87,61 +75,6 @@ def redis_url(redis_server: int) -> str:
 def chesscom_root() -> Iterator[str]:
     with run_asgi_in_thread(ChessComSimulator()) as root:
         yield root
-
-
-class Api:
-    def __init__(self, proc: asyncio.subprocess.Process, base: str, log: Path) -> None:
-        self.proc, self.base, self.log = proc, base, log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@asynccontextmanager
-async def api_process(
-    database_url: str, chesscom_root: str, tmp_path: Path, **settings: str
-) -> AsyncIterator[Api]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
-    env.update(
-        DATABASE_URL=database_url,
-        CHESSCOM_API_BASE=f"{chesscom_root}/pub",
-        CONTACT_EMAIL="ci@example.com",
-        DATA_DIR=str(tmp_path / "data"),
-        SECRET_KEY="multiprocess-test-secret-" + "m" * 32,
-        PORT=str(port),
-        RATE_LIMIT_ENABLED="true",
-        PYTHONUNBUFFERED="1",
-        **settings,
-    )
-    log = tmp_path / f"api-{port}.log"
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    api = Api(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        async with httpx.AsyncClient(base_url=api.base, timeout=5) as c:
-            for _ in range(400):
-                if proc.returncode is not None:
-                    raise AssertionError(f"python -m app exited:\n{api.output()}")
-                try:
-                    if (await c.get("/api/v1/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"python -m app never answered:\n{api.output()}")
-        yield api
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 async def erase_request(base: str) -> int:
