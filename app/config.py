@@ -115,7 +115,10 @@ class Settings(BaseSettings):
     profile_refresh_seconds: int = Field(default=6 * 3600, ge=1)
     live_session_gap_seconds: int = Field(default=1800, ge=1)
     delivery_max_attempts: int = Field(default=5, ge=1)
-    delivery_concurrency: int = Field(default=4, ge=1)
+    # Messages sent at once (the SMTP pool, SMTP_POOL_SIZE, holds that many connections).
+    delivery_concurrency: int = Field(default=4, ge=1, le=256)
+    # Outbox rows claimed (and recorded) per statement; memory is bounded by it.
+    delivery_batch_size: int = Field(default=500, ge=1, le=5000)
     # How long a claimed outbox row is reserved: longer than one SMTP send can take.
     delivery_lease_seconds: int = Field(default=60, ge=1)
     delivery_retry_base_seconds: float = Field(default=2.0, gt=0)

@@ -1,37 +1,45 @@
-"""Delivering the outbox (SPEC §7): claim with SKIP LOCKED, render, send, mark.
+"""Delivering the outbox (SPEC §7) as a pipeline: claim a batch, render, send, record.
 
-A claim takes a lease (`locked_until`) and counts the attempt in one statement, so a
-worker killed mid-send leaves a row that another worker takes once the lease ends:
-nothing is lost, and only a message in flight at the kill can be sent twice.
+- **Claim** a batch in one statement (``SKIP LOCKED``): it takes a lease
+  (``locked_until``) and counts the attempt.
+- **Render** what all recipients of an event share once (:func:`app.emails.messages.
+  prepare`, cached by event in a bounded LRU); per row only the recipient's address,
+  Message-ID and signed links are filled in.
+- **Send** with ``delivery_concurrency`` senders over the mailer's reused connections.
+- **Record** outcomes in batches: one ``UPDATE … FROM unnest(…)`` per batch, and only
+  for rows whose lease is still the one we hold, so only the lease holder records a
+  send. Outcomes are recorded ``RECORD_BATCH`` at a time or after
+  ``RECORD_INTERVAL_SECONDS``, so a worker killed at any point can double only the
+  messages in flight: being sent, or sent and not yet recorded (at most two batches).
+
+A row that waited past half its lease is taken afresh before its send (all waiting
+rows of the batch in one statement), but only if it is still ours: one whose lease ran
+out may have been claimed by another worker, which sends it. Memory is bounded by the
+batch size and the event cache, whatever the audience.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.message import EmailMessage
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.emails.digest import DigestSession, render_digest
-from app.emails.render import (
-    GameSummary,
-    render_confirmation,
-    render_erase_confirmation,
-    render_live_match,
-    render_manage_link,
-)
+from app.emails.messages import EventFacts, Recipient, Site, prepare, recipient_links, spec_for
+from app.emails.render import PreparedMessage, Rendered
 from app.models import Channel, NotificationType
-from app.notifications.payloads import Digest, GameRecord, LiveSession, load_payload
-from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import link_url, manage_url, unsubscribe_all_url
+from app.notifications.payloads import LiveSession, load_payload
+from app.subscriptions.tokens import TokenSigner
 from app.webhooks.client import WebhookSender
 from app.webhooks.outcome import Verdict
 from worker import metrics
@@ -40,28 +48,56 @@ from worker.webhooks import WebhookDelivery, WebhookJob
 
 log = logging.getLogger(__name__)
 
+EVENT_CACHE_SIZE = 256  # prepared events kept (at least two batches' worth of events)
+# Outcomes are recorded RECORD_BATCH at a time, or after RECORD_INTERVAL_SECONDS at most.
+RECORD_BATCH = 100
+RECORD_INTERVAL_SECONDS = 0.25
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class ClaimedRow:
     id: int
     subscription_id: int
     event_id: int
-    event_key: str
     notification_type: str
     attempts: int
-    payload: dict[str, Any]
-    email: str | None
+    email: str | None  # None for a webhook subscription
     is_active: bool
     confirmed: bool
-    username: str
-    player_name: str | None
-    locked_until: datetime  # the lease as claimed: proof the row is still ours
+    locked_until: datetime  # the lease we hold: proof the row is still ours
     channel: str = Channel.email
     webhook_url: str | None = None
     webhook_format: str | None = None
     webhook_secret: str | None = None
-    occurred_at: datetime | None = None
     claimed_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    row: ClaimedRow
+    sent: bool
+    final: bool = False  # not sent and never will be: status 'failed'
+    error: str | None = None
+    delay: float = 0.0  # before the next attempt when neither sent nor final
+    postponed: bool = False  # not sent at all (server down, host on hold): not counted
+    halts: bool = False  # the mail server is down: the batch's other rows wait
+    label: str = "sent"  # the metric's outcome
+    kind: str | None = None  # the metric's type, when not the row's (webhook_...)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    claimed: int = 0
+    tally: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    facts: EventFacts | None  # None: the payload cannot be read
+    prepared: PreparedMessage | None  # the email, rendered once
+    payload: dict[str, Any]
+    occurred_at: datetime
+    error: str | None = None  # why it cannot be rendered (every email row of it fails)
 
 
 _CLAIM = text(
@@ -76,43 +112,58 @@ WITH due AS (
 )
 UPDATE notification_logs n
 SET locked_until = now() + make_interval(secs => :lease), attempts = n.attempts + 1
-FROM due, email_subscriptions s, players p, events e
-WHERE n.id = due.id AND s.id = n.subscription_id AND p.player_id = s.player_id
-  AND e.id = n.event_id
-RETURNING n.id, n.subscription_id, n.event_id, e.key AS event_key, n.notification_type,
-          n.attempts, e.payload,
-          s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed,
-          p.username, p.name AS player_name, n.locked_until,
-          s.channel, s.webhook_url, s.webhook_format, s.webhook_secret, e.occurred_at
+FROM due, email_subscriptions s
+WHERE n.id = due.id AND s.id = n.subscription_id
+RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts,
+          s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed, n.locked_until,
+          s.channel, s.webhook_url, s.webhook_format, s.webhook_secret
 """
 )
 
-# A batch waits for free sending slots after its claim. A row that waited past half its
-# lease is taken afresh before its send, but only if it is still ours: one whose lease
-# ran out may have been claimed by another worker (new locked_until), which sends it.
+_EVENTS = text(
+    """
+SELECT e.id, e.kind, e.key, e.payload, e.occurred_at, p.username, p.name
+FROM events e LEFT JOIN players p ON p.player_id = e.player_id
+WHERE e.id = ANY(CAST(:ids AS bigint[]))
+"""
+)
+
+# Each statement below touches only rows whose lease is still the one we claimed.
+_LEASED = "FROM unnest(CAST(:ids AS bigint[]), CAST(:leases AS timestamptz[])) AS r(id, lease)"
+
 _RENEW = text(
-    """
-UPDATE notification_logs SET locked_until = now() + make_interval(secs => :lease)
-WHERE id = :id AND status = 'pending' AND locked_until = :claimed_until
-RETURNING locked_until
+    f"""
+UPDATE notification_logs n SET locked_until = now() + make_interval(secs => :lease)
+{_LEASED}
+WHERE n.id = r.id AND n.status = 'pending' AND n.locked_until = r.lease
+RETURNING n.id, n.locked_until
 """
 )
 
-_MARK_SENT = text(
+_RECORD = text(
     """
-UPDATE notification_logs
-SET status = 'sent', success = true, sent_at = now(), locked_until = NULL, error_message = NULL
-WHERE id = :id AND status = 'pending'
+UPDATE notification_logs n
+SET status = CASE WHEN o.sent THEN 'sent' WHEN o.final THEN 'failed' ELSE 'pending' END,
+    success = o.sent,
+    attempts = CASE WHEN o.postponed THEN greatest(n.attempts - 1, 0) ELSE n.attempts END,
+    sent_at = CASE WHEN o.sent THEN now() ELSE n.sent_at END,
+    locked_until = NULL,
+    error_message = o.error,
+    next_attempt_at = CASE WHEN o.sent THEN n.next_attempt_at
+                           ELSE now() + make_interval(secs => o.delay) END
+FROM unnest(CAST(:ids AS bigint[]), CAST(:leases AS timestamptz[]), CAST(:sent AS boolean[]),
+            CAST(:final AS boolean[]), CAST(:errors AS text[]), CAST(:delays AS float8[]),
+            CAST(:postponed AS boolean[]))
+     AS o(id, lease, sent, final, error, delay, postponed)
+WHERE n.id = o.id AND n.status = 'pending' AND n.locked_until = o.lease
 """
 )
 
-_MARK_FAILED = text(
-    """
-UPDATE notification_logs
-SET status = CASE WHEN :final THEN 'failed' ELSE 'pending' END,
-    success = false, locked_until = NULL, error_message = :error,
-    next_attempt_at = now() + make_interval(secs => :delay)
-WHERE id = :id AND status = 'pending'
+_RELEASE = text(
+    f"""
+UPDATE notification_logs n SET locked_until = NULL, attempts = greatest(n.attempts - 1, 0)
+{_LEASED}
+WHERE n.id = r.id AND n.status = 'pending' AND n.locked_until = r.lease
 """
 )
 
@@ -124,24 +175,6 @@ WHERE id = :subscription_id AND is_active
 """
 )
 
-_RELEASE = text(
-    """
-UPDATE notification_logs SET locked_until = NULL, attempts = greatest(attempts - 1, 0)
-WHERE id = ANY(:ids) AND status = 'pending'
-"""
-)
-
-# The mail server is down: the row waits for it without losing an attempt (the claim
-# counted one), so an SMTP outage of any length never fails a row.
-_POSTPONE = text(
-    """
-UPDATE notification_logs
-SET locked_until = NULL, attempts = greatest(attempts - 1, 0), error_message = :error,
-    next_attempt_at = now() + make_interval(secs => :delay)
-WHERE id = :id AND status = 'pending'
-"""
-)
-
 _NEXT_WORK = text(
     """
 SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
@@ -149,19 +182,6 @@ SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(locked_until, n
 FROM notification_logs WHERE status = 'pending'
 """
 )
-
-
-def game_summary(game: GameRecord, username: str) -> GameSummary:
-    white = game.white.lower() == username.lower()
-    return GameSummary(
-        url=game.url,
-        time_class=game.time_class,
-        time_control=game.time_control,
-        opponent=game.black if white else game.white,
-        opponent_rating=game.black_rating if white else game.white_rating,
-        result=(game.white_result if white else game.black_result) or None,
-        end_time=datetime.fromtimestamp(game.end_time, UTC),
-    )
 
 
 def retry_delay(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
@@ -184,11 +204,18 @@ class Deliverer:
         self.mailer = mailer
         self.signer = signer
         self.session_factory = session_factory
-        self._parallel = asyncio.Semaphore(settings.delivery_concurrency)
+        self.site = Site(
+            sender=settings.email_from,
+            public_url=settings.public_url,
+            manage_link_days=max(1, settings.manage_token_max_age_seconds // 86400),
+        )
+        self._events: OrderedDict[int, _Event] = OrderedDict()
+        self._renewing = asyncio.Lock()
         # Set when a send found the mail server unreachable, cleared by the next
         # success; the runner then pauses delivery and probes with one row at a time.
         self.server_unavailable: MailServerUnavailable | None = None
         self.postpone_seconds = 1.0
+        self._cache_size = max(EVENT_CACHE_SIZE, 2 * settings.delivery_batch_size)
         self.webhooks = WebhookDelivery(
             settings, signer, webhook_sender or WebhookSender.from_settings(settings)
         )
@@ -196,174 +223,285 @@ class Deliverer:
     async def aclose(self) -> None:
         await self.webhooks.sender.aclose()
 
-    async def claim(self, limit: int) -> list[ClaimedRow]:
-        async with self.session_factory() as session, session.begin():
-            rows = await session.execute(
-                _CLAIM, {"limit": limit, "lease": self.settings.delivery_lease_seconds}
-            )
-            return [ClaimedRow(**r._asdict()) for r in rows]
+    # -- the database side ------------------------------------------------------
 
-    async def release(self, ids: list[int]) -> None:
-        if ids:
+    async def claim(self, limit: int | None = None) -> list[ClaimedRow]:
+        """Lease up to ``limit`` due rows (one statement) and load their events."""
+        async with self.session_factory() as session, session.begin():
+            result = await session.execute(
+                _CLAIM,
+                {
+                    "limit": limit or self.settings.delivery_batch_size,
+                    "lease": self.settings.delivery_lease_seconds,
+                },
+            )
+            rows = [ClaimedRow(**r._asdict()) for r in result]
+            missing = {r.event_id for r in rows} - self._events.keys()
+            if missing:
+                found = await session.execute(_EVENTS, {"ids": sorted(missing)})
+                for event in found:
+                    self._remember(event.id, self._prepare(event))
+        return rows
+
+    async def release(self, rows: list[ClaimedRow]) -> None:
+        """Give rows whose send never started back at once (shutdown)."""
+        if rows:
             async with self.session_factory() as session, session.begin():
-                await session.execute(_RELEASE, {"ids": ids})
+                await session.execute(_RELEASE, _leases(rows))
 
     async def seconds_until_next(self) -> float | None:
         async with self.session_factory() as session:
             value = await session.scalar(_NEXT_WORK)
         return None if value is None else max(0.0, float(value))
 
-    def render(self, row: ClaimedRow) -> EmailMessage | None:
-        """The message for a row, or None when it must not be sent any more."""
-        s = self.settings
-        if row.email is None:
-            raise ValueError("an email notification for a subscription without an address")
-        email = row.email
-        unsubscribe = link_url(
-            s.public_url,
-            Purpose.unsubscribe,
-            self.signer.sign(Purpose.unsubscribe, row.subscription_id, email),
-        )
-        if row.notification_type == NotificationType.live_match:
-            if not (row.is_active and row.confirmed):
-                return None
-            live = load_payload(row.notification_type, row.payload)
-            assert isinstance(live, LiveSession)
-            games = [game_summary(g, row.username) for g in live.games]
-            return render_live_match(
-                to=email,
-                sender=s.email_from,
-                player_username=row.username,
-                player_name=row.player_name,
-                games=games,
-                event_id=row.event_key,
-                row_id=row.id,
-                unsubscribe_url=unsubscribe,
-                public_base_url=s.public_url,
+    async def record(
+        self, outcomes: list[Outcome], connection: AsyncConnection | None = None
+    ) -> None:
+        """Record a batch of outcomes in one statement (lease holders only)."""
+        if not outcomes:
+            return
+        params = {
+            **_leases([o.row for o in outcomes]),
+            "sent": [o.sent for o in outcomes],
+            "final": [o.final for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "delays": [o.delay for o in outcomes],
+            "postponed": [o.postponed for o in outcomes],
+        }
+        if connection is not None:
+            await connection.execute(_RECORD, params)  # one statement, autocommitted
+            return
+        async with self.session_factory() as session, session.begin():
+            await session.execute(_RECORD, params)
+
+    @contextlib.asynccontextmanager
+    async def _recording_connection(self) -> AsyncIterator[AsyncConnection | None]:
+        """One connection held for a batch's recording rounds, in autocommit: each round
+        is then one statement and one round trip (no checkout, ping, BEGIN, COMMIT)."""
+        engine = self.session_factory.kw.get("bind")
+        if not isinstance(engine, AsyncEngine):
+            yield None
+            return
+        async with engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def _renew(self, rows: list[ClaimedRow]) -> set[int]:
+        """Take the lease afresh for rows still ours; returns their ids."""
+        async with self.session_factory() as session, session.begin():
+            result = await session.execute(
+                _RENEW, {**_leases(rows), "lease": self.settings.delivery_lease_seconds}
             )
-        if row.notification_type == NotificationType.confirmation:
-            if row.confirmed and row.is_active:
-                return None
-            confirm = link_url(
-                s.public_url,
-                Purpose.confirm,
-                self.signer.sign(Purpose.confirm, row.subscription_id, email),
+            renewed = {r.id: r.locked_until for r in result}
+        now = time.monotonic()
+        for row in rows:
+            if row.id in renewed:
+                row.locked_until = renewed[row.id]
+                row.claimed_at = now
+        return set(renewed)
+
+    # -- events: rendered once, kept in a bounded cache ---------------------------
+
+    def _prepare(self, event: Any) -> _Event:
+        payload = event.payload or {}
+        try:
+            facts = EventFacts(
+                kind=event.kind,
+                key=event.key,
+                payload=load_payload(event.kind, payload),
+                player_username=event.username,
+                player_name=event.name,
             )
-            return render_confirmation(
-                to=email,
-                sender=s.email_from,
-                player_username=row.username,
-                confirm_url=confirm,
-                row_id=row.id,
-                event_id=row.event_key,
-            )
-        if row.notification_type == NotificationType.erase_request:
-            erase = link_url(
-                s.public_url,
-                Purpose.erase,
-                self.signer.sign(Purpose.erase, row.subscription_id, email),
-            )
-            return render_erase_confirmation(
-                to=email,
-                sender=s.email_from,
-                erase_url=erase,
-                row_id=row.id,
-                event_id=row.event_key,
-            )
-        if row.notification_type == NotificationType.manage_link:
-            manage = manage_url(
-                s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
-            )
-            return render_manage_link(
-                to=row.email,
-                sender=s.email_from,
-                manage_url=manage,
-                valid_days=max(1, s.manage_token_max_age_seconds // 86400),
-                row_id=row.id,
-                event_id=row.event_key,
-            )
-        if row.notification_type == NotificationType.digest:
-            if not (row.is_active and row.confirmed):
-                return None
-            digest = load_payload(row.notification_type, row.payload)
-            assert isinstance(digest, Digest)
-            manage = manage_url(
-                s.public_url, self.signer.sign(Purpose.manage, row.subscription_id, row.email)
-            )
-            return render_digest(
-                to=row.email,
-                sender=s.email_from,
-                local_date=digest.local_date,
-                timezone=digest.timezone,
-                sessions=[
-                    DigestSession(
-                        username=live.username,
-                        name=live.name,
-                        started_at=datetime.fromtimestamp(live.started_at, UTC),
-                        games=[game_summary(g, live.username) for g in live.games],
-                    )
-                    for live in digest.sessions
-                ],
-                manage_url=manage,
-                unsubscribe_all_url=unsubscribe_all_url(manage),
-                public_base_url=s.public_url,
-                row_id=row.id,
-                event_id=row.event_key,
-            )
-        raise ValueError(f"unknown notification type {row.notification_type!r}")
+        except Exception as exc:  # a payload that cannot be read never will: fail its rows
+            log.exception("cannot read event %s", event.id)
+            return _Event(None, None, payload, event.occurred_at, f"bad payload: {exc}"[:500])
+        try:
+            return _Event(facts, prepare(facts, self.site), payload, event.occurred_at)
+        except Exception as exc:  # an email that cannot render never will: fail its rows
+            log.exception("cannot render event %s", event.id)
+            error = f"render error: {type(exc).__name__}"
+            return _Event(facts, None, payload, event.occurred_at, error)
+
+    def _remember(self, event_id: int, event: _Event) -> None:
+        self._events[event_id] = event
+        self._events.move_to_end(event_id)
+        while len(self._events) > self._cache_size:
+            self._events.popitem(last=False)
+
+    # -- the pipeline -----------------------------------------------------------
+
+    async def run_batch(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        limit: int | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> BatchResult:
+        """Claim one batch and deliver it; returns how many rows were claimed and what
+        became of them. Once ``stop`` is set no new send starts: the rest go back.
+        ``tick`` is called after every send (the worker's liveness)."""
+        rows = await self.claim(limit)
+        result = BatchResult(claimed=len(rows))
+        if rows:
+            outcomes = await self.deliver_rows(rows, stop, tick)
+            result.tally.update("sent" if o.sent else "not sent yet" for o in outcomes)
+        return result
 
     async def deliver(self, row: ClaimedRow) -> bool:
-        """Send one claimed row and record the result. True when sent."""
-        async with self._parallel:
-            # In the first half of its lease the row is surely ours and the send has at
-            # least half a lease; after that, ask the database (one more round trip).
-            waited = time.monotonic() - row.claimed_at
-            if waited > self.settings.delivery_lease_seconds / 2 and not await self._renew(row):
-                log.info("notification %s: lease lost while waiting; another worker has it", row.id)
-                return False
-            if row.channel == Channel.webhook:
-                return await self._deliver_webhook(row)
+        """Deliver one claimed row through the pipeline. True when sent."""
+        outcomes = await self.deliver_rows([row])
+        return bool(outcomes) and outcomes[0].sent
+
+    async def deliver_rows(
+        self,
+        rows: list[ClaimedRow],
+        stop: asyncio.Event | None = None,
+        tick: Callable[[], None] | None = None,
+    ) -> list[Outcome]:
+        """Send claimed rows with ``delivery_concurrency`` senders, recording outcomes in
+        batches. Stopped or cancelled, or once the mail server is found unreachable, it
+        releases the rows not started and records the rest."""
+        async with self._recording_connection() as connection:
+            waiting = deque(rows)
+            recorder = _Recorder(self, connection)
+            halt = _Halt(stop)
+            senders = [
+                asyncio.create_task(self._sender(waiting, recorder, halt, tick))
+                for _ in range(min(len(rows), self.settings.delivery_concurrency))
+            ]
             try:
-                message = self.render(row)
-            except Exception as exc:  # a row we cannot render will never render: fail it
-                log.exception("cannot render notification %s", row.id)
-                await self._mark_failed(row, f"render error: {type(exc).__name__}", final=True)
-                return False
-            if message is None:
-                await self._mark_failed(row, "skipped: subscription no longer active", final=True)
-                metrics.EMAILS.labels(row.notification_type, "skipped").inc()
-                return False
-            try:
-                await self.mailer.send(message)
-            except MailServerUnavailable as exc:
-                self.server_unavailable = exc
-                await self._postpone(row, str(exc)[:1000])
-                metrics.EMAILS.labels(row.notification_type, "postponed").inc()
-                return False
-            except MailError as exc:
-                final = not exc.retryable or row.attempts >= self.settings.delivery_max_attempts
-                await self._mark_failed(row, str(exc)[:1000] or type(exc).__name__, final=final)
-                metrics.EMAILS.labels(row.notification_type, "failed" if final else "retry").inc()
-                log.warning(
-                    "delivery of notification %s failed (attempt %d%s): %s",
-                    row.id,
-                    row.attempts,
-                    ", giving up" if final else "",
-                    exc,
-                )
-                return False
-            self.server_unavailable = None
-            # Shielded: once the message left, recording it must not be cancelled halfway.
-            await asyncio.shield(self._mark_sent(row))
-            metrics.EMAILS.labels(row.notification_type, "sent").inc()
-            return True
+                await asyncio.gather(*senders)
+            except BaseException:
+                for task in senders:
+                    task.cancel()
+                await asyncio.gather(*senders, return_exceptions=True)
+                await asyncio.shield(self._finish(recorder, list(waiting)))
+                raise
+            await asyncio.shield(self._finish(recorder, list(waiting)))
+        return recorder.done
+
+    async def _finish(self, recorder: _Recorder, unstarted: list[ClaimedRow]) -> None:
+        await recorder.close()
+        await self.release(unstarted)
+
+    async def _sender(
+        self,
+        waiting: deque[ClaimedRow],
+        recorder: _Recorder,
+        halt: _Halt,
+        tick: Callable[[], None] | None,
+    ) -> None:
+        half_lease = self.settings.delivery_lease_seconds / 2
+        while waiting and not halt.halted:
+            row = waiting.popleft()
+            late = time.monotonic() - row.claimed_at > half_lease
+            if late and not await self._renew_waiting(row, waiting, half_lease):
+                log.info("notification %s: lease lost while waiting; another has it", row.id)
+                continue
+            outcome = await self._send(row)
+            recorder.add(outcome)
+            if tick is not None:
+                tick()
+            if outcome.halts:
+                halt.server_down = True  # the rest wait (released); one row probes it
+
+    async def _renew_waiting(
+        self, row: ClaimedRow, waiting: deque[ClaimedRow], half_lease: float
+    ) -> bool:
+        """Renew this row and every waiting row past half its lease, in one statement;
+        rows no longer ours leave the queue. True when ``row`` is still ours."""
+        async with self._renewing:
+            if time.monotonic() - row.claimed_at <= half_lease:
+                return True  # another sender renewed it meanwhile
+            late = [row, *(r for r in waiting if time.monotonic() - r.claimed_at > half_lease)]
+            kept = await self._renew(late)
+            lost = {r.id for r in late} - kept
+            if lost:
+                remaining = [r for r in waiting if r.id not in lost]
+                waiting.clear()
+                waiting.extend(remaining)
+            return row.id in kept
+
+    async def _send(self, row: ClaimedRow) -> Outcome:
+        """Render and send one row; every failure becomes an outcome, never an exception."""
+        if row.channel == Channel.webhook:
+            return await self._send_webhook(row)
+        try:
+            message = self._render(row)
+        except Exception as exc:  # a row we cannot render will never render: fail it
+            log.exception("cannot render notification %s", row.id)
+            return Outcome(
+                row, sent=False, final=True, error=f"render error: {exc}"[:1000], label="failed"
+            )
+        if message is None:
+            return Outcome(
+                row,
+                sent=False,
+                final=True,
+                error="skipped: subscription no longer active",
+                label="skipped",
+            )
+        try:
+            await self.mailer.send_raw(message)
+        except MailServerUnavailable as exc:
+            self.server_unavailable = exc
+            error = str(exc)[:1000]
+            return Outcome(
+                row, sent=False, delay=self.postpone_seconds, postponed=True, halts=True,
+                error=error, label="postponed",
+            )  # fmt: skip
+        except MailError as exc:
+            final = not exc.retryable or row.attempts >= self.settings.delivery_max_attempts
+            log.warning(
+                "delivery of notification %s failed (attempt %d%s): %s",
+                row.id,
+                row.attempts,
+                ", giving up" if final else "",
+                exc,
+            )
+            delay = (
+                0.0
+                if final
+                else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
+            )
+            return Outcome(
+                row,
+                sent=False,
+                final=final,
+                delay=delay,
+                error=str(exc)[:1000] or type(exc).__name__,
+                label="failed" if final else "retry",
+            )
+        self.server_unavailable = None
+        return Outcome(row, sent=True)
+
+    def _render(self, row: ClaimedRow) -> Rendered | None:
+        """The message for a row, or None when its recipient no longer wants it."""
+        event = self._event(row)
+        if event.prepared is None:
+            raise ValueError(event.error or "event cannot be rendered")
+        if row.email is None:
+            raise ValueError("an email notification for a subscription without an address")
+        spec = spec_for(row.notification_type)
+        recipient = Recipient(row.subscription_id, row.email, row.is_active, row.confirmed)
+        if not spec.wanted(recipient):
+            return None
+        links = recipient_links(spec, self.signer, self.site.public_url, recipient)
+        return event.prepared.render(to=row.email, row_id=row.id, links=links)
+
+    def _event(self, row: ClaimedRow) -> _Event:
+        event = self._events.get(row.event_id)
+        if event is None:
+            raise LookupError(f"event {row.event_id} is gone")
+        return event
 
     def webhook_job(self, row: ClaimedRow) -> WebhookJob:
-        games: list[GameSummary] = []
-        if row.notification_type == NotificationType.live_match:
-            live = load_payload(row.notification_type, row.payload)
-            assert isinstance(live, LiveSession)
-            games = [game_summary(g, row.username) for g in live.games]
+        """What a webhook row needs, from its event (rendered per row: webhook
+        audiences are small, and each body is signed for its own receiver)."""
+        event = self._event(row)
+        if event.facts is None:
+            raise ValueError(event.error or "event cannot be read")
+        payload = event.facts.payload
+        live = payload if isinstance(payload, LiveSession) else None
         return WebhookJob(
             row_id=row.id,
             subscription_id=row.subscription_id,
@@ -373,45 +511,45 @@ class Deliverer:
             url=row.webhook_url or "",
             format=row.webhook_format or "",
             secret=row.webhook_secret,
-            username=row.username,
-            player_name=row.player_name,
-            games=games,
-            event_key=row.event_key,
-            occurred_at=row.occurred_at or datetime.now(UTC),
-        )
+            username=live.username if live else (event.facts.player_username or ""),
+            player_name=live.name if live else event.facts.player_name,
+            games=live.games if live and row.notification_type == NotificationType.live_match
+            else (),
+            event_key=event.facts.key,
+            occurred_at=event.occurred_at,
+        )  # fmt: skip
 
-    async def _deliver_webhook(self, row: ClaimedRow) -> bool:
-        """One attempt at a webhook row, recorded like an email's (SPEC §9)."""
+    async def _send_webhook(self, row: ClaimedRow) -> Outcome:
+        """One attempt at a webhook row (SPEC §9), judged like an email's."""
         kind = f"webhook_{row.notification_type}"
         try:
             job = self.webhook_job(row)
             message = self.webhooks.message(job)
         except Exception as exc:  # a row we cannot render will never render: fail it
             log.exception("cannot render notification %s", row.id)
-            await self._mark_failed(row, f"render error: {type(exc).__name__}", final=True)
-            return False
+            error = f"render error: {type(exc).__name__}"
+            return Outcome(row, sent=False, final=True, error=error, label="failed", kind=kind)
         if message is None:
-            await self._mark_failed(row, "skipped: subscription no longer active", final=True)
-            metrics.EMAILS.labels(kind, "skipped").inc()
-            return False
+            error = "skipped: subscription no longer active"
+            return Outcome(row, sent=False, final=True, error=error, label="skipped", kind=kind)
         outcome = await self.webhooks.send(job, message)
         if outcome.verdict is Verdict.delivered:
-            await asyncio.shield(self._mark_sent(row))
-            metrics.EMAILS.labels(kind, "sent").inc()
-            return True
+            return Outcome(row, sent=True, kind=kind)
         if outcome.verdict is Verdict.postponed:
-            await self._postpone(row, outcome.error or "host on hold", outcome.retry_after)
-            return False
+            delay = self.postpone_seconds if outcome.retry_after is None else outcome.retry_after
+            error = (outcome.error or "host on hold")[:1000]
+            return Outcome(
+                row, sent=False, postponed=True, delay=delay, error=error, label="postponed",
+                kind=kind,
+            )  # fmt: skip
         error = (outcome.error or outcome.verdict.value)[:1000]
         final = (
             outcome.verdict is not Verdict.retry
             or row.attempts >= self.settings.delivery_max_attempts
         )
         if outcome.verdict is Verdict.gone:
-            await self._mark_gone(row, error)
-        else:
-            await self._mark_failed(row, error, final=final, delay=outcome.retry_after)
-        metrics.EMAILS.labels(kind, "failed" if final else "retry").inc()
+            await self._deactivate(row.subscription_id)
+            error = f"gone: {error}"[:1000]
         log.warning(
             "webhook notification %s failed (attempt %d%s): %s",
             row.id,
@@ -419,55 +557,95 @@ class Deliverer:
             ", giving up" if final else "",
             error,
         )
-        return False
-
-    async def _mark_gone(self, row: ClaimedRow, error: str) -> None:
-        """The row fails and the subscription ends, together."""
-        async with self.session_factory() as session, session.begin():
-            await session.execute(
-                _MARK_FAILED,
-                {"id": row.id, "final": True, "error": f"gone: {error}", "delay": 0.0},
+        delay = 0.0
+        if not final:
+            delay = outcome.retry_after or retry_delay(
+                row.attempts, base=self.settings.delivery_retry_base_seconds
             )
-            await session.execute(_DEACTIVATE, {"subscription_id": row.subscription_id})
+        return Outcome(
+            row, sent=False, final=final, delay=delay, error=error,
+            label="failed" if final else "retry", kind=kind,
+        )  # fmt: skip
 
-    async def _renew(self, row: ClaimedRow) -> bool:
+    async def _deactivate(self, subscription_id: int) -> None:
+        """A webhook that answered 404/410 no longer exists: its subscription ends."""
         async with self.session_factory() as session, session.begin():
-            renewed = await session.scalar(
-                _RENEW,
-                {
-                    "id": row.id,
-                    "lease": self.settings.delivery_lease_seconds,
-                    "claimed_until": row.locked_until,
-                },
-            )
-        return renewed is not None
+            await session.execute(_DEACTIVATE, {"subscription_id": subscription_id})
 
-    async def _mark_sent(self, row: ClaimedRow) -> None:
-        async with self.session_factory() as session, session.begin():
-            await session.execute(_MARK_SENT, {"id": row.id})
+    def payload_of(self, event_id: int) -> dict[str, Any]:
+        """The raw payload of a cached event (for metrics); empty when not cached."""
+        event = self._events.get(event_id)
+        return event.payload if event is not None else {}
 
-    async def _postpone(self, row: ClaimedRow, error: str, delay: float | None = None) -> None:
-        """Not sent at all (mail server down, a webhook host's 429 wait): no attempt
-        is counted; tried again after `delay` seconds."""
-        async with self.session_factory() as session, session.begin():
-            await session.execute(
-                _POSTPONE,
-                {
-                    "id": row.id,
-                    "error": error[:1000],
-                    "delay": self.postpone_seconds if delay is None else delay,
-                },
-            )
 
-    async def _mark_failed(
-        self, row: ClaimedRow, error: str, *, final: bool, delay: float | None = None
-    ) -> None:
-        """`delay`: the receiver's own wait (a 429), else the backoff."""
-        if final:
-            delay = 0.0
-        elif delay is None:
-            delay = retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
-        async with self.session_factory() as session, session.begin():
-            await session.execute(
-                _MARK_FAILED, {"id": row.id, "final": final, "error": error, "delay": delay}
-            )
+class _Halt:
+    """Why senders stop taking rows: the worker stops, or the mail server is down."""
+
+    def __init__(self, stop: asyncio.Event | None) -> None:
+        self.stop = stop
+        self.server_down = False
+
+    @property
+    def halted(self) -> bool:
+        return self.server_down or (self.stop is not None and self.stop.is_set())
+
+
+class _Recorder:
+    """Collects outcomes and records them in batches, one statement per batch: as soon
+    as RECORD_BATCH outcomes wait, or when the oldest has waited RECORD_INTERVAL_SECONDS.
+    So one statement records many rows, and a worker killed at any moment leaves at most
+    the sends in progress plus two recording batches sent but not recorded (those are
+    sent again once their lease ends: the only doubles a crash can cause)."""
+
+    def __init__(self, deliverer: Deliverer, connection: AsyncConnection | None) -> None:
+        self._deliverer = deliverer
+        self._connection = connection
+        self._buffer: list[Outcome] = []
+        self._full = asyncio.Event()
+        self._closing = False
+        self._flusher: asyncio.Task[None] | None = None
+        self.done: list[Outcome] = []
+
+    def add(self, outcome: Outcome) -> None:
+        self._buffer.append(outcome)
+        if len(self._buffer) >= RECORD_BATCH:
+            self._full.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._buffer:
+            if len(self._buffer) < RECORD_BATCH and not self._closing:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), RECORD_INTERVAL_SECONDS)
+            batch, self._buffer = self._buffer, []
+            try:
+                await self._deliverer.record(batch, self._connection)
+            except Exception:
+                # Unrecorded rows stay leased; once the lease ends they are sent again.
+                log.exception("recording %d delivery outcomes failed", len(batch))
+                continue
+            self._observe(batch)
+
+    def _observe(self, batch: list[Outcome]) -> None:
+        for outcome in batch:
+            row = outcome.row
+            metrics.EMAILS.labels(outcome.kind or row.notification_type, outcome.label).inc()
+            if outcome.sent:
+                metrics.observe_delivery(
+                    row.notification_type, self._deliverer.payload_of(row.event_id)
+                )
+        self.done.extend(batch)
+
+    async def close(self) -> None:
+        """Record whatever is left, now."""
+        self._closing = True
+        self._full.set()
+        if self._flusher is not None:
+            await self._flusher
+        await self._flush_loop()
+
+
+def _leases(rows: list[ClaimedRow]) -> dict[str, Any]:
+    return {"ids": [r.id for r in rows], "leases": [r.locked_until for r in rows]}

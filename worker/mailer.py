@@ -1,7 +1,9 @@
 """Send rendered emails: over SMTP (a small connection pool) or into ``.eml`` files.
 
 Both senders implement :class:`Mailer`, so delivery code does not care which one
-the settings chose. Every failure surfaces as a :class:`MailError` whose
+the settings chose (:func:`build_mailer`). Delivery hands over ready bytes
+(:meth:`Mailer.send_raw`, no re-flattening per message); ``send`` takes an
+``EmailMessage`` for everything else. Every failure surfaces as a :class:`MailError` whose
 ``retryable`` flag tells the outbox whether to back off and try again
 (:class:`TransientMailError`) or to give up on the row (:class:`PermanentMailError`).
 """
@@ -15,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +25,12 @@ from typing import ClassVar, Literal, Protocol, Self
 
 import aiosmtplib
 
+from app.config import Settings
+from app.emails.render import Rendered
+
 logger = logging.getLogger(__name__)
+
+Transaction = Callable[[aiosmtplib.SMTP], Awaitable[tuple[dict[str, aiosmtplib.SMTPResponse], str]]]
 
 TLSMode = Literal["none", "starttls", "tls"]
 
@@ -62,6 +70,10 @@ class Mailer(Protocol):
 
     async def send(self, message: EmailMessage) -> None:
         """Deliver one message (envelope taken from its From/To headers)."""
+        ...
+
+    async def send_raw(self, message: Rendered) -> None:
+        """Deliver one rendered message as is, to its envelope recipient."""
         ...
 
     async def aclose(self) -> None:
@@ -126,11 +138,26 @@ class SMTPMailer(Mailer):
     async def send(self, message: EmailMessage) -> None:
         """Deliver ``message``; raises :class:`TransientMailError` or
         :class:`PermanentMailError`."""
+        await self._send(
+            lambda conn: conn.send_message(message, timeout=self.timeout),
+            str(message.get("Message-ID")),
+        )
+
+    async def send_raw(self, message: Rendered) -> None:
+        """Deliver prepared bytes to one recipient; errors as for :meth:`send`."""
+        await self._send(
+            lambda conn: conn.sendmail(
+                message.sender, [message.recipient], message.data, timeout=self.timeout
+            ),
+            message.message_id,
+        )
+
+    async def _send(self, transaction: Transaction, message_id: str) -> None:
         if self._closed:
             raise TransientMailError("the SMTP mailer is closed")
         async with self._slots:
             try:
-                await self._send_with_reconnect(message)
+                await self._send_with_reconnect(transaction, message_id)
             except MailError:
                 raise
             except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
@@ -142,7 +169,7 @@ class SMTPMailer(Mailer):
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quit(conn, self.timeout) for conn in idle))
 
-    async def _send_with_reconnect(self, message: EmailMessage) -> None:
+    async def _send_with_reconnect(self, transaction: Transaction, message_id: str) -> None:
         """Send on a pooled connection; if that connection turns out to have been
         closed by the server while idle, retry once on a fresh one. (Only a reused
         connection is retried: a fresh one failing means the server is in trouble.
@@ -150,14 +177,14 @@ class SMTPMailer(Mailer):
         message whose 250 reply was lost with the connection.)"""
         conn, reused = await self._checkout()
         try:
-            await self._transact(conn, message)
+            await self._transact(conn, transaction, message_id)
         except aiosmtplib.SMTPServerDisconnected:
             if not reused:
                 raise
             logger.info(
                 "smtp connection to %s:%s dropped while idle; reconnecting", self.host, self.port
             )
-            await self._transact(await self._connect(), message)
+            await self._transact(await self._connect(), transaction, message_id)
         except aiosmtplib.SMTPResponseException as exc:
             # 421: the server is closing this (idle) channel; a new one may work.
             if exc.code != 421 or not reused:
@@ -167,12 +194,14 @@ class SMTPMailer(Mailer):
                 self.host,
                 self.port,
             )
-            await self._transact(await self._connect(), message)
+            await self._transact(await self._connect(), transaction, message_id)
 
-    async def _transact(self, conn: aiosmtplib.SMTP, message: EmailMessage) -> None:
+    async def _transact(
+        self, conn: aiosmtplib.SMTP, transaction: Transaction, message_id: str
+    ) -> None:
         """One mail transaction; the connection goes back to the pool if usable."""
         try:
-            refused, _ = await conn.send_message(message, timeout=self.timeout)
+            refused, _ = await transaction(conn)
         except (
             aiosmtplib.SMTPResponseException,
             aiosmtplib.SMTPRecipientsRefused,
@@ -189,9 +218,7 @@ class SMTPMailer(Mailer):
         if refused:
             # Some recipients took the message: raising would make the outbox
             # send it again to those who already have it.
-            logger.warning(
-                "smtp server refused some recipients of %s: %s", message.get("Message-ID"), refused
-            )
+            logger.warning("smtp server refused some recipients of %s: %s", message_id, refused)
 
     async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
         """An idle live connection (``reused=True``) or a freshly opened one."""
@@ -264,13 +291,20 @@ class FileMailer(Mailer):
 
     async def send(self, message: EmailMessage) -> None:
         """Write the message atomically; an OSError becomes a transient failure."""
+        await self._save(
+            message.get("Message-ID"), bytes(message), message.get("To"), message.get("Subject")
+        )
+
+    async def send_raw(self, message: Rendered) -> None:
+        """Write prepared bytes, named by their Message-ID."""
+        await self._save(message.message_id, message.data, message.recipient, message.subject)
+
+    async def _save(self, message_id: str | None, data: bytes, to: object, subject: object) -> None:
         try:
-            path = await asyncio.to_thread(self._write, message)
+            path = await asyncio.to_thread(self._write, message_id, data)
         except OSError as exc:
             raise TransientMailError(f"cannot write email to {self.directory}: {exc}") from exc
-        logger.info(
-            "email to %s written to %s: %s", message.get("To"), path, message.get("Subject")
-        )
+        logger.info("email to %s written to %s: %s", to, path, subject)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -279,10 +313,9 @@ class FileMailer(Mailer):
         """Where :meth:`send` writes ``message``."""
         return self.directory / _file_name(message.get("Message-ID"), bytes(message))
 
-    def _write(self, message: EmailMessage) -> Path:
+    def _write(self, message_id: str | None, data: bytes) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        data = bytes(message)
-        target = self.directory / _file_name(message.get("Message-ID"), data)
+        target = self.directory / _file_name(message_id, data)
         fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -295,6 +328,22 @@ class FileMailer(Mailer):
                 os.unlink(temp)
             raise
         return target
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """The mailer the settings ask for: SMTP when SMTP_HOST is set, else .eml files."""
+    if settings.smtp_host:
+        default_port = {"tls": 465, "starttls": 587}.get(settings.smtp_tls, 25)
+        return SMTPMailer(
+            settings.smtp_host,
+            settings.smtp_port or default_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            tls=settings.smtp_tls,
+            pool_size=settings.smtp_pool_size,
+        )
+    logger.info("SMTP_HOST is not set: emails are written to %s", settings.outbox_dir)
+    return FileMailer(settings.outbox_dir)
 
 
 def _to_mail_error(exc: BaseException) -> MailError:

@@ -26,7 +26,7 @@ from app.subscribers.digest import run_due_digests
 from app.subscriptions.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
-from worker.delivery import ClaimedRow, Deliverer
+from worker.delivery import Deliverer
 from worker.health import (
     LoopState,
     MailServerState,
@@ -35,7 +35,7 @@ from worker.health import (
     is_connectivity_error,
 )
 from worker.listener import OutboxListener
-from worker.mailer import FileMailer, Mailer, SMTPMailer
+from worker.mailer import Mailer, build_mailer
 from worker.maintenance import apply_retention, refresh_outbox_stats
 from worker.poller import Poller
 from worker.scheduler import ClaimedPlayer, claim_players, release_players, seconds_until_next_due
@@ -65,27 +65,6 @@ HEALTH_MAX_TICK_AGE_SECONDS = 120.0
 # --once waits for rows due within this window: retries in backoff (5 attempts take
 # about 40-80 s) and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS).
 ONCE_DRAIN_WINDOW_SECONDS = 300.0
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    if settings.smtp_host:
-        return SMTPMailer(
-            settings.smtp_host,
-            settings.smtp_port
-            or (
-                465
-                if settings.smtp_tls == "tls"
-                else 587
-                if settings.smtp_tls == "starttls"
-                else 25
-            ),
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            tls=settings.smtp_tls,
-            pool_size=settings.smtp_pool_size,
-        )
-    log.info("SMTP_HOST is not set: emails are written to %s", settings.outbox_dir)
-    return FileMailer(settings.outbox_dir)
 
 
 class Worker:
@@ -221,25 +200,13 @@ class Worker:
     # -- delivery ---------------------------------------------------------------
 
     async def _deliver_batch(self) -> int:
-        # While the mail server is unreachable, one row at a time probes it.
-        limit = 1 if self.mail_paused else self.settings.delivery_concurrency * 4
-        rows = await self.deliverer.claim(limit=limit)
-        if not rows:
-            return 0
-        tasks = [asyncio.create_task(self._deliver_one(r)) for r in rows]
-        try:
-            sent = await asyncio.gather(*tasks)
-            self.mail_tally["sent"] += sum(sent)
-            self.mail_tally["not sent yet"] += len(sent) - sum(sent)
-        except asyncio.CancelledError:
-            # Cancelled at shutdown: rows whose send never started go back at once.
-            unfinished = [r.id for r, t in zip(rows, tasks, strict=True) if not t.done()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.shield(self.deliverer.release(unfinished))
-            raise
+        # While the mail server is unreachable, one row at a time probes it. Cancelled
+        # at shutdown, the deliverer releases rows whose send never started.
+        limit = 1 if self.mail_paused else None
+        batch = await self.deliverer.run_batch(self.stop, limit=limit, tick=self.delivery_state.ok)
+        self.mail_tally.update(batch.tally)
         self._track_mail_server()
-        return len(rows)
+        return batch.claimed
 
     def _track_mail_server(self) -> None:
         self.deliverer.postpone_seconds = self.mail_server.update(self.deliverer.server_unavailable)
@@ -247,13 +214,6 @@ class Worker:
     @property
     def mail_paused(self) -> bool:
         return self.mail_server.down_since is not None
-
-    async def _deliver_one(self, row: ClaimedRow) -> bool:
-        sent = await self.deliverer.deliver(row)
-        if sent:
-            metrics.observe_delivery(row.notification_type, row.payload)
-        self.delivery_state.ok()
-        return sent
 
     async def delivery_loop(self) -> None:
         backoff = ERROR_BACKOFF_FIRST_SECONDS

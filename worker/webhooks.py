@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.config import Settings
-from app.emails.render import GameSummary
 from app.models import NotificationType
+from app.notifications.payloads import GameRecord
 from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
@@ -49,7 +49,7 @@ class WebhookJob:
     secret: str | None
     username: str
     player_name: str | None
-    games: Sequence[GameSummary]
+    games: Sequence[GameRecord]
     event_key: str
     occurred_at: datetime
 

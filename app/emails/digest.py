@@ -1,78 +1,48 @@
-"""The daily digest email (issue 12): one address's sessions since its previous digest."""
+"""The daily digest email (issue 12): one address's sessions since its previous digest.
+
+Its entry in the message table (:data:`app.emails.messages.MESSAGES`) takes its context
+from here: every session with its games, times shown in the address's own time zone.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from email.message import EmailMessage
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.emails.render import (
-    MAX_LISTED_GAMES,
-    GameSummary,
-    _build,
-    _game_view,
-    _list_domain,
-    _own_url,
-    message_id,
-)
+from app.emails.chess import game_view
+from app.notifications.payloads import Digest, Payload
+
+MAX_LISTED_GAMES = 20
 
 
-@dataclass(frozen=True, slots=True)
-class DigestSession:
-    username: str
-    name: str | None
-    started_at: datetime
-    games: Sequence[GameSummary]
+def _digest(payload: Payload) -> Digest:
+    if not isinstance(payload, Digest):
+        raise ValueError(f"a digest event needs a digest payload, not {payload!r}")
+    return payload
 
 
-def render_digest(
-    *,
-    to: str,
-    sender: str,
-    local_date: str,
-    timezone: str,
-    sessions: Sequence[DigestSession],
-    manage_url: str,
-    unsubscribe_all_url: str,
-    public_base_url: str,
-    row_id: int,
-    event_id: str,
-    list_domain: str | None = None,
-    date: datetime | None = None,
-) -> EmailMessage:
-    """Times are shown in the address's own time zone. `List-Unsubscribe` (one-click) ends
-    every subscription of the address: a digest is about all of them."""
-    zone = ZoneInfo(timezone)
-    views = []
-    for s in sessions:
-        ordered = sorted(s.games, key=lambda g: g.end_time)
-        views.append(
+def digest_context(payload: Payload) -> dict[str, Any]:
+    digest = _digest(payload)
+    zone = ZoneInfo(digest.timezone)
+    sessions = []
+    for s in digest.sessions:
+        games = sorted(s.games, key=lambda g: (g.end_time, g.event_id))
+        started = datetime.fromtimestamp(s.started_at, UTC).astimezone(zone)
+        sessions.append(
             {
                 "username": s.username,
                 "name": s.name if s.name and s.name.lower() != s.username.lower() else None,
-                "started": s.started_at.astimezone(zone).strftime("%H:%M %Z"),
-                "games": [_game_view(g) for g in ordered[:MAX_LISTED_GAMES]],
-                "more_games": max(0, len(ordered) - MAX_LISTED_GAMES),
+                "started": started.strftime("%H:%M %Z"),
+                "games": [game_view(g, s.username) for g in games[:MAX_LISTED_GAMES]],
+                "more_games": max(0, len(games) - MAX_LISTED_GAMES),
             }
         )
-    domain = _list_domain(list_domain, sender)
-    count = len(views)
-    return _build(
-        template="digest",
-        context={
-            "local_date": local_date,
-            "sessions": views,
-            "manage_url": _own_url(manage_url, "manage_url"),
-            "public_base_url": _own_url(public_base_url, "public_base_url"),
-        },
-        to=to,
-        sender=sender,
-        subject=f"Your Chess.com Helper digest for {local_date}: "
-        f"{count} {'session' if count == 1 else 'sessions'}",
-        message_id=message_id("digest", row_id, event_id, domain),
-        list_domain=domain,
-        unsubscribe_url=_own_url(unsubscribe_all_url, "unsubscribe_all_url"),
-        date=date,
-    )
+    return {"local_date": digest.local_date, "sessions": sessions}
+
+
+def digest_subject(payload: Payload) -> str:
+    digest = _digest(payload)
+    count = len(digest.sessions)
+    noun = "session" if count == 1 else "sessions"
+    return f"Your Chess.com Helper digest for {digest.local_date}: {count} {noun}"

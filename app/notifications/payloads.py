@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -41,6 +42,17 @@ class GameRecord:
     def is_live(self) -> bool:
         """Anything that is not a daily (correspondence) game is live play."""
         return self.time_class != "daily"
+
+    def side(self, username: str) -> tuple[str, int | None, str | None]:
+        """The game as ``username`` played it: (opponent, opponent's rating, the
+        player's Chess.com result code or None)."""
+        if self.white.lower() == username.lower():
+            return self.black, self.black_rating, self.white_result or None
+        return self.white, self.white_rating, self.black_result or None
+
+    @property
+    def ended_at(self) -> datetime:
+        return datetime.fromtimestamp(self.end_time, UTC)
 
     @classmethod
     def from_game(cls, game: Game) -> GameRecord:

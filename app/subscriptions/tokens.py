@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, Serializer, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from app.errors import InvalidToken
 
@@ -29,13 +31,29 @@ def email_digest(email: str) -> str:
     return hashlib.sha256(email.lower().encode()).hexdigest()[:16]
 
 
+class _Serializer(URLSafeTimedSerializer):
+    """itsdangerous' URL-safe timed tokens, without trying zlib on every payload: ours
+    are a few dozen bytes that compression never shortens (the library then writes them
+    uncompressed anyway), and the attempt was most of the cost of signing one. Tokens
+    are the same bytes; loading still accepts compressed ones."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 class TokenSigner:
     def __init__(self, secret_key: str) -> None:
         self._secret = secret_key
+        # Built once per purpose: delivery signs two tokens per email.
+        self._serializers: dict[Purpose, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        # A distinct salt per purpose: an unsubscribe token can never confirm, and so on.
-        return URLSafeTimedSerializer(self._secret, salt=f"chesscom-helper.{purpose}")
+        serializer = self._serializers.get(purpose)
+        if serializer is None:
+            # A distinct salt per purpose: an unsubscribe token can never confirm, and so on.
+            serializer = _Serializer(self._secret, salt=f"chesscom-helper.{purpose}")
+            self._serializers[purpose] = serializer
+        return serializer
 
     def sign(self, purpose: Purpose, subject: int | str, email: str) -> str:
         return self._serializer(purpose).dumps({"s": subject, "e": email_digest(email)})

@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from app.emails.render import GameSummary, describe_result, format_time_control
+from app.emails.chess import describe_result, format_time_control
+from app.notifications.payloads import GameRecord
 from app.webhooks.events import (
     EventGame,
     EventLinks,
@@ -61,7 +62,7 @@ class WebhookFormat(StrEnum):
 class LiveMatchMessage:
     username: str
     player_name: str | None
-    games: Sequence[GameSummary]
+    games: Sequence[GameRecord]
     event_id: str
     occurred_at: datetime
     unsubscribe_url: str
@@ -131,8 +132,8 @@ def _profile_url(username: str) -> str:
     return f"https://www.chess.com/member/{quote(username.lower(), safe='')}"
 
 
-def _ordered(games: Sequence[GameSummary]) -> list[GameSummary]:
-    return sorted(games, key=lambda g: _utc(g.end_time))
+def _ordered(games: Sequence[GameRecord]) -> list[GameRecord]:
+    return sorted(games, key=lambda g: (g.end_time, g.event_id))
 
 
 def _utc(value: datetime) -> datetime:
@@ -148,11 +149,11 @@ def _display(username: str, name: str | None) -> str:
     return f"{name} ({username})" if name and name.lower() != username.lower() else username
 
 
-def _rating(game: GameSummary) -> str:
-    return f" ({game.opponent_rating})" if game.opponent_rating is not None else ""
+def _rating(rating: int | None) -> str:
+    return f" ({rating})" if rating is not None else ""
 
 
-def _time_control(game: GameSummary) -> str:
+def _time_control(game: GameRecord) -> str:
     return f"{format_time_control(game.time_control)} ({_clean(game.time_class) or 'live'})"
 
 
@@ -164,22 +165,23 @@ def _md(value: str) -> str:
     return _DISCORD_MARKUP.sub(r"\\\1", _clean(value))
 
 
-def _discord_game(username: str, name: str | None, game: GameSummary) -> dict[str, Any]:
-    opponent = _clean(game.opponent) or "unknown opponent"
+def _discord_game(username: str, name: str | None, game: GameRecord) -> dict[str, Any]:
+    opponent, rating, result = game.side(username)
+    opponent = _clean(opponent) or "unknown opponent"
     embed: dict[str, Any] = {
         "title": f"{_clean(game.time_class).capitalize() or 'Live'} game vs {opponent}"[:256],
-        "color": COLOURS[outcome(game.result)],
+        "color": COLOURS[outcome(result)],
         "author": {"name": _display(username, name)[:256], "url": _profile_url(username)},
         "fields": [
             {"name": "Time control", "value": _md(_time_control(game))[:1024], "inline": True},
-            {"name": "Opponent", "value": _md(opponent + _rating(game))[:1024], "inline": True},
+            {"name": "Opponent", "value": _md(opponent + _rating(rating))[:1024], "inline": True},
             {
                 "name": "Result",
-                "value": _md(describe_result(game.result) or "unknown")[:1024],
+                "value": _md(describe_result(result) or "unknown")[:1024],
                 "inline": True,
             },
         ],
-        "timestamp": _iso(game.end_time),
+        "timestamp": _iso(game.ended_at),
     }
     if (url := _url(game.url)) is not None:
         embed["url"] = url
@@ -222,8 +224,9 @@ def _slack_link(url: str | None, text: str) -> str:
     return f"<{url}|{_mrkdwn(text)}>" if url else _mrkdwn(text)
 
 
-def _slack_game(game: GameSummary) -> dict[str, Any]:
-    opponent = _clean(game.opponent) or "unknown opponent"
+def _slack_game(username: str, game: GameRecord) -> dict[str, Any]:
+    opponent, rating, result = game.side(username)
+    opponent = _clean(opponent) or "unknown opponent"
     return {
         "type": "section",
         "fields": [
@@ -231,11 +234,11 @@ def _slack_game(game: GameSummary) -> dict[str, Any]:
             {
                 "type": "mrkdwn",
                 "text": f"*Opponent*\n{_slack_link(_profile_url(opponent), opponent)}"
-                + _rating(game),
+                + _rating(rating),
             },
             {
                 "type": "mrkdwn",
-                "text": f"*Result*\n{_mrkdwn(describe_result(game.result) or 'unknown')}",
+                "text": f"*Result*\n{_mrkdwn(describe_result(result) or 'unknown')}",
             },
             {
                 "type": "mrkdwn",
@@ -284,7 +287,7 @@ def _slack(message: Message) -> dict[str, Any]:
         "unfurl_links": False,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
-            *(_slack_game(g) for g in games),
+            *(_slack_game(message.username, g) for g in games),
             _slack_footer(unsubscribe),
         ],
     }
@@ -296,6 +299,20 @@ def _slack(message: Message) -> dict[str, Any]:
 def _player(username: str, name: str | None) -> EventPlayer:
     return EventPlayer(
         username=username, name=_clean(name) or None, profile_url=_profile_url(username)
+    )
+
+
+def _event_game(username: str, game: GameRecord) -> EventGame:
+    opponent, rating, result = game.side(username)
+    return EventGame(
+        url=game.url,
+        time_class=game.time_class,
+        time_control=game.time_control,
+        opponent=opponent,
+        opponent_rating=rating,
+        result=result,
+        outcome=outcome(result),
+        end_time=game.ended_at,
     )
 
 
@@ -318,19 +335,7 @@ def _json_event(message: Message) -> dict[str, Any]:
             data=LiveMatchData(
                 event_id=message.event_id,
                 player=_player(message.username, message.player_name),
-                games=[
-                    EventGame(
-                        url=g.url,
-                        time_class=g.time_class,
-                        time_control=g.time_control,
-                        opponent=g.opponent,
-                        opponent_rating=g.opponent_rating,
-                        result=g.result,
-                        outcome=outcome(g.result),
-                        end_time=_utc(g.end_time),
-                    )
-                    for g in _ordered(message.games)
-                ],
+                games=[_event_game(message.username, g) for g in _ordered(message.games)],
                 links=EventLinks(unsubscribe=unsubscribe),
             ),
         )

@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app.emails.render import render_erase_confirmation
+from tests.emails.conftest import erase_confirmation
 from worker.mailer import FileMailer, Mailer, MailError, TransientMailError
 
 
 def erase_email(row_id: int = 1, erase_url: str = "https://helper.example/e?t=1") -> EmailMessage:
-    return render_erase_confirmation(
-        to="fan@example.com",
-        sender="Chess.com Helper <noreply@helper.example>",
-        erase_url=erase_url,
-        row_id=row_id,
-    )
+    return erase_confirmation(erase_url, row_id=row_id)
 
 
 def listing(directory: Path) -> list[Path]:

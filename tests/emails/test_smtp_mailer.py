@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import aiosmtplib
 import pytest
 
-from app.emails.render import render_erase_confirmation
+from tests.emails.conftest import erase_confirmation
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from worker.mailer import (
     Mailer,
@@ -23,12 +23,7 @@ from worker.mailer import (
 
 
 def email_to(recipient: str, row_id: int = 1) -> EmailMessage:
-    return render_erase_confirmation(
-        to=recipient,
-        sender="Chess.com Helper <noreply@helper.example>",
-        erase_url="https://helper.example/erase?token=t",
-        row_id=row_id,
-    )
+    return erase_confirmation("https://helper.example/erase?token=t", to=recipient, row_id=row_id)
 
 
 def mailer_for(server: SMTPServerFake, **options: object) -> SMTPMailer:

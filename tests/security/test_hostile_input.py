@@ -22,12 +22,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.emails.render import GameSummary, render_confirmation, render_live_match
 from app.models import ApiToken, EmailSubscription, NotificationLog, Player
+from app.notifications.payloads import GameRecord
 from app.players import service as players_service
 from app.security import hash_token
 from app.subscriptions.tokens import Purpose, TokenSigner
 from tests.conftest import ADMIN_TOKEN
+from tests.emails.conftest import confirmation, live
 from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -183,13 +184,7 @@ async def test_cr_lf_in_an_email_address_is_422_and_never_stored(
         assert await s.scalar(select(func.count()).select_from(NotificationLog)) == 0
     # Even if one got past validation, the mail renderer refuses it as a recipient.
     with pytest.raises(ValueError, match="to"):
-        render_confirmation(
-            to=email,
-            sender="Chess.com Helper <noreply@helper.example>",
-            player_username="hikaru",
-            confirm_url="https://helper.example/confirm?token=t",
-            row_id=1,
-        )
+        confirmation("https://helper.example/confirm?token=t", to=email, row_id=1)
 
 
 async def test_cr_lf_in_the_admin_erase_path_is_422(
@@ -267,26 +262,25 @@ async def test_a_hostile_username_from_chesscom_is_escaped_in_pages(
 
 
 def test_chesscom_text_is_escaped_in_the_live_match_email() -> None:
-    message = render_live_match(
-        to="fan@example.com",
-        sender="Chess.com Helper <noreply@helper.example>",
+    game = GameRecord(
+        event_id="e1",
+        url="javascript:alert(3)",
+        end_time=int(datetime(2024, 5, 1, 14, 0, tzinfo=UTC).timestamp()),
+        start_time=0,
+        time_class="blitz<svg onload=alert(4)>",
+        time_control="180+2",
+        white="evilplayer",
+        black=IMG,
+        black_rating=2800,
+        white_result="<i>win</i>",
+    )
+    message = live(
+        [game],
         player_username="evilplayer",
         player_name=SCRIPT + IMG,
-        games=[
-            GameSummary(
-                url="javascript:alert(3)",
-                time_class="blitz<svg onload=alert(4)>",
-                time_control="180+2",
-                opponent=IMG,
-                opponent_rating=2800,
-                result="<i>win</i>",
-                end_time=datetime(2024, 5, 1, 14, 0, tzinfo=UTC),
-            )
-        ],
         event_id="e1",
         row_id=1,
         unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=abc",
-        public_base_url="https://helper.example",
     )
     html_part = message.get_body(("html",))
     assert html_part is not None

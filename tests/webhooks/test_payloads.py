@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.emails.render import GameSummary
+from app.notifications.payloads import GameRecord
 from app.webhooks.events import LiveMatchEvent, VerificationEvent
 from app.webhooks.payloads import (
     COLOURS,
@@ -27,19 +27,23 @@ CONFIRM = "https://helper.example.org/api/v1/subscriptions/confirm?token=xyz.123
 T0 = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
 
 
-def game(n: int = 1, *, result: str | None = "win", opponent: str = "magnuscarlsen") -> GameSummary:
-    return GameSummary(
+def game(n: int = 1, *, result: str | None = "win", opponent: str = "magnuscarlsen") -> GameRecord:
+    end = int((T0 + timedelta(minutes=5 * n)).timestamp())
+    return GameRecord(
+        event_id=f"uuid-{n}",
         url=f"https://www.chess.com/game/live/{1000 + n}",
+        end_time=end,
+        start_time=end - 300,
         time_class="blitz",
         time_control="180+2",
-        opponent=opponent,
-        opponent_rating=3280,
-        result=result,
-        end_time=T0 + timedelta(minutes=5 * n),
+        white="hikaru",
+        black=opponent,
+        black_rating=3280,
+        white_result=result or "",
     )
 
 
-def live(*games: GameSummary, name: str | None = "Hikaru Nakamura") -> LiveMatchMessage:
+def live(*games: GameRecord, name: str | None = "Hikaru Nakamura") -> LiveMatchMessage:
     return LiveMatchMessage(
         username="hikaru",
         player_name=name,

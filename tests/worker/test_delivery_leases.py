@@ -11,10 +11,10 @@ import asyncio
 from collections import Counter
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.config import Settings
-from app.models import NotificationType
+from app.models import NotificationType, Player
 from app.notifications.outbox import request_event
 from tests.worker.conftest import WorkerFactory, World
 
@@ -33,7 +33,10 @@ async def queue_confirmations(world: World, n: int) -> None:
     for i in range(n):
         sub = await world.subscribe(f"fan{i}@example.com", "hikaru", confirmed=False)
         async with world.factory() as s, s.begin():
-            await request_event(s, NotificationType.confirmation, f"confirm:{i}", sub)
+            player = await s.scalar(select(Player.player_id).where(Player.username == "hikaru"))
+            await request_event(
+                s, NotificationType.confirmation, f"confirm:{i}", sub, player_id=player
+            )
 
 
 async def test_rows_whose_lease_ran_out_are_left_to_the_worker_that_claimed_them_next(

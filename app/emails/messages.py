@@ -1,0 +1,200 @@
+"""What each notification type says: one table entry per type (SPEC §7).
+
+An entry names its templates, subject, shared context, the per-recipient links it
+carries (each a signed token of one purpose) and whether a recipient still wants it.
+Delivery looks the type up here and never branches on it; a new kind of message is a
+new entry (and its templates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from app.emails.chess import game_view
+from app.emails.digest import digest_context, digest_subject
+from app.emails.headers import list_domain_from_sender, list_id, own_url, required_text
+from app.emails.render import PreparedMessage
+from app.models import NotificationType
+from app.notifications.payloads import LiveSession, Payload
+from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import link_url, manage_url, unsubscribe_all_url
+
+MAX_LISTED_GAMES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What every recipient of one event shares."""
+
+    kind: str
+    key: str  # the event's own id: a session's first game, a request's random id
+    payload: Payload
+    player_username: str | None = None
+    player_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One outbox row's recipient, as the claim found it."""
+
+    subscription_id: int
+    email: str
+    is_active: bool
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What messages take from the settings."""
+
+    sender: str
+    public_url: str
+    list_domain: str | None = None
+    manage_link_days: int = 30  # how long a manage link works (its token's max age)
+
+    @property
+    def domain(self) -> str:
+        return self.list_domain or list_domain_from_sender(self.sender)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSpec:
+    template: str
+    message_kind: str  # the Message-ID's prefix
+    subject: Callable[[EventFacts], str]
+    context: Callable[[EventFacts, Site], dict[str, Any]]
+    links: Mapping[str, Purpose]  # template variable -> the purpose of its signed token
+    list_unsubscribe: str | None  # the link that also goes in List-Unsubscribe
+    wanted: Callable[[Recipient], bool]  # False: the row is dropped as skipped
+    per_player_list: bool = True  # List-Id of the event's player (else the service's)
+    # Links made from the signed ones (template variable -> how), e.g. the digest's
+    # one-click "unsubscribe from everything" is a form target of its manage link.
+    derived_links: Mapping[str, tuple[str, Callable[[str], str]]] = field(default_factory=dict)
+
+
+def _live_session(facts: EventFacts) -> LiveSession:
+    if not isinstance(facts.payload, LiveSession):
+        raise ValueError(f"a live_match event needs a live-session payload, not {facts.payload!r}")
+    return facts.payload
+
+
+def _player(facts: EventFacts) -> str:
+    if isinstance(facts.payload, LiveSession):
+        return required_text(facts.payload.username, "player_username")
+    return required_text(facts.player_username or "", "player_username")
+
+
+def _live_match_context(facts: EventFacts, site: Site) -> dict[str, Any]:
+    session = _live_session(facts)
+    username = _player(facts)
+    name = required_text(session.name or username, "player_name")
+    games = sorted(session.games, key=lambda g: (g.end_time, g.event_id))
+    return {
+        "player_username": username,
+        "player_name": name if name.lower() != username.lower() else None,
+        "profile_url": f"https://www.chess.com/member/{quote(username.lower(), safe='')}",
+        "games": [game_view(game, username) for game in games[:MAX_LISTED_GAMES]],
+        "more_games": max(0, len(games) - MAX_LISTED_GAMES),
+        "public_base_url": own_url(site.public_url, "public_base_url"),
+    }
+
+
+MESSAGES: dict[str, MessageSpec] = {
+    NotificationType.live_match: MessageSpec(
+        template="live_match",
+        message_kind="notification",
+        subject=lambda facts: f"{_player(facts)} started playing live chess on Chess.com",
+        context=_live_match_context,
+        links={"unsubscribe_url": Purpose.unsubscribe, "manage_url": Purpose.manage},
+        list_unsubscribe="unsubscribe_url",
+        wanted=lambda r: r.is_active and r.confirmed,
+    ),
+    NotificationType.confirmation: MessageSpec(
+        template="confirmation",
+        message_kind="confirmation",
+        subject=lambda facts: f"Confirm your subscription to {_player(facts)}",
+        context=lambda facts, _: {"player_username": _player(facts), "unsubscribe_url": None},
+        links={"confirm_url": Purpose.confirm, "manage_url": Purpose.manage},
+        list_unsubscribe=None,
+        wanted=lambda r: not (r.is_active and r.confirmed),
+    ),
+    NotificationType.erase_request: MessageSpec(
+        template="erase_confirmation",
+        message_kind="erase",
+        subject=lambda _: "Confirm deletion of your data",
+        context=lambda facts, _: {},
+        links={"erase_url": Purpose.erase, "manage_url": Purpose.manage},
+        list_unsubscribe=None,
+        wanted=lambda _: True,
+        per_player_list=False,
+    ),
+    NotificationType.digest: MessageSpec(
+        template="digest",
+        message_kind="digest",
+        subject=lambda facts: digest_subject(facts.payload),
+        context=lambda facts, site: {
+            **digest_context(facts.payload),
+            "public_base_url": own_url(site.public_url, "public_base_url"),
+        },
+        links={"manage_url": Purpose.manage},
+        # A digest is about every player of the address: one click ends them all.
+        derived_links={"unsubscribe_all_url": ("manage_url", unsubscribe_all_url)},
+        list_unsubscribe="unsubscribe_all_url",
+        wanted=lambda r: r.is_active and r.confirmed,
+        per_player_list=False,
+    ),
+    NotificationType.manage_link: MessageSpec(
+        template="manage_link",
+        message_kind="manage",
+        subject=lambda _: "Your link to manage Chess.com Helper emails",
+        context=lambda _, site: {"valid_days": site.manage_link_days},
+        links={"manage_url": Purpose.manage},
+        list_unsubscribe=None,
+        wanted=lambda _: True,
+        per_player_list=False,
+    ),
+}
+
+
+def spec_for(kind: str) -> MessageSpec:
+    spec = MESSAGES.get(kind)
+    if spec is None:
+        raise ValueError(f"unknown notification type {kind!r}")
+    return spec
+
+
+def prepare(facts: EventFacts, site: Site) -> PreparedMessage:
+    """Render what every recipient of the event shares (the costly part), once."""
+    spec = spec_for(facts.kind)
+    player = _player(facts) if spec.per_player_list else None
+    return PreparedMessage(
+        template=spec.template,
+        context=spec.context(facts, site),
+        subject=spec.subject(facts),
+        sender=site.sender,
+        list_id=list_id(site.domain, player),
+        list_domain=site.domain,
+        message_kind=spec.message_kind,
+        event_key=facts.key,
+        links=frozenset(spec.links) | frozenset(spec.derived_links),
+        list_unsubscribe=spec.list_unsubscribe,
+    )
+
+
+def recipient_links(
+    spec: MessageSpec, signer: TokenSigner, public_url: str, recipient: Recipient
+) -> dict[str, str]:
+    """The signed links of one recipient, built by the one link builder (app.urls)."""
+    links: dict[str, str] = {}
+    for name, purpose in spec.links.items():
+        token = signer.sign(purpose, recipient.subscription_id, recipient.email)
+        if purpose is Purpose.manage:
+            links[name] = manage_url(public_url, token)
+        else:
+            links[name] = link_url(public_url, purpose, token)
+    for name, (source, derive) in spec.derived_links.items():
+        links[name] = derive(links[source])
+    return links
