@@ -1,0 +1,280 @@
+"""Fan-out benchmarks (issue 9), each side by side with a bare reference in one run.
+
+1. Fan-out of N subscribers of one player into an aiosmtpd sink in another process
+   (`tests.fakes.smtp_sink`), by the worker's code in a process of its own
+   (`bench._fanout_worker`: the event + INSERT … SELECT transaction, then
+   `Worker.drain_outbox`), against a bare aiosmtplib loop (`bench._bare_smtp`) sending
+   the same number of messages of the same size over the same number of connections
+   to the same sink. Also reported: the fan-out transaction's duration and the worker
+   process's peak RSS.
+2. Outbox claim + record throughput with a sender that does nothing: the Deliverer
+   (claim a batch, render, record outcomes one statement per batch) against the bare
+   claim and record statements alone.
+
+    scripts/with_db.sh .venv/bin/python -m bench.fanout [--sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from app.emails.messages import EventFacts, Site, prepare
+from app.subscriptions.tokens import Purpose, TokenSigner
+from bench._common import SECRET_KEY, make_settings, median, scratch_database, spread
+from bench._fanout_worker import session_payload
+from tests import db
+from tests.fakes.smtp_sink import SMTPSink
+from worker.delivery import _CLAIM, _RECORD, Deliverer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _sql(url: str, statement: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def seed(url: str, player_id: int, username: str, subscribers: int) -> None:
+    await _sql(
+        url, "INSERT INTO players (player_id, username) VALUES ($1, $2)", player_id, username
+    )
+    await _sql(
+        url,
+        "INSERT INTO email_subscriptions (email, player_id, confirmed_at) "
+        "SELECT 'fan' || g || '.' || $2 || '@example.com', $1, now() "
+        "FROM generate_series(1, $3) g",
+        player_id,
+        username,
+        subscribers,
+    )
+    await _sql(url, "VACUUM ANALYZE email_subscriptions")
+
+
+def sample_message(path: Path) -> int:
+    """One real live_match email with real-length signed links (the bare loop's message)."""
+    site = Site("Chess.com Helper <alerts@bench.test>", "http://bench.test")
+    facts = EventFacts("live_match", "bench-session", session_payload(int(time.time())))  # type: ignore[arg-type]
+    signer = TokenSigner(SECRET_KEY)
+    links = {
+        "unsubscribe_url": "http://bench.test/api/v1/unsubscribe?token="
+        + signer.sign(Purpose.unsubscribe, 123456, "fan123456.hikaru@example.com"),
+        "manage_url": "http://bench.test/manage?token="
+        + signer.sign(Purpose.manage, 123456, "fan123456.hikaru@example.com"),
+    }
+    data = prepare(facts, site).render(to="fan123456.hikaru@example.com", row_id=1, links=links)
+    path.write_bytes(data.data)
+    return len(data.data)
+
+
+async def _child(*args: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def worker_run(
+    url: str, sink: SMTPSink, connections: int, player: int, n: int
+) -> dict[str, Any]:
+    await _sql(url, "TRUNCATE notification_logs, events")
+    sink.clear()
+    result = await _child(
+        "bench._fanout_worker", url, sink.host, str(sink.port), str(connections), str(player)
+    )
+    counts = sink.wait_for(n, timeout=30)
+    assert result["queued"] == n and result["sent"] == n, result
+    assert counts["messages"] == n, counts
+    assert len(sink.deliveries()) == n, "one email per subscriber"
+    result["sessions"] = counts["sessions"]
+    return result
+
+
+async def bare_run(sink: SMTPSink, connections: int, n: int, message: Path) -> dict[str, Any]:
+    sink.clear()
+    result = await _child(
+        "bench._bare_smtp", sink.host, str(sink.port), str(connections), str(n), str(message)
+    )
+    counts = sink.wait_for(n, timeout=30)
+    assert counts["messages"] == n, counts
+    return result
+
+
+async def fan_out_figures(sizes: list[int], repeats: int, connections: int) -> None:
+    print(f"## Fan-out into an aiosmtpd sink (another process), {connections} connections\n")
+    message = Path(tempfile.mkdtemp()) / "message.eml"
+    size_bytes = sample_message(message)
+    print(f"message size: {size_bytes} bytes (multipart text + HTML, two games)\n")
+    with SMTPSink.start() as sink:
+        async with scratch_database("fanout") as url:
+            for i, n in enumerate(sizes):
+                await seed(url, 1000 + i, f"star{i}", n)
+            for i, n in enumerate(sizes):
+                runs = repeats if n <= 20_000 else 1
+                worker: list[dict[str, Any]] = []
+                bare: list[dict[str, Any]] = []
+                for _ in range(runs):  # alternating, so both see the same machine
+                    worker.append(await worker_run(url, sink, connections, 1000 + i, n))
+                    bare.append(await bare_run(sink, connections, n, message))
+                _report(n, worker, bare)
+
+
+def _report(n: int, worker: list[dict[str, Any]], bare: list[dict[str, Any]]) -> None:
+    end_to_end = [n / (w["fanout_seconds"] + w["drain_seconds"]) for w in worker]
+    delivery = [n / w["drain_seconds"] for w in worker]
+    reference = [n / b["seconds"] for b in bare]
+    fanout = [w["fanout_seconds"] for w in worker]
+    rss = [w["peak_rss_mb"] for w in worker]
+    print(f"### {n:,} subscribers ({len(worker)} run(s) each, alternating)\n")
+    print("| | runs | median |")
+    print("|---|---|---|")
+    print(
+        f"| worker, fan-out + delivery (msg/s) | {spread(end_to_end)} | {median(end_to_end):.0f} |"
+    )
+    print(f"| worker, delivery only (msg/s) | {spread(delivery)} | {median(delivery):.0f} |")
+    print(f"| bare aiosmtplib loop (msg/s) | {spread(reference)} | {median(reference):.0f} |")
+    print(f"| fan-out transaction (s) | {spread(fanout)} | {median(fanout):.3f} |")
+    print(f"| worker peak RSS (MB) | {spread(rss)} | {median(rss):.0f} |")
+    ratio = median(end_to_end) / median(reference)
+    ratio_delivery = median(delivery) / median(reference)
+    print(
+        f"\nratio worker / bare: **{ratio:.2f}** end to end, {ratio_delivery:.2f} delivery only;"
+        f" SMTP sessions opened by the worker: {[w['sessions'] for w in worker]}\n"
+    )
+
+
+class _NoopMailer:
+    async def send(self, message: object) -> None:
+        return None
+
+    async def send_raw(self, message: object) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def claim_record_figures(rows: int, repeats: int, batch: int) -> None:
+    print(f"## Outbox claim + record, sender does nothing ({rows:,} rows, batch {batch})\n")
+    async with scratch_database("claim") as url:
+        await seed(url, 7, "claimstar", rows)
+        settings = make_settings(url, delivery_batch_size=batch, delivery_concurrency=4)
+        from app.db import create_engine, create_session_factory
+
+        engine = create_engine(settings)
+        factory = create_session_factory(engine)
+        full: list[float] = []
+        bare: list[float] = []
+        try:
+            for _ in range(repeats):
+                await _reset(url, rows)
+                deliverer = Deliverer(settings, _NoopMailer(), TokenSigner(SECRET_KEY), factory)  # type: ignore[arg-type]
+                started = time.perf_counter()
+                while (await deliverer.run_batch()).claimed:
+                    pass
+                full.append(rows / (time.perf_counter() - started))
+                assert (
+                    await _sql(url, "SELECT count(*) FROM notification_logs WHERE status = 'sent'")
+                    == rows
+                )
+                await _reset(url, rows)
+                bare.append(await _bare_claim_record(url, rows, batch))
+        finally:
+            await engine.dispose()
+    print("| | runs (rows/s) | median |")
+    print("|---|---|---|")
+    print(f"| Deliverer: claim, render, no-op send, record | {spread(full)} | {median(full):.0f} |")
+    print(f"| bare: the claim and record statements alone | {spread(bare)} | {median(bare):.0f} |")
+    print(f"\nratio Deliverer / bare: {median(full) / median(bare):.2f}\n")
+
+
+async def _reset(url: str, rows: int) -> None:
+    await _sql(url, "TRUNCATE notification_logs, events")
+    event = await _sql(
+        url,
+        "INSERT INTO events (kind, player_id, key, payload) VALUES ('live_match', 7, 'claim', $1) "
+        "RETURNING id",
+        json.dumps(_payload_json()),
+    )
+    await _sql(
+        url,
+        "INSERT INTO notification_logs (subscription_id, event_id) "
+        "SELECT id, $1 FROM email_subscriptions",
+        event,
+    )
+    await _sql(url, "VACUUM ANALYZE notification_logs")
+
+
+def _payload_json() -> dict[str, Any]:
+    from app.notifications.payloads import dump_payload
+
+    return dump_payload(session_payload(int(time.time())))  # type: ignore[arg-type]
+
+
+async def _bare_claim_record(url: str, rows: int, batch: int) -> float:
+    """The same two statements, compiled by SQLAlchemy once, driven by asyncpg directly."""
+    claim = str(_CLAIM).replace(":limit", "$1").replace(":lease", "$2")
+    record = (
+        str(_RECORD)
+        .replace("CAST(:ids", "CAST($1").replace("CAST(:leases", "CAST($2")
+        .replace("CAST(:sent", "CAST($3").replace("CAST(:final", "CAST($4")
+        .replace("CAST(:errors", "CAST($5").replace("CAST(:delays", "CAST($6")
+        .replace("CAST(:postponed", "CAST($7")
+    )  # fmt: skip
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        started = time.perf_counter()
+        while True:
+            async with conn.transaction():
+                claimed = await conn.fetch(claim, batch, 60)
+            if not claimed:
+                break
+            k = len(claimed)
+            async with conn.transaction():
+                await conn.execute(
+                    record,
+                    [r["id"] for r in claimed],
+                    [r["locked_until"] for r in claimed],
+                    [True] * k,
+                    [False] * k,
+                    [None] * k,
+                    [0.0] * k,
+                    [False] * k,
+                )
+        return rows / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def run(sizes: list[int], repeats: int, connections: int, claim_rows: int) -> None:
+    await claim_record_figures(claim_rows, repeats, 200)
+    await fan_out_figures(sizes, repeats, connections)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side (1 above 20,000)")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--claim-rows", type=int, default=20_000)
+    args = parser.parse_args()
+    asyncio.run(run(args.sizes, args.repeats, args.connections, args.claim_rows))
+
+
+if __name__ == "__main__":
+    main()
