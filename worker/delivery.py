@@ -236,7 +236,10 @@ class Deliverer:
                 },
             )
             rows = [ClaimedRow(**r._asdict()) for r in result]
-            missing = {r.event_id for r in rows} - self._events.keys()
+            wanted = {r.event_id for r in rows}
+            for event_id in wanted & self._events.keys():
+                self._events.move_to_end(event_id)  # in use: newest, never evicted below
+            missing = wanted - self._events.keys()
             if missing:
                 found = await session.execute(_EVENTS, {"ids": sorted(missing)})
                 for event in found:
