@@ -262,7 +262,7 @@ async def _bare_claim_record(url: str, rows: int, batch: int) -> float:
 
 
 async def run(sizes: list[int], repeats: int, connections: int, claim_rows: int) -> None:
-    await claim_record_figures(claim_rows, repeats, 200)
+    await claim_record_figures(claim_rows, repeats, 500)
     await fan_out_figures(sizes, repeats, connections)
 
 

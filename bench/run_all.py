@@ -11,7 +11,7 @@ import platform
 import time
 from datetime import UTC, datetime
 
-from bench import api_throughput, delivery_throughput, poll_throughput
+from bench import api_throughput, delivery_throughput, fanout, poll_throughput
 
 
 def main() -> None:
@@ -23,6 +23,9 @@ def main() -> None:
     asyncio.run(poll_throughput.run(players=200, latency=0.05, repeats=3))
     print()
     asyncio.run(delivery_throughput.run(rows=1000, repeats=3, delays=[0.0, 0.01]))
+    print()
+    # 100,000 subscribers take minutes per side: `python -m bench.fanout` runs them.
+    asyncio.run(fanout.run(sizes=[10_000], repeats=3, connections=4, claim_rows=20_000))
     print()
     asyncio.run(api_throughput.run(rounds=3, duration=10, burst=2000))
     print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")
