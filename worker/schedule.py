@@ -269,7 +269,9 @@ class Candidate:
 
 
 def overdue(c: Candidate, *, now: float, policy: Policy) -> bool:
-    return c.last_polled_at is None or now - c.last_polled_at >= policy.max_wait
+    """Never polled, never planned (no rate: rows from before the schedule, failing or
+    closed players whose backoff ran out), or not polled for ``max_wait``."""
+    return c.last_polled_at is None or c.rate <= 0 or now - c.last_polled_at >= policy.max_wait
 
 
 def urgency(c: Candidate, *, now: float) -> float:

@@ -82,7 +82,8 @@ FOR UPDATE OF p SKIP LOCKED
 """
 
 # worker.schedule.claim_key, in SQL.
-_OVERDUE = "(p.last_polled_at IS NULL OR p.last_polled_at <= now() - make_interval(secs => :wait))"
+_OVERDUE = """(p.last_polled_at IS NULL OR p.poll_rate <= 0
+            OR p.last_polled_at <= now() - make_interval(secs => :wait))"""
 CLAIM_ORDER = f"""
 {_OVERDUE} DESC,
 CASE WHEN {_OVERDUE} THEN p.last_polled_at END ASC NULLS FIRST,

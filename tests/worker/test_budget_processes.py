@@ -40,6 +40,7 @@ BASE = 8
 # Every player within POLL_MAX_WAIT_SECONDS takes 3/s: the budget can keep the bound.
 MAX_WAIT = 20
 IDLE, LIVE = 56, 4
+NEWS = 12  # idle players who also finish a game mid-test
 RUN_SECONDS = 40.0
 BOUND = MAX_WAIT + (IDLE + LIVE) * slot_spacing(RATE)  # worker.schedule's bound, R = 1
 SLACK = 1.5  # a poll's own latency, the claim's granularity, process scheduling
@@ -131,7 +132,7 @@ async def test_several_workers_share_the_budget_and_poll_the_live_first(
         await asyncio.sleep(RUN_SECONDS / 2)
         # New games for some players of both kinds at once: who is seen first?
         added = time.time()
-        for name in live + idle[:LIVE]:
+        for name in live + idle[:NEWS]:
             simulator.add_game(name, end_time=int(added) - 1)
         await asyncio.sleep(RUN_SECONDS / 2)
     finally:
@@ -151,7 +152,8 @@ async def test_several_workers_share_the_budget_and_poll_the_live_first(
     assert len(times) > RATE * RUN_SECONDS * 0.6, output  # the budget was actually used
     worst = max(sum(1 for u in times[i:] if u < t + WINDOW) for i, t in enumerate(times))
     assert worst <= RATE * WINDOW, f"{worst} requests in one {WINDOW:.0f} s window"
-    assert all(r.status in (200, 304) for r in requests), {r.status for r in requests}
+    # 499: a request in flight when SIGTERM came, abandoned by the stopping worker.
+    assert {r.status for r in requests} <= {200, 304, 499, None}
 
     # 2. Nobody waits longer than the bound (measured while the workers ran).
     steady_end = end - 4  # the last seconds include the shutdown
@@ -163,18 +165,23 @@ async def test_several_workers_share_the_budget_and_poll_the_live_first(
             assert t - previous <= BOUND + SLACK, (name, t - previous, BOUND)
             previous = t
 
-    # 3. Players in a session come first: polled far more often, and their new games
-    #    are seen before the idle players' games of the same moment.
-    live_polls = [len(polls_of(requests, n)) for n in live]
-    idle_polls = [len(polls_of(requests, n)) for n in idle]
+    # 3. Players in a session come first: polled far more often (until some idle
+    #    players start playing too), and their new games are seen before the idle
+    #    players' games of the same moment.
+    def polls_before_news(name: str) -> int:
+        return sum(1 for t in polls_of(requests, name) if t < added)
+
+    live_polls = [polls_before_news(n) for n in live]
+    idle_polls = [polls_before_news(n) for n in idle]
     assert min(live_polls) > 2 * statistics.median(idle_polls), (live_polls, idle_polls)
 
     def seen_after(name: str) -> float:
         return next(t for t in polls_of(requests, name) if t > added) - added
 
     live_seen = [seen_after(n) for n in live]
-    idle_seen = [seen_after(n) for n in idle[:LIVE]]
-    assert max(live_seen) < statistics.median(idle_seen), (live_seen, idle_seen)
+    idle_seen = [seen_after(n) for n in idle[:NEWS]]
+    assert statistics.median(live_seen) < statistics.median(idle_seen), (live_seen, idle_seen)
+    assert max(live_seen) < max(idle_seen), (live_seen, idle_seen)
     async with session_factory() as s:
         playing = await s.scalar(text("SELECT count(*) FROM players WHERE is_playing"))
     assert playing is not None and playing >= LIVE

@@ -289,3 +289,11 @@ def test_players_in_a_session_are_claimed_first() -> None:
     live_polls = [len(p) for p in polls[20:]]
     idle_polls = [len(p) for p in polls[:20]]
     assert min(live_polls) > 3 * max(idle_polls)
+
+
+def test_rows_never_planned_go_first() -> None:
+    # Players tracked before the schedule existed (or whose backoff ran out) carry no
+    # rate; they are served like overdue ones instead of after every planned player.
+    planned = Candidate(1, T0 - 5, T0 - 60, rate=1.0)
+    unplanned = Candidate(2, T0 - 5, T0 - 30, rate=0.0)
+    assert choose([planned, unplanned], now=T0, limit=2, policy=POLICY) == [unplanned, planned]
