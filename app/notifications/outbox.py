@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import BigInteger, ColumnElement, and_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -38,24 +38,21 @@ OUTBOX_CHANNEL = "chesscom_helper_outbox"
 _IDEMPOTENCY_KEY = ["subscription_id", "event_id", "notification_type"]
 
 
-async def record_event(
-    session: AsyncSession,
+def _event_upsert(
     kind: NotificationType,
     key: str,
     payload: Payload,
-    *,
-    player_id: int | None = None,
-    occurred_at: datetime | None = None,
-) -> int:
-    """Store one thing that happened and return its id; the same (player, kind, key)
-    again returns the existing event (its payload is not rewritten)."""
+    player_id: int | None,
+    occurred_at: datetime | None,
+) -> Any:
+    """INSERT one event, or touch the same (player, kind, key) one; RETURNING its id."""
     facts: dict[str, Any] = {}
     if isinstance(payload, LiveSession):
         facts = {
             "time_classes": payload.time_classes,
             "rated_time_classes": payload.rated_time_classes,
         }
-    stmt = (
+    return (
         insert(Event)
         .values(
             kind=kind,
@@ -70,6 +67,20 @@ async def record_event(
         )
         .returning(Event.id)
     )
+
+
+async def record_event(
+    session: AsyncSession,
+    kind: NotificationType,
+    key: str,
+    payload: Payload,
+    *,
+    player_id: int | None = None,
+    occurred_at: datetime | None = None,
+) -> int:
+    """Store one thing that happened and return its id; the same (player, kind, key)
+    again returns the existing event (its payload is not rewritten)."""
+    stmt = _event_upsert(kind, key, payload, player_id, occurred_at)
     event_id: int = (await session.execute(stmt)).scalar_one()
     return event_id
 
@@ -154,9 +165,29 @@ async def request_event(
     *,
     player_id: int | None = None,
 ) -> bool:
-    """Record a one-recipient request (confirmation, erasure) and queue its mail."""
-    event_id = await record_event(session, kind, key, NoPayload(), player_id=player_id)
-    return await enqueue(session, subscription_id, event_id, kind)
+    """Record a one-recipient request (confirmation, erasure) and queue its mail.
+
+    One statement (one round trip): the event, its outbox row and the NOTIFY that wakes
+    delivery, the NOTIFY only when the row was added. True if added.
+    """
+    event = _event_upsert(kind, key, NoPayload(), player_id, None).cte("event")
+    added = (
+        insert(NotificationLog)
+        .from_select(
+            _IDEMPOTENCY_KEY,
+            select(
+                literal(subscription_id, BigInteger),
+                event.c.id,
+                literal(kind, NotificationLog.notification_type.type),
+            ),
+            include_defaults=False,  # the server defaults: pending, 0 attempts
+        )
+        .on_conflict_do_nothing(index_elements=_IDEMPOTENCY_KEY)
+        .returning(NotificationLog.id)
+        .cte("added")
+    )
+    woken = await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(added))
+    return woken.first() is not None
 
 
 async def notify_worker(session: AsyncSession) -> None:

@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, ScalarSelect, String, delete, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.chesscom.client import ChessComClient
 from app.config import Settings
@@ -46,17 +48,9 @@ def _now() -> datetime:
 _ADDRESS_LOCK = 0x4D41494C  # advisory-lock namespace ("MAIL") for per-address mail caps
 
 
-async def mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
-    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap).
-
-    Takes a per-address transaction lock first, so concurrent requests for one address
-    count and enqueue one after another and a burst cannot slip past the cap.
-    """
-    await session.execute(
-        select(func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(email.lower())))
-    )
-    since = _now() - timedelta(days=1)
-    stmt = (
+def _mails_since(email: str, kind: NotificationType, since: datetime) -> ScalarSelect[int]:
+    """How many mails of one kind went to an address since `since`, as a subquery."""
+    return (
         select(func.count(NotificationLog.id))
         .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
         .where(
@@ -64,25 +58,58 @@ async def mails_today(session: AsyncSession, email: str, kind: NotificationType)
             NotificationLog.notification_type == kind,
             NotificationLog.created_at >= since,
         )
+        .scalar_subquery()
     )
-    return await session.scalar(stmt) or 0
+
+
+async def _lock_address(session: AsyncSession, email: str) -> None:
+    """A per-address transaction lock: requests for one address count and enqueue one
+    after another, so a burst cannot slip past the cap. It must be its own statement,
+    before the count: a statement reads the snapshot taken when it started."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(email.lower())))
+    )
+
+
+async def mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
+    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap).
+
+    Takes a per-address transaction lock first, so concurrent requests for one address
+    count and enqueue one after another and a burst cannot slip past the cap.
+    """
+    await _lock_address(session, email)
+    return await session.scalar(select(_mails_since(email, kind, _now() - timedelta(days=1)))) or 0
 
 
 async def _queue_confirmation(
     session: AsyncSession, settings: Settings, sub: EmailSubscription
 ) -> bool:
-    """Queue a confirmation mail unless the cooldown or the per-address daily cap forbids."""
+    """Queue a confirmation mail unless the cooldown or the per-address daily cap forbids.
+
+    Three statements: the address lock; one UPDATE that stamps `confirmation_sent_at`
+    only while the address is under its daily cap (the count is its condition); one
+    statement that records the event, queues its mail and wakes the worker.
+    """
     now = _now()
     cooldown = timedelta(seconds=settings.confirmation_resend_cooldown_seconds)
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
-    if (
-        await mails_today(session, sub.recipient, NotificationType.confirmation)
-        >= settings.confirmation_emails_per_address_per_day
-    ):
+    await session.flush()  # nothing of `sub` may be pending behind the UPDATE below
+    await _lock_address(session, sub.recipient)
+    under_cap = _mails_since(sub.recipient, NotificationType.confirmation, now - timedelta(days=1))
+    stamped = await session.scalar(
+        update(EmailSubscription)
+        .where(
+            EmailSubscription.id == sub.id,
+            under_cap < settings.confirmation_emails_per_address_per_day,
+        )
+        .values(confirmation_sent_at=now)
+        .returning(EmailSubscription.id)
+        .execution_options(synchronize_session=False)
+    )
+    if stamped is None:
         return False
-    sub.confirmation_sent_at = now
-    await session.flush()
+    set_committed_value(sub, "confirmation_sent_at", now)
     await request_event(
         session,
         NotificationType.confirmation,
@@ -91,6 +118,46 @@ async def _queue_confirmation(
         player_id=sub.player_id,
     )
     return True
+
+
+async def _insert_new(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    player: int | str,
+    filters: Filters | None,
+) -> EmailSubscription | None:
+    """Insert the (email, player) subscription in one statement and return it, locked by
+    its insert; None when the pair exists already, or no tracked player has the
+    username `player` names.
+
+    ON CONFLICT DO NOTHING waits for a concurrent insert of the same pair, so two
+    requests serialise on the unique key as before, without a savepoint.
+    """
+    columns: dict[str, Any] = {"email": literal(email, String), "is_active": true()}
+    if filters is not None:
+        columns["time_classes"] = literal(
+            list(filters.time_classes), EmailSubscription.time_classes.type
+        )
+        columns["rated_only"] = literal(filters.rated_only)
+    if not settings.require_email_confirmation:
+        columns["confirmed_at"] = literal(_now(), EmailSubscription.confirmed_at.type)
+    labelled = [c.label(k) for k, c in columns.items()]
+    if isinstance(player, int):
+        source = select(literal(player, BigInteger).label("player_id"), *labelled)
+    else:  # the tracked player of that name, if any: no row, nothing inserted
+        source = select(Player.player_id, *labelled).where(Player.username == player.lower())
+    stmt = (
+        insert(EmailSubscription)
+        .from_select(["player_id", *columns], source)
+        .on_conflict_do_nothing(index_elements=["email", "player_id"])
+        .returning(EmailSubscription)
+    )
+    sub: EmailSubscription | None = await session.scalar(
+        select(EmailSubscription).from_statement(stmt).execution_options(populate_existing=True)
+    )
+    return sub
 
 
 async def subscribe(
@@ -106,9 +173,22 @@ async def subscribe(
 
     Returns the public status to report: "active" or "pending_confirmation". NotFound when
     Chess.com has no such player, UpstreamUnavailable when it cannot be reached.
+
+    A new address for a tracked player, the common case, costs one INSERT … SELECT that
+    finds the player and stores the row, then the confirmation's three statements.
     """
-    player, _ = await players.track_player(session, chesscom, username)
-    return await subscribe_to_player(session, settings, email=email, player=player, filters=filters)
+    sub = await _insert_new(session, settings, email=email, player=username, filters=filters)
+    if sub is not None:
+        return await _settle_new(session, settings, sub)
+    player_id = await session.scalar(
+        select(Player.player_id).where(Player.username == username.lower())
+    )
+    if player_id is None:
+        player, _ = await players.track_player(session, chesscom, username)
+        player_id = player.player_id
+    return await _subscribe_pair(
+        session, settings, email=email, player_id=player_id, filters=filters
+    )
 
 
 async def subscribe_to_player(
@@ -125,32 +205,40 @@ async def subscribe_to_player(
     confirmation then stands for them. An active subscription's filters change only
     through its manage link, so nobody can retune someone else's alerts.
     """
-    # Serialise concurrent requests for the same pair on the row lock / unique key.
+    return await _subscribe_pair(
+        session, settings, email=email, player_id=player.player_id, filters=filters
+    )
+
+
+async def _settle_new(session: AsyncSession, settings: Settings, sub: EmailSubscription) -> str:
+    """A just-inserted subscription: active already, or awaiting its confirmation mail."""
+    if not settings.require_email_confirmation:
+        return "active"  # inserted confirmed
+    await _queue_confirmation(session, settings, sub)
+    return "pending_confirmation"
+
+
+async def _subscribe_pair(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    player_id: int,
+    filters: Filters | None,
+) -> str:
+    sub = await _insert_new(session, settings, email=email, player=player_id, filters=filters)
+    if sub is not None:
+        return await _settle_new(session, settings, sub)
+    # The pair exists (a concurrent insert of it has committed by now): lock it.
     sub = await session.scalar(
         select(EmailSubscription)
-        .where(EmailSubscription.email == email, EmailSubscription.player_id == player.player_id)
+        .where(EmailSubscription.email == email, EmailSubscription.player_id == player_id)
         .with_for_update()
     )
-    if sub is None:
-        sub = EmailSubscription(email=email, player_id=player.player_id, is_active=True)
-        if filters is not None:
-            sub.time_classes, sub.rated_only = list(filters.time_classes), filters.rated_only
-        try:
-            # Added inside the savepoint, so that a failed insert leaves nothing pending.
-            async with session.begin_nested():
-                session.add(sub)
-                await session.flush()
-        except IntegrityError:
-            # A concurrent request created it first (unique email+player): use theirs.
-            sub = await session.scalar(
-                select(EmailSubscription)
-                .where(
-                    EmailSubscription.email == email,
-                    EmailSubscription.player_id == player.player_id,
-                )
-                .with_for_update()
-            )
-            assert sub is not None
+    if sub is None:  # erased between the two statements: start over
+        return await _subscribe_pair(
+            session, settings, email=email, player_id=player_id, filters=filters
+        )
     awaiting = not sub.is_active or sub.confirmed_at is None
     if filters is not None and awaiting:
         sub.time_classes, sub.rated_only = list(filters.time_classes), filters.rated_only
@@ -170,7 +258,6 @@ async def subscribe_to_player(
         sub.confirmed_at = None
         sub.consent_ip = sub.consent_user_agent = None
         sub.unsubscribed_at = None
-    await session.flush()
     await _queue_confirmation(session, settings, sub)
     return "pending_confirmation"
 
