@@ -19,6 +19,7 @@ The machine is small and shared, so the figures are medians over rounds and the
 verdict is the ratio project / reference.
 
     scripts/with_db.sh .venv/bin/python -m bench.api_throughput [--rounds 3] [--duration 10]
+    (--post-only: the POST burst alone)
 """
 
 from __future__ import annotations
@@ -245,8 +246,8 @@ async def count_rows(url: str, label: str) -> int:
         await conn.close()
 
 
-async def run(rounds: int, duration: int, burst: int) -> None:
-    if shutil.which("wrk") is None:
+async def run(rounds: int, duration: int, burst: int, post_only: bool = False) -> None:
+    if not post_only and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `apt-get install wrk` (make bench does it as root)")
     async with scratch_database("api") as url:
         await seed(url)
@@ -267,9 +268,11 @@ async def run(rounds: int, duration: int, burst: int) -> None:
             for r in range(rounds):
                 order = (app, ref) if r % 2 == 0 else (ref, app)
                 for server in order:
-                    wrk_get(server, 2)  # warm-up: connections, caches, JIT-free but still
-                    figures = wrk_get(server, duration)
-                    gets[server.name].append(figures)
+                    figures = GetFigures(0, 0, 0, 0)
+                    if not post_only:
+                        wrk_get(server, 2)  # warm-up: connections, caches, JIT-free but still
+                        figures = wrk_get(server, duration)
+                        gets[server.name].append(figures)
                     label = f"burst{r}-{server.name}"
                     rate = await post_burst(server, burst, label)
                     inserted = await count_rows(url, label)
@@ -293,6 +296,24 @@ def report(
     duration: int,
     burst: int,
 ) -> None:
+    if gets["project"]:  # not with --post-only
+        report_get(gets, rounds, duration)
+    print(
+        f"\nPOST /api/v1/subscriptions: {burst} distinct addresses, {BURST_CONNECTIONS} "
+        "connections, every answer 202, every row stored\n"
+    )
+    mp, mq = median(posts["project"]), median(posts["reference"])
+    print("| | project (runs) | reference (runs) | median project | median reference | ratio |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| req/s | {spread(posts['project'])} | {spread(posts['reference'])} "
+        f"| {mp:.0f} | {mq:.0f} | {mp / mq:.2f} |"
+    )
+    per_round = [a / b for a, b in zip(posts["project"], posts["reference"], strict=True)]
+    print(f"\nPOST ratio per round: {spread(per_round)}")
+
+
+def report_get(gets: dict[str, list[GetFigures]], rounds: int, duration: int) -> None:
     def med(name: str, attr: str) -> float:
         return median([getattr(g, attr) for g in gets[name]])
 
@@ -316,17 +337,6 @@ def report(
     per_round = [a.rps / b.rps for a, b in zip(gets["project"], gets["reference"], strict=True)]
     p99s = [a.p99_ms / b.p99_ms for a, b in zip(gets["project"], gets["reference"], strict=True)]
     print(f"\nthroughput ratio per round: {spread(per_round)}; p99 ratio per round: {spread(p99s)}")
-    print(
-        f"\nPOST /api/v1/subscriptions: {burst} distinct addresses, {BURST_CONNECTIONS} "
-        "connections, every answer 202, every row stored\n"
-    )
-    mp, mq = median(posts["project"]), median(posts["reference"])
-    print("| | project (runs) | reference (runs) | median project | median reference | ratio |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| req/s | {spread(posts['project'])} | {spread(posts['reference'])} "
-        f"| {mp:.0f} | {mq:.0f} | {mp / mq:.2f} |"
-    )
 
 
 def main() -> None:
@@ -334,8 +344,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds of GET load per run")
     parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument(
+        "--post-only", action="store_true", help="only the POST burst, no GET load (no wrk)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rounds, args.duration, args.burst))
+    asyncio.run(run(args.rounds, args.duration, args.burst, args.post_only))
 
 
 if __name__ == "__main__":
