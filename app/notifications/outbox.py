@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -170,24 +170,55 @@ async def request_event(
     One statement (one round trip): the event, its outbox row and the NOTIFY that wakes
     delivery, the NOTIFY only when the row was added. True if added.
     """
-    event = _event_upsert(kind, key, NoPayload(), player_id, None).cte("event")
+    woken = await session.execute(
+        _REQUEST_EVENT,
+        {
+            "kind": kind,
+            "key": key,
+            "player_id": player_id,
+            "payload": _NO_PAYLOAD,
+            "occurred_at": datetime.now(UTC),
+            "subscription_id": subscription_id,
+        },
+    )
+    return woken.first() is not None
+
+
+def _request_event_stmt() -> Any:
+    """Built once, with bind parameters (building it per request cost more CPU than
+    running it): the event upsert, its one outbox row, NOTIFY if the row was added."""
+    kind = bindparam("kind", type_=NotificationLog.notification_type.type)
+    event = (
+        insert(Event)
+        .values(
+            kind=kind,
+            key=bindparam("key"),
+            player_id=bindparam("player_id"),
+            payload=bindparam("payload"),
+            occurred_at=bindparam("occurred_at"),
+        )
+        .on_conflict_do_update(
+            index_elements=["player_id", "kind", "key"], set_={"key": insert(Event).excluded.key}
+        )
+        .returning(Event.id)
+        .cte("event")
+    )
     added = (
         insert(NotificationLog)
         .from_select(
             _IDEMPOTENCY_KEY,
-            select(
-                literal(subscription_id, BigInteger),
-                event.c.id,
-                literal(kind, NotificationLog.notification_type.type),
-            ),
+            select(bindparam("subscription_id", type_=BigInteger), event.c.id, kind),
             include_defaults=False,  # the server defaults: pending, 0 attempts
         )
         .on_conflict_do_nothing(index_elements=_IDEMPOTENCY_KEY)
         .returning(NotificationLog.id)
         .cte("added")
     )
-    woken = await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(added))
-    return woken.first() is not None
+    return select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(added)
+
+
+_REQUEST_EVENT = _request_event_stmt()
+_NO_PAYLOAD = dump_payload(NoPayload())
 
 
 async def notify_worker(session: AsyncSession) -> None:

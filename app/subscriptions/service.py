@@ -13,7 +13,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ScalarSelect, String, delete, func, literal, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Executable,
+    ScalarSelect,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,6 +43,7 @@ from app.models import (
     SentDigest,
     SubscriberPreferences,
 )
+from app.models.subscription import DEFAULT_TIME_CLASSES
 from app.notifications.outbox import request_event
 from app.players import service as players
 from app.subscribers.schemas import Filters
@@ -48,7 +63,11 @@ def _now() -> datetime:
 _ADDRESS_LOCK = 0x4D41494C  # advisory-lock namespace ("MAIL") for per-address mail caps
 
 
-def _mails_since(email: str, kind: NotificationType, since: datetime) -> ScalarSelect[int]:
+def _mails_since(
+    email: str | ColumnElement[str],
+    kind: NotificationType | ColumnElement[str],
+    since: datetime | ColumnElement[datetime],
+) -> ScalarSelect[int]:
     """How many mails of one kind went to an address since `since`, as a subquery."""
     return (
         select(func.count(NotificationLog.id))
@@ -62,13 +81,61 @@ def _mails_since(email: str, kind: NotificationType, since: datetime) -> ScalarS
     )
 
 
+# The write path's statements are built once, with bind parameters: building and
+# cache-keying them per request cost more CPU than the database work (py-spy, issue 11).
+_LOCK_ADDRESS = select(
+    func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(bindparam("address", type_=String)))
+)
+_subs: Table = EmailSubscription.__table__  # type: ignore[assignment]
+# Stamp `confirmation_sent_at` only while the address is under its daily cap.
+_STAMP_UNDER_CAP = (
+    update(_subs)
+    .where(
+        _subs.c.id == bindparam("sub_id"),
+        _mails_since(
+            bindparam("address", type_=String),
+            bindparam("kind", type_=NotificationLog.notification_type.type),
+            bindparam("since", type_=NotificationLog.created_at.type),
+        )
+        < bindparam("cap"),
+    )
+    .values(confirmation_sent_at=bindparam("now", type_=_subs.c.confirmation_sent_at.type))
+    .returning(_subs.c.id)
+)
+
+
+def _insert_new_stmt(source: Select[Any]) -> Executable:
+    columns = ["player_id", "email", "is_active", "time_classes", "rated_only", "confirmed_at"]
+    stmt = (
+        insert(EmailSubscription)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["email", "player_id"])
+        .returning(EmailSubscription)
+    )
+    return select(EmailSubscription).from_statement(stmt)
+
+
+_NEW_COLUMNS = (
+    bindparam("email", type_=String).label("email"),
+    true().label("is_active"),
+    bindparam("time_classes", type_=_subs.c.time_classes.type).label("time_classes"),
+    bindparam("rated_only", type_=_subs.c.rated_only.type).label("rated_only"),
+    bindparam("confirmed_at", type_=_subs.c.confirmed_at.type).label("confirmed_at"),
+)
+# A new (email, player) row, the player found by its username in the same statement.
+_INSERT_NEW_BY_NAME = _insert_new_stmt(
+    select(Player.player_id, *_NEW_COLUMNS).where(Player.username == bindparam("username"))
+)
+_INSERT_NEW_BY_ID = _insert_new_stmt(
+    select(bindparam("player_id", type_=BigInteger).label("player_id"), *_NEW_COLUMNS)
+)
+
+
 async def _lock_address(session: AsyncSession, email: str) -> None:
     """A per-address transaction lock: requests for one address count and enqueue one
     after another, so a burst cannot slip past the cap. It must be its own statement,
     before the count: a statement reads the snapshot taken when it started."""
-    await session.execute(
-        select(func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(email.lower())))
-    )
+    await session.execute(_LOCK_ADDRESS, {"address": email.lower()})
 
 
 async def mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
@@ -96,16 +163,16 @@ async def _queue_confirmation(
         return False
     await session.flush()  # nothing of `sub` may be pending behind the UPDATE below
     await _lock_address(session, sub.recipient)
-    under_cap = _mails_since(sub.recipient, NotificationType.confirmation, now - timedelta(days=1))
     stamped = await session.scalar(
-        update(EmailSubscription)
-        .where(
-            EmailSubscription.id == sub.id,
-            under_cap < settings.confirmation_emails_per_address_per_day,
-        )
-        .values(confirmation_sent_at=now)
-        .returning(EmailSubscription.id)
-        .execution_options(synchronize_session=False)
+        _STAMP_UNDER_CAP,
+        {
+            "sub_id": sub.id,
+            "address": sub.recipient,
+            "kind": NotificationType.confirmation,
+            "since": now - timedelta(days=1),
+            "cap": settings.confirmation_emails_per_address_per_day,
+            "now": now,
+        },
     )
     if stamped is None:
         return False
@@ -135,27 +202,19 @@ async def _insert_new(
     ON CONFLICT DO NOTHING waits for a concurrent insert of the same pair, so two
     requests serialise on the unique key as before, without a savepoint.
     """
-    columns: dict[str, Any] = {"email": literal(email, String), "is_active": true()}
-    if filters is not None:
-        columns["time_classes"] = literal(
-            list(filters.time_classes), EmailSubscription.time_classes.type
-        )
-        columns["rated_only"] = literal(filters.rated_only)
-    if not settings.require_email_confirmation:
-        columns["confirmed_at"] = literal(_now(), EmailSubscription.confirmed_at.type)
-    labelled = [c.label(k) for k, c in columns.items()]
+    params: dict[str, Any] = {
+        "email": email,
+        # The column defaults, unless the request names filters.
+        "time_classes": list(filters.time_classes if filters else DEFAULT_TIME_CLASSES),
+        "rated_only": filters.rated_only if filters else False,
+        "confirmed_at": None if settings.require_email_confirmation else _now(),
+    }
     if isinstance(player, int):
-        source = select(literal(player, BigInteger).label("player_id"), *labelled)
+        stmt, params["player_id"] = _INSERT_NEW_BY_ID, player
     else:  # the tracked player of that name, if any: no row, nothing inserted
-        source = select(Player.player_id, *labelled).where(Player.username == player.lower())
-    stmt = (
-        insert(EmailSubscription)
-        .from_select(["player_id", *columns], source)
-        .on_conflict_do_nothing(index_elements=["email", "player_id"])
-        .returning(EmailSubscription)
-    )
+        stmt, params["username"] = _INSERT_NEW_BY_NAME, player.lower()
     sub: EmailSubscription | None = await session.scalar(
-        select(EmailSubscription).from_statement(stmt).execution_options(populate_existing=True)
+        stmt, params, execution_options={"populate_existing": True}
     )
     return sub
 
