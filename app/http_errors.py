@@ -13,7 +13,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError
-from app.pages.render import LinkRefused, invalid_link_page, is_page_request, render_page
+from app.pages.render import (
+    LinkRefused,
+    PageAnswer,
+    invalid_link_page,
+    is_page_request,
+    render_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +138,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LinkRefused)
     async def _link_refused(request: Request, exc: LinkRefused) -> Response:
         return invalid_link_page(exc.detail)
+
+    @app.exception_handler(PageAnswer)
+    async def _page_answer(request: Request, exc: PageAnswer) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

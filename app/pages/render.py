@@ -63,6 +63,15 @@ class LinkRefused(Exception):
         super().__init__(detail)
 
 
+class PageAnswer(Exception):
+    """Raised by a page's dependency that must not let its route run (a manage link
+    that does not verify): the handler answers with `response`, as it is."""
+
+    def __init__(self, response: HTMLResponse) -> None:
+        self.response = response
+        super().__init__(response.status_code)
+
+
 def invalid_link_page(detail: str) -> HTMLResponse:
     return render_page(
         "error.html",

@@ -29,7 +29,7 @@ from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
 from app.errors import AppError, InvalidToken, NotFound
 from app.pages import csrf
-from app.pages.render import render_page
+from app.pages.render import PageAnswer, render_page
 from app.players import service as players
 from app.ratelimit import rate_limit
 from app.schemas import USERNAME_PATTERN, canonical_email
@@ -45,7 +45,6 @@ from app.subscribers.schemas import (
 )
 from app.subscriptions import service as subscriptions
 from app.subscriptions.service import erase_address
-from app.subscriptions.tokens import TokenSigner
 from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH, manage_target
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
@@ -104,6 +103,14 @@ async def _form(request: Request, settings: Settings) -> FormData:
     return form
 
 
+async def _checked_form(request: Request, settings: SettingsDep) -> FormData:
+    return await _form(request, settings)
+
+
+# A posted form whose CSRF token checked out (403 otherwise, before the route runs).
+CheckedForm = Annotated[FormData, Depends(_checked_form)]
+
+
 def _text(form: FormData, name: str, limit: int = 320) -> str:
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
@@ -144,9 +151,9 @@ async def subscribe(
     session: SessionDep,
     settings: SettingsDep,
     chesscom: ChessComDep,
+    form: CheckedForm,
 ) -> HTMLResponse:
     """Step 1 (`step=lookup`) shows the player; step 2 (`step=subscribe`) subscribes."""
-    form = await _form(request, settings)
     username, raw_email = _text(form, "username", 40), _text(form, "email")
     values = {"username": username, "email": raw_email}
     errors: dict[str, str] = {}
@@ -194,8 +201,9 @@ async def subscribe(
 
 
 @router.post(SEND_LINK_PATH, response_class=HTMLResponse)
-async def send_link(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    form = await _form(request, settings)
+async def send_link(
+    request: Request, session: SessionDep, settings: SettingsDep, form: CheckedForm
+) -> HTMLResponse:
     raw = _text(form, "email")
     try:
         email = canonical_email(raw)
@@ -215,74 +223,72 @@ async def send_link(request: Request, session: SessionDep, settings: SettingsDep
 # -- manage --------------------------------------------------------------------------
 
 
-async def _address_or_page(
-    request: Request, session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
-) -> str | HTMLResponse:
+@dataclass(frozen=True, slots=True)
+class ManageVisit:
+    """A request on /manage or one of its forms, its link already verified: the address
+    the token speaks for, and the answers every manage route gives."""
+
+    request: Request
+    session: AsyncSession
+    settings: Settings
+    token: str
+    address: str
+
+    async def form(self) -> FormData:
+        return await _form(self.request, self.settings)
+
+    async def page(
+        self, *, done: str = "", error: str | None = None, status: int = 200
+    ) -> HTMLResponse:
+        """The manage page, with what a form did (`done`) or why it did nothing."""
+        me = await service.me(self.session, self.address)
+        return _page(
+            self.request,
+            self.settings,
+            "manage.html",
+            status,
+            me=me,
+            query=urlencode({"token": self.token}),
+            manage_path=MANAGE_PATH,
+            notice=_DONE.get(done),
+            error=error,
+            zones=zone_choices(),
+            hours=range(24),
+            time_classes=["bullet", "blitz", "rapid"],
+        )
+
+    def back(self, done: str) -> RedirectResponse:
+        """After a form: back to the manage page, which says what was done."""
+        return RedirectResponse(manage_target(self.token, done=done), status_code=303)
+
+
+async def _manage_visit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    token: TokenParam = "",
+) -> ManageVisit:
+    """Verifies the manage link first: a bad one gets the page that offers a fresh link,
+    and the route does not run."""
     try:
-        return await service.address_of(session, settings, signer, token)
+        address = await service.address_of(session, settings, signer, token)
     except (service.InvalidManageToken, InvalidToken):
-        return _page(request, settings, "manage_invalid.html", 401, values={})
+        raise PageAnswer(_page(request, settings, "manage_invalid.html", 401, values={})) from None
+    return ManageVisit(request, session, settings, token, address)
 
 
-def _back(token: str, done: str) -> RedirectResponse:
-    return RedirectResponse(manage_target(token, done=done), status_code=303)
+ManageDep = Annotated[ManageVisit, Depends(_manage_visit)]
 
 
 @router.get(MANAGE_PATH, response_class=HTMLResponse)
-async def manage(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-    done: Annotated[str, Query(max_length=40)] = "",
-) -> HTMLResponse:
-    address = await _address_or_page(request, session, settings, signer, token)
-    if isinstance(address, HTMLResponse):
-        return address
-    return await _manage_page(request, session, settings, token, address, done=done)
-
-
-async def _manage_page(
-    request: Request,
-    session: AsyncSession,
-    settings: Settings,
-    token: str,
-    address: str,
-    *,
-    done: str = "",
-    error: str | None = None,
-    status: int = 200,
-) -> HTMLResponse:
-    me = await service.me(session, address)
-    return _page(
-        request,
-        settings,
-        "manage.html",
-        status,
-        me=me,
-        query=urlencode({"token": token}),
-        manage_path=MANAGE_PATH,
-        notice=_DONE.get(done),
-        error=error,
-        zones=zone_choices(),
-        hours=range(24),
-        time_classes=["bullet", "blitz", "rapid"],
-    )
+async def manage(visit: ManageDep, done: Annotated[str, Query(max_length=40)] = "") -> HTMLResponse:
+    return await visit.page(done=done)
 
 
 @router.post(MANAGE_PATH + "/preferences", response_class=HTMLResponse)
-async def save_preferences(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-) -> Response:
-    address = await _address_or_page(request, session, settings, signer, token)
-    if isinstance(address, HTMLResponse):
-        return address
-    form = await _form(request, settings)
+async def save_preferences(visit: ManageDep) -> Response:
+    form = await visit.form()
     try:
         quiet = None
         if form.get("quiet_enabled"):
@@ -298,108 +304,58 @@ async def save_preferences(
         patch = MePatch(timezone=_text(form, "timezone", 64), delivery=delivery)
     except ValidationError as exc:
         message = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        return await _manage_page(
-            request,
-            session,
-            settings,
-            token,
-            address,
-            error=f"Not saved: {message}",
-            status=422,
-        )
-    await service.update_preferences(session, address, patch)
-    return _back(token, "preferences")
+        return await visit.page(error=f"Not saved: {message}", status=422)
+    await service.update_preferences(visit.session, visit.address, patch)
+    return visit.back("preferences")
 
 
 @router.post(MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
-async def save_subscription(
-    request: Request,
-    subscription_id: int,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-) -> Response:
-    address = await _address_or_page(request, session, settings, signer, token)
-    if isinstance(address, HTMLResponse):
-        return address
-    form = await _form(request, settings)
+async def save_subscription(visit: ManageDep, subscription_id: int) -> Response:
+    form = await visit.form()
+    session, address = visit.session, visit.address
     action = _text(form, "action", 20)
     if action == "unsubscribe":
         await service.unsubscribe(session, address, subscription_id)
-        return _back(token, "unsubscribed")
+        return visit.back("unsubscribed")
     if action in ("pause", "resume"):
         patch = SubscriptionPatch(paused=action == "pause")
         await service.update_subscription(session, address, subscription_id, patch)
-        return _back(token, "paused" if action == "pause" else "resumed")
+        return visit.back("paused" if action == "pause" else "resumed")
     classes = [c for c in ("bullet", "blitz", "rapid") if form.get(f"tc_{c}")]
     if not classes:
-        return await _manage_page(
-            request,
-            session,
-            settings,
-            token,
-            address,
-            error="Not saved: choose at least one kind of game (or pause instead).",
-            status=422,
-        )
+        error = "Not saved: choose at least one kind of game (or pause instead)."
+        return await visit.page(error=error, status=422)
     filters = FiltersPatch.model_validate(
         {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
     )
     await service.update_subscription(
         session, address, subscription_id, SubscriptionPatch(filters=filters)
     )
-    return _back(token, "subscription")
+    return visit.back("subscription")
 
 
 @router.post(MANAGE_PATH + "/unsubscribe-all", response_class=HTMLResponse)
-async def unsubscribe_all(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-) -> Response:
-    address = await _address_or_page(request, session, settings, signer, token)
-    if isinstance(address, HTMLResponse):
-        return address
-    form = await request.form()
+async def unsubscribe_all(visit: ManageDep) -> Response:
+    form = await visit.request.form()
     if form.get("List-Unsubscribe") == "One-Click":
         # RFC 8058 one-click from a mail client (the digest's List-Unsubscribe): the signed
         # link is the proof, there is no page and so no CSRF cookie.
-        await service.unsubscribe_all(session, address)
+        await service.unsubscribe_all(visit.session, visit.address)
         return HTMLResponse("Unsubscribed from every player.", status_code=200)
-    await _form(request, settings)
-    await service.unsubscribe_all(session, address)
-    return _back(token, "unsubscribed_all")
+    await visit.form()
+    await service.unsubscribe_all(visit.session, visit.address)
+    return visit.back("unsubscribed_all")
 
 
 @router.post(MANAGE_PATH + "/erase", response_class=HTMLResponse)
-async def erase(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-) -> Response:
-    address = await _address_or_page(request, session, settings, signer, token)
-    if isinstance(address, HTMLResponse):
-        return address
-    form = await _form(request, settings)
+async def erase(visit: ManageDep) -> Response:
+    form = await visit.form()
     if not form.get("confirm"):
-        return await _manage_page(
-            request,
-            session,
-            settings,
-            token,
-            address,
-            error="Nothing was erased: tick the box to confirm.",
-            status=422,
-        )
-    await erase_address(session, address)
+        return await visit.page(error="Nothing was erased: tick the box to confirm.", status=422)
+    await erase_address(visit.session, visit.address)
     return _page(
-        request,
-        settings,
+        visit.request,
+        visit.settings,
         "done.html",
         heading="Your data has been deleted",
         message="We no longer hold any subscription, setting or notification record "
