@@ -20,11 +20,11 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
-from typing import ClassVar, Literal, Protocol, Self
+from typing import ClassVar, Literal, Protocol
 
 import aiosmtplib
 
+from app.closing import AsyncClosing
 from app.config import Settings
 from app.emails.render import Rendered
 
@@ -65,7 +65,7 @@ class PermanentMailError(MailError):
     retryable: ClassVar[bool] = False
 
 
-class Mailer(Protocol):
+class Mailer(AsyncClosing, Protocol):
     """Hands a rendered message to the outside world; raises :class:`MailError`."""
 
     async def send(self, message: EmailMessage) -> None:
@@ -75,21 +75,6 @@ class Mailer(Protocol):
     async def send_raw(self, message: Rendered) -> None:
         """Deliver one rendered message as is, to its envelope recipient."""
         ...
-
-    async def aclose(self) -> None:
-        """Release connections; the mailer must not be used afterwards."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class SMTPMailer(Mailer):

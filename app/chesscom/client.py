@@ -13,10 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -30,6 +27,8 @@ from app.chesscom.errors import (
     RateLimited,
 )
 from app.chesscom.payloads import Archive, ArchiveIndex, Profile
+from app.closing import AsyncClosing
+from app.retry_after import parse_retry_after
 
 DEFAULT_API_BASE = "https://api.chess.com/pub"
 
@@ -59,24 +58,6 @@ class NotModified:
 NOT_MODIFIED = NotModified()
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 def path_username(username: str) -> str:
     """The username as Chess.com URLs spell it: stripped, lower-case, escaped."""
     name = username.strip().lower()
@@ -85,7 +66,7 @@ def path_username(username: str) -> str:
     return quote(name, safe="")
 
 
-class ChessComClient:
+class ChessComClient(AsyncClosing):
     """Async client of `https://api.chess.com/pub` (or a simulator at another base)."""
 
     def __init__(
@@ -114,17 +95,6 @@ class ChessComClient:
         """Close the underlying connection pool (only if this client created it)."""
         if self._owns_http:
             await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def get_profile(
         self, username: str, etag: str | None = None

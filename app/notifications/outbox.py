@@ -13,6 +13,7 @@ the audience is said once, in :func:`audience_conditions`; features that narrow 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,6 +183,20 @@ async def request_event(
         },
     )
     return woken.first() is not None
+
+
+async def request_confirmation(
+    session: AsyncSession, subscription_id: int, *, player_id: int | None
+) -> bool:
+    """Queue a subscription's confirmation (an email's confirm link, a webhook's
+    verification message): a fresh key each time, so a resend is a message of its own."""
+    return await request_event(
+        session,
+        NotificationType.confirmation,
+        f"confirm:{uuid.uuid4()}",
+        subscription_id,
+        player_id=player_id,
+    )
 
 
 def _request_event_stmt() -> Any:

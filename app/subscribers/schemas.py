@@ -129,21 +129,18 @@ class DeliveryPatch(StrictModel):
     quiet_hours: QuietHours | None = None
 
 
+_MY_SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": 42,
+    "username": "hikaru",
+    "active": True,
+    "confirmed": True,
+    "paused": False,
+    "filters": _FILTERS_EXAMPLE,
+}
+
+
 class MySubscription(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "username": "hikaru",
-                    "active": True,
-                    "confirmed": True,
-                    "paused": False,
-                    "filters": _FILTERS_EXAMPLE,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_MY_SUBSCRIPTION_EXAMPLE]})
 
     id: int
     username: str
@@ -167,16 +164,7 @@ class Me(BaseModel):
                         "digest_hour": 8,
                         "quiet_hours": {"start": "22:00", "end": "07:30"},
                     },
-                    "subscriptions": [
-                        {
-                            "id": 42,
-                            "username": "hikaru",
-                            "active": True,
-                            "confirmed": True,
-                            "paused": False,
-                            "filters": _FILTERS_EXAMPLE,
-                        }
-                    ],
+                    "subscriptions": [_MY_SUBSCRIPTION_EXAMPLE],
                 }
             ]
         }

@@ -44,7 +44,7 @@ from app.models import (
     SubscriberPreferences,
 )
 from app.models.subscription import DEFAULT_TIME_CLASSES
-from app.notifications.outbox import request_event
+from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
 from app.subscribers.schemas import Filters
 from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
@@ -177,13 +177,7 @@ async def _queue_confirmation(
     if stamped is None:
         return False
     set_committed_value(sub, "confirmation_sent_at", now)
-    await request_event(
-        session,
-        NotificationType.confirmation,
-        f"confirm:{uuid.uuid4()}",
-        sub.id,
-        player_id=sub.player_id,
-    )
+    await request_confirmation(session, sub.id, player_id=sub.player_id)
     return True
 
 

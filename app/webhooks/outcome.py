@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
+from app.retry_after import parse_retry_after
 from app.webhooks.client import WebhookResponse
 
 MAX_RETRY_AFTER = 3600.0  # a longer wait than this is answered by the normal backoff
@@ -36,23 +36,6 @@ class Outcome:
     retry_after: float | None = None  # seconds the receiver asked us to wait
 
 
-def _header_delay(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
 def _body_delay(body: bytes) -> float | None:
     try:
         data = json.loads(body)
@@ -70,7 +53,7 @@ def retry_after(response: WebhookResponse, now: datetime | None = None) -> float
     candidates = [
         d
         for d in (
-            _header_delay(response.headers.get("retry-after"), now),
+            parse_retry_after(response.headers.get("retry-after"), now=now),
             _body_delay(response.body),
         )
         if d is not None

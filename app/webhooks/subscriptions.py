@@ -8,7 +8,6 @@ confirmation mails per address), so the API cannot be used to spam a channel.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +18,7 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Channel, EmailSubscription, NotificationLog, NotificationType, Player
-from app.notifications.outbox import request_event
+from app.notifications.outbox import request_confirmation
 from app.players import service as players
 from app.subscribers.schemas import Filters
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, parse_target
@@ -69,13 +68,7 @@ async def _queue_verification(
         return
     sub.confirmation_sent_at = now
     await session.flush()
-    await request_event(
-        session,
-        NotificationType.confirmation,
-        f"confirm:{uuid.uuid4()}",
-        sub.id,
-        player_id=sub.player_id,
-    )
+    await request_confirmation(session, sub.id, player_id=sub.player_id)
 
 
 async def subscribe_webhook(

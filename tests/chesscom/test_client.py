@@ -10,12 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from app.chesscom.client import (
-    ChessComClient,
-    Fetched,
-    NotModified,
-    parse_retry_after,
-)
+from app.chesscom.client import ChessComClient, Fetched, NotModified
 from app.chesscom.errors import (
     ChessComError,
     ChessComUnavailable,
@@ -24,6 +19,7 @@ from app.chesscom.errors import (
     RateLimited,
 )
 from app.config import Settings
+from app.retry_after import parse_retry_after
 from tests.chesscom.conftest import USER_AGENT, make_client
 from tests.fakes.chesscom import ChessComSimulator, has_contact_info
 
