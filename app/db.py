@@ -5,8 +5,11 @@ The request dependency that commits or rolls back lives in `app.deps`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from typing import Any
 
+import asyncpg
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -97,6 +100,87 @@ def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
     }
     options.update(overrides)
     return create_async_engine(database_url(settings), **options)
+
+
+# What asyncpg raises when the connection, not the query, failed (a restart, a dropped
+# socket, a protocol left mid-exchange by a terminated backend, a refused connect).
+DISCONNECTED = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
+
+
+class ReadPool:
+    """A lean asyncpg pool for the API's hottest read (`GET /players/{username}`, issue 11).
+
+    That read is one autocommit SELECT. Through SQLAlchemy's pool each checkout cost
+    about 70 µs of CPU (greenlet switches, the connection wrapper and its events, the
+    AUTOCOMMIT characteristic set and reset), more than the query itself (measured side
+    by side, bench/RESULTS.md); asyncpg's own pool hands out the driver connection.
+
+    Its connections only ever run single read-only statements outside a transaction, so
+    there is no session state to reset: asyncpg's default reset (a round trip on every
+    release) is left out. They are opened on demand, none at start-up (the API starts
+    without its database, as /readyz expects). A request waits for a free connection as
+    long as it takes, in the order it came (asyncpg gives a returned connection to the
+    longest waiter before the releasing task can ask again).
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        """One statement on a pooled connection.
+
+        ConnectionError when the database cannot be reached or the connection was lost
+        (that connection is dropped, the next request gets a fresh one): the API
+        answers it with 503 and Retry-After.
+        """
+        try:
+            async with self._pool.acquire() as conn:
+                try:
+                    row: asyncpg.Record | None = await conn.fetchrow(query, *args)
+                except DISCONNECTED:
+                    conn.terminate()
+                    raise
+                return row
+        except DISCONNECTED as exc:
+            raise ConnectionError("the database connection was lost") from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def _decode_json(conn: asyncpg.Connection) -> None:
+    # As SQLAlchemy's dialect does on its connections: JSON columns come back decoded.
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, schema="pg_catalog", encoder=json.dumps, decoder=json.loads)
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """Single statements in autocommit leave no session state behind (see ReadPool)."""
+
+
+async def create_read_pool(engine: AsyncEngine, size: int) -> ReadPool:
+    """A `ReadPool` of up to `size` connections to the engine's database, same parameters."""
+    _, options = engine.dialect.create_connect_args(engine.url)
+    connect: dict[str, Any] = {
+        key: value
+        for key, value in options.items()
+        # Options of SQLAlchemy's adapter, not of asyncpg.connect.
+        if key not in {"prepared_statement_cache_size", "prepared_statement_name_func"}
+    }
+    pool = await asyncpg.create_pool(
+        min_size=0,
+        max_size=size,
+        init=_decode_json,
+        reset=_nothing_to_reset,
+        **connect,
+    )
+    return ReadPool(pool)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient
 from app.config import Settings
+from app.db import ReadPool
 from app.subscriptions.tokens import TokenSigner
 
 
@@ -31,18 +32,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection in autocommit mode, for routes that read with one statement.
-
-    A session wraps even one SELECT in BEGIN … COMMIT: three round trips where one
-    does. One statement sees one consistent snapshot without a transaction.
-    """
-    engine: AsyncEngine = request.app.state.read_engine
-    async with engine.connect() as conn:
-        yield conn
+async def _read_pool(request: Request) -> ReadPool:
+    """The asyncpg pool for one-statement reads (app.db.ReadPool)."""
+    pool: ReadPool = request.app.state.read_pool
+    return pool
 
 
-ReadConnectionDep = Annotated[AsyncConnection, Depends(get_read_connection)]
+ReadPoolDep = Annotated[ReadPool, Depends(_read_pool)]
 
 
 # These are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
@@ -66,4 +62,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ChessComDep = Annotated[ChessComClient, Depends(_chesscom)]
 SignerDep = Annotated[TokenSigner, Depends(_signer)]
 
-__all__ = ["ChessComDep", "ReadConnectionDep", "SessionDep", "SettingsDep", "SignerDep"]
+__all__ = ["ChessComDep", "ReadPoolDep", "SessionDep", "SettingsDep", "SignerDep"]

@@ -12,12 +12,13 @@ import httpx
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.allow import install_allow_header
 from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
-from app.db import create_engine, create_session_factory
+from app.db import create_engine, create_read_pool, create_session_factory
 from app.http_errors import install_error_handlers
 from app.logging import configure_logging
 from app.notifications.router import router as notifications_router
@@ -27,7 +28,7 @@ from app.ops.limits import BodySizeLimit
 from app.ops.metrics import MetricsMiddleware
 from app.ops.router import router as ops_router
 from app.pages.router import router as pages_router
-from app.players.fast_read import install_fast_read
+from app.players.fast_read import PlayerReads
 from app.players.router import router as players_router
 from app.ratelimit import RateLimiter, rate_limit
 from app.subscribers.pages import router as site_router
@@ -73,6 +74,19 @@ def freeze_startup_objects() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+class App(FastAPI):
+    """FastAPI, with the hot read in front of its middleware stack and metrics around all.
+
+    Every request passes the metrics and access log layer first, then `PlayerReads`,
+    which answers `GET /players/{username}` itself (app/players/fast_read.py) and hands
+    anything else to FastAPI's own stack (server errors, the user middleware, exception
+    handlers, the router).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return MetricsMiddleware(PlayerReads(super().build_middleware_stack()))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -95,7 +109,7 @@ def create_app(
         # with Retry-After: disconnects are handled when they happen, not paid for always.
         engine = create_engine(settings, pool_pre_ping=False)
         app.state.engine = engine
-        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.read_pool = await create_read_pool(engine, settings.db_pool_size)
         app.state.session_factory = create_session_factory(engine)
         app.state.chesscom = ChessComClient(
             base_url=settings.api_base,
@@ -114,9 +128,10 @@ def create_app(
             for task in list(app.state.background_tasks):
                 task.cancel()
             await app.state.chesscom.aclose()
+            await app.state.read_pool.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = App(
         title="Chess.com Helper",
         version=__version__,
         description=DESCRIPTION,
@@ -150,10 +165,7 @@ def create_app(
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
 
-    install_fast_read(app)
-
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware)
     return app
 
 

@@ -1,24 +1,28 @@
-"""`GET /players/{username}` on a plain Starlette route, ahead of FastAPI's (issue 11).
+"""`GET /players/{username}` answered ahead of the framework's stack (issue 11).
 
-This is the API's hottest read. Through FastAPI it paid for the nested router walk,
-dependency resolution (cache keys, an exit stack for the connection dependency) and a
-second validation of the response model: about half of its CPU time, measured with
-py-spy (bench/RESULTS.md). The route below answers the same request with the same
-service call and the same JSON, and nothing else; middleware (metrics, access log,
-body limit) and the error handlers apply as to any route.
+This is the API's hottest read, and the framework's share of it was larger than the
+query's: FastAPI's router walk, dependency resolution and response validation first,
+then, once a plain Starlette route served it, the middleware layers every request
+passes (server errors, telemetry, body limit, exception handling, an exit stack), each
+wrapping `send` once more (py-spy, bench/RESULTS.md). `PlayerReads` sits in front of
+that stack (see `app.main.App`): a GET whose path is a player's answers from here with
+the same service call, the same JSON and the same error answers, rendered by the app's
+own exception handlers; everything else goes on to the stack. The metrics and access
+log layer wraps both, so the request is counted and logged like any other.
 
 The FastAPI route stays: it is the documented operation (`players-get`) and it answers
-what this one does not match. The path converter only matches a valid username, so a
-malformed one still reaches FastAPI's validation and its documented 422.
+what this one does not match. The path pattern only matches a valid username, so a
+malformed one still reaches FastAPI's validation and its documented 422; HEAD goes
+there too (405, as the contract has GET only).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+import re
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.players import service
 from app.players.schemas import PlayerOut
@@ -26,47 +30,62 @@ from app.schemas import USERNAME_PATTERN
 from app.urls import API_PREFIX
 
 
-class UsernameConvertor(Convertor[str]):
-    """Exactly the usernames `USERNAME_PATTERN` admits."""
+@dataclass(frozen=True)
+class HotRoute:
+    """What the metrics layer reads from `scope["route"]`: the path template."""
 
-    regex = USERNAME_PATTERN.removeprefix("^").removesuffix("$")
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
+    path_format: str
 
 
-register_url_convertor("chesscom_username", UsernameConvertor())
+ROUTE = HotRoute(API_PREFIX + "/players/{username}")
+_PATH = re.compile(
+    re.escape(API_PREFIX + "/players/")
+    + "("
+    + USERNAME_PATTERN.removeprefix("^").removesuffix("$")
+    + ")"
+)
+_JSON = (b"content-type", b"application/json")
 
 
-class GetPlayer:
-    """The endpoint as a bare ASGI app: no Request or Response objects to build either.
+async def player_json(scope: Scope, username: str) -> bytes:
+    """The Player JSON of the contract, as the documented operation answers it."""
+    row = await service.read_player(scope["app"].state.read_pool, username)
+    return PlayerOut.model_validate(row).model_dump_json().encode()
 
-    Errors (NotFound, a lost connection) propagate to the app's exception handlers.
-    """
+
+class PlayerReads:
+    """Pure ASGI: answers `GET /players/{username}`, passes anything else to `app`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = ROUTE  # FastAPI's router does not record which route it chose
-        engine: AsyncEngine = scope["app"].state.read_engine
-        async with engine.connect() as conn:
-            row = await service.read_player(conn, scope["path_params"]["username"])
-        body = PlayerOut.model_validate(row).model_dump_json().encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        match = (
+            _PATH.fullmatch(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "GET"
+            else None
+        )
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = ROUTE
+        try:
+            body = await player_json(scope, match[1])
+        except Exception as exc:
+            await answer_error(scope, receive, send, exc)
+            return
+        headers = [_JSON, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-ROUTE = Route(
-    API_PREFIX + "/players/{username:chesscom_username}",
-    GetPlayer(),
-    methods=["GET"],
-    include_in_schema=False,
-)
-ROUTE.methods = {"GET"}  # Starlette adds HEAD to GET routes; the contract has GET only
-
-
-def install_fast_read(app: FastAPI) -> None:
-    """Put the route first, so that it is tried before the routers."""
-    app.router.routes.insert(0, ROUTE)
+async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Render `exc` with the app's own handler for it (404, 503, 500: the usual bodies)."""
+    handlers = scope["app"].exception_handlers
+    # The most specific class first, as Starlette's exception middleware looks them up
+    # (`Exception` has one: app.http_errors).
+    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+    if handler is None:
+        raise exc
+    response = await handler(Request(scope, receive), exc)
+    await response(scope, receive, send)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.deps import ChessComDep, ReadConnectionDep, SessionDep
+from app.deps import ChessComDep, ReadPoolDep, SessionDep
 from app.http_errors import error_responses
 from app.players import service
 from app.players.schemas import PlayerOut, RefreshAccepted, TrackPlayerRequest
@@ -78,8 +78,8 @@ async def refresh_all(
     summary="Get a tracked player",
     responses=error_responses(404, 422),
 )
-async def get_player(username: UsernamePath, conn: ReadConnectionDep) -> Response:
-    player = PlayerOut.model_validate(await service.read_player(conn, username))
+async def get_player(username: UsernamePath, pool: ReadPoolDep) -> Response:
+    player = PlayerOut.model_validate(await service.read_player(pool, username))
     # Serialised once by the model itself (FastAPI would validate it a second time).
     return Response(player.model_dump_json(), media_type="application/json")
 

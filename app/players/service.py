@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Select, and_, bindparam, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient, NotModified
 from app.chesscom.errors import ChessComError, PlayerNotFound
 from app.chesscom.payloads import Profile
 from app.chesscom.retry import with_retries
+from app.db import ReadPool
 from app.errors import AppError, NotFound, UpstreamUnavailable
 from app.models import EmailSubscription, Player
 
@@ -126,27 +126,12 @@ _READ_PLAYER = select(
 # The same statement as text for asyncpg itself: SQLAlchemy's execution layer (a
 # greenlet switch, result processing) cost as much CPU as the query's own round trip.
 _READ_PLAYER_SQL = str(_READ_PLAYER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
-# What asyncpg raises when the connection, not the query, failed (a restart, a dropped
-# socket, a protocol left mid-exchange by a terminated backend): the pool must forget
-# the connection, and the client may retry.
-_DISCONNECTED = (
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    OSError,
-)
 
 
-async def read_player(conn: AsyncConnection, username: str) -> Mapping[str, Any]:
+async def read_player(pool: ReadPool, username: str) -> dict[str, Any]:
     """A tracked player's public columns and subscriber count, or NotFound."""
     name = username.lower()
-    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-    try:
-        row = await driver.fetchrow(_READ_PLAYER_SQL, name)
-    except _DISCONNECTED as exc:
-        await conn.invalidate(exc)
-        raise ConnectionError("the database connection was lost") from exc
+    row = await pool.fetchrow(_READ_PLAYER_SQL, name)
     if row is None:
         raise NotFound(f"Player '{name}' is not tracked")
     return dict(row)

@@ -1,9 +1,11 @@
 """The fast paths of issue 11: what was taken out must not change what clients see.
 
-- `GET /players/{username}` answered by its plain Starlette route gives the same JSON,
-  errors and headers as the documented FastAPI operation;
+- `GET /players/{username}`, answered ahead of FastAPI's middleware stack
+  (app/players/fast_read.py), gives the same JSON, errors and headers as the documented
+  FastAPI operation, and is counted and logged like any request;
 - no pool pre-ping: a connection killed under the API costs one 503, then it recovers;
-- the pool hands connections out first come, first served;
+- both pools (SQLAlchemy's, and the asyncpg one of that read) hand connections out
+  first come, first served;
 - the access log: one cheap line per request, in the log format, tokens redacted.
 """
 
@@ -14,6 +16,7 @@ import gc
 import io
 import json
 import logging
+import socket
 import time
 from collections.abc import Iterator
 
@@ -23,9 +26,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.db import FairQueuePool
+from app.db import FairQueuePool, create_read_pool
 from app.logging import configure_logging
 from app.main import create_app
 from app.ops.access import LOGGER_NAME, log_access, request_line
@@ -67,6 +71,58 @@ async def test_fast_read_is_counted_under_its_route_template(
     assert "zzfastprobe" not in text
 
 
+class _SeenByTheStack:
+    """A user middleware: records the paths that went through FastAPI's stack."""
+
+    paths: list[str] = []
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+async def test_player_reads_are_answered_ahead_of_the_stack_and_logged(
+    settings: Settings,
+    chesscom_transport: httpx.AsyncBaseTransport,
+    hikaru: dict[str, object],
+    access_lines: io.StringIO,
+) -> None:
+    app = create_app(settings, chesscom_transport=chesscom_transport)
+    app.add_middleware(_SeenByTheStack)
+    _SeenByTheStack.paths = []
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        logging.getLogger(LOGGER_NAME).handlers[0].setStream(access_lines)  # type: ignore[attr-defined]
+        assert (
+            await client.post("/api/v1/players", json={"username": "hikaru"})
+        ).status_code == 201
+        found = await client.get("/api/v1/players/hikaru")
+        missing = await client.get("/api/v1/players/nobody")
+        listed = await client.get("/api/v1/players")
+    assert found.status_code == 200 and found.json()["username"] == "hikaru"
+    assert found.headers["content-length"] == str(len(found.content))
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "Player 'nobody' is not tracked"},
+    )
+    assert missing.headers["content-type"] == "application/json"
+    assert listed.status_code == 200
+    # The two reads never entered FastAPI's stack; the other requests did.
+    assert _SeenByTheStack.paths == ["/api/v1/players", "/api/v1/players"]
+    lines = access_lines.getvalue().splitlines()
+    assert len(lines) == 4
+    assert '"GET /api/v1/players/hikaru HTTP/1.1" 200' in lines[1]
+    assert '"GET /api/v1/players/nobody HTTP/1.1" 404' in lines[2]
+    assert all("203.0.113.7" in line for line in lines)
+
+
 async def _kill_api_connections(database_url: str) -> int:
     conn = await asyncpg.connect(db.asyncpg_dsn(database_url))
     try:
@@ -79,10 +135,10 @@ async def _kill_api_connections(database_url: str) -> int:
         await conn.close()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/players/hikaru", "/api/v1/players"])
 async def test_a_connection_killed_under_the_api_costs_one_503(
-    app: FastAPI, client: httpx.AsyncClient, hikaru: dict[str, object], path: str
+    app: FastAPI, client: httpx.AsyncClient, hikaru: dict[str, object]
 ) -> None:
+    path = "/api/v1/players"  # through SQLAlchemy's pool
     assert (await client.post("/api/v1/players", json={"username": "hikaru"})).status_code == 201
     assert (await client.get(path)).status_code == 200
     assert await _kill_api_connections(app.state.settings.database_url) >= 1
@@ -91,6 +147,58 @@ async def test_a_connection_killed_under_the_api_costs_one_503(
     assert lost.status_code == 503 and lost.headers["retry-after"] == "5"
     # …and the pool has forgotten it: the next requests are served.
     assert [(await client.get(path)).status_code for _ in range(3)] == [200] * 3
+
+
+async def test_player_reads_survive_killed_connections(
+    app: FastAPI, client: httpx.AsyncClient, hikaru: dict[str, object]
+) -> None:
+    """asyncpg's pool sees a connection closed by the server and opens a fresh one, so
+    the next read is usually served at once; at worst it is one 503 to retry."""
+    path = "/api/v1/players/hikaru"
+    assert (await client.post("/api/v1/players", json={"username": "hikaru"})).status_code == 201
+    assert (await client.get(path)).status_code == 200
+    assert await _kill_api_connections(app.state.settings.database_url) >= 1
+    lost = await client.get(path)
+    assert lost.status_code == 200 or (lost.status_code, lost.headers["retry-after"]) == (503, "5")
+    assert [(await client.get(path)).status_code for _ in range(3)] == [200] * 3
+
+
+async def test_a_read_whose_connection_dies_mid_query_costs_that_read_only(
+    database_url: str,
+) -> None:
+    engine = create_async_engine(database_url)
+    pool = await create_read_pool(engine, 1)
+    try:
+        slow = asyncio.create_task(pool.fetchrow("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.2)
+        assert await _kill_api_connections(database_url) >= 1
+        with pytest.raises(ConnectionError):  # the API answers it with 503 + Retry-After
+            await slow
+        row = await pool.fetchrow("SELECT 1 AS n")  # a fresh connection
+        assert row is not None and row["n"] == 1
+    finally:
+        await pool.close()
+        await engine.dispose()
+
+
+async def test_player_reads_without_a_database_answer_503(
+    settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = settings.model_copy(
+        update={"database_url": f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none"}
+    )
+    app = create_app(nowhere, chesscom_transport=chesscom_transport)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),  # starts without its database
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        r = await client.get("/api/v1/players/hikaru")
+    assert (r.status_code, r.headers["retry-after"]) == (503, "5")
+    assert r.json() == {"detail": "The database is unavailable; try again shortly"}
 
 
 @pytest.mark.parametrize("repeat", range(3))
@@ -129,6 +237,33 @@ async def test_pool_serves_waiting_tasks_first_come_first_served(
         await engine.dispose()
     me = order[0]
     assert order == [me, "b", "c", me]
+
+
+@pytest.mark.parametrize("repeat", range(3))
+async def test_read_pool_serves_waiting_tasks_first_come_first_served(
+    database_url: str, repeat: int
+) -> None:
+    """As above, for the asyncpg pool of `GET /players/{u}` (asyncpg's release takes an
+    extra turn of the loop, so the waiters are served before the releasing task)."""
+    engine = create_async_engine(database_url)
+    pool = await create_read_pool(engine, 1)
+    order: list[str] = []
+
+    async def read(name: str, sleep: float = 0) -> None:
+        await pool.fetchrow("SELECT pg_sleep($1)", sleep)
+        order.append(name)
+
+    try:
+        first = asyncio.create_task(read("me", 0.2))
+        await asyncio.sleep(0.05)
+        waiters = [asyncio.create_task(read(n)) for n in ("b", "c")]
+        await first  # given back, and at once (no await in between) asked again:
+        await read("me")
+        await asyncio.gather(*waiters)
+    finally:
+        await pool.close()
+        await engine.dispose()
+    assert order == ["me", "b", "c", "me"]
 
 
 @pytest.fixture
