@@ -36,6 +36,8 @@ from app.subscribers.router import router as me_router
 from app.subscriptions.router import router as subscriptions_router
 from app.subscriptions.tokens import TokenSigner
 from app.urls import API_PREFIX
+from app.webhooks.manage_api import router as webhook_manage_router
+from app.webhooks.manage_pages import router as webhook_manage_pages_router
 from app.webhooks.openapi import install_webhook_docs
 from app.webhooks.pages import router as webhook_pages_router
 
@@ -157,11 +159,13 @@ def create_app(
     api.include_router(subscriptions_router)
     api.include_router(pages_router)
     api.include_router(me_router)
+    api.include_router(webhook_manage_router)
     api.include_router(notifications_router)
     api.include_router(ops_router)
     app.include_router(api)
     app.include_router(site_router)
     app.include_router(webhook_pages_router)
+    app.include_router(webhook_manage_pages_router)
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
 

@@ -93,13 +93,15 @@ async def rate_limit(request: Request) -> None:
 
 
 def _manage_token(request: Request, auth: str) -> str | None:
-    """A genuine manage token carried by the request (`/me` bearer or a manage-page form)."""
+    """A genuine manage token carried by the request (`/me` or `/webhooks/me` bearer, or
+    a manage-page form: an address's or a webhook's)."""
     token = ""
     if auth[:7].lower() == "bearer ":
         token = auth[7:].strip()
     elif request.url.path == MANAGE_PATH or request.url.path.startswith(MANAGE_PATH + "/"):
         token = request.query_params.get("token", "")
-    if token and _signer(request).is_genuine(Purpose.manage, token):
+    signer = _signer(request)
+    if token and any(signer.is_genuine(p, token) for p in (Purpose.manage, Purpose.webhook_manage)):
         return token
     return None
 

@@ -18,15 +18,18 @@ CONFIRM_ROUTE = "/subscriptions/confirm"
 UNSUBSCRIBE_ROUTE = "/unsubscribe"
 ERASE_ROUTE = "/subscribers/erase"
 
+# The subscriber's own page (SPEC §4: `{PUBLIC_BASE_URL}/manage?token=…`), at the root.
+MANAGE_PATH = "/manage"
+# A webhook's own page (issue 13), reached from the link in every message posted to it;
+# its forms post to sub-paths of it.
+WEBHOOK_MANAGE_PATH = MANAGE_PATH + "/webhook"
+
 # Absolute paths of the pages a link opens, by the purpose its token was signed for.
 LINK_PATHS: dict[Purpose, str] = {
     Purpose.confirm: API_PREFIX + CONFIRM_ROUTE,
     Purpose.unsubscribe: API_PREFIX + UNSUBSCRIBE_ROUTE,
     Purpose.erase: API_PREFIX + ERASE_ROUTE,
 }
-
-# The subscriber's own page (SPEC §4: `{PUBLIC_BASE_URL}/manage?token=…`), at the root.
-MANAGE_PATH = "/manage"
 
 # The site's own pages (issue 12): home with its two forms, and the manage page whose
 # forms post to sub-paths of MANAGE_PATH.
@@ -61,14 +64,16 @@ def link_url(base_url: str, purpose: Purpose, token: str) -> str:
     return base_url.rstrip("/") + link_target(purpose, token)
 
 
-def manage_target(token: str, **query: str) -> str:
-    """The manage page's path and query (no host), e.g. to send a browser back to it."""
-    return _with_token(MANAGE_PATH, token, **query)
+def manage_target(token: str, *, path: str = MANAGE_PATH, **query: str) -> str:
+    """A manage page's path and query (no host), e.g. to send a browser back to it:
+    the address's (`MANAGE_PATH`) or a webhook's (`WEBHOOK_MANAGE_PATH`)."""
+    return _with_token(path, token, **query)
 
 
-def manage_url(base_url: str, token: str) -> str:
-    """The absolute URL of the subscriber's manage page for a signed manage token."""
-    return base_url.rstrip("/") + manage_target(token)
+def manage_url(base_url: str, token: str, *, path: str = MANAGE_PATH) -> str:
+    """The absolute URL of a manage page for a signed manage token: the address's, or
+    with `path=WEBHOOK_MANAGE_PATH` (and a `Purpose.webhook_manage` token) a webhook's."""
+    return base_url.rstrip("/") + manage_target(token, path=path)
 
 
 def unsubscribe_all_url(manage_link: str) -> str:

@@ -7,7 +7,15 @@ from urllib.parse import parse_qs, urlsplit
 from app.config import Settings
 from app.main import create_app
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import LINK_PATHS, MANAGE_PATH, PAGE_PATHS, link_target, link_url, manage_url
+from app.urls import (
+    LINK_PATHS,
+    MANAGE_PATH,
+    PAGE_PATHS,
+    WEBHOOK_MANAGE_PATH,
+    link_target,
+    link_url,
+    manage_url,
+)
 
 
 def test_link_urls_carry_the_token_under_the_public_base_url() -> None:
@@ -29,11 +37,16 @@ def test_the_manage_link_is_at_the_root() -> None:
         == "http://localhost:8000/manage?token=abc.def"
     )
     assert MANAGE_PATH == "/manage"
+    assert (
+        manage_url("http://localhost:8000/", "abc.def", path=WEBHOOK_MANAGE_PATH)
+        == "http://localhost:8000/manage/webhook?token=abc.def"
+    )
 
 
 def test_every_purpose_has_a_page_and_the_app_serves_it(settings: Settings) -> None:
-    # Every purpose but manage opens an email-link page; manage opens MANAGE_PATH.
-    assert set(LINK_PATHS) == set(Purpose) - {Purpose.manage}
+    # Every purpose but the manage ones opens an email-link page; manage opens
+    # MANAGE_PATH, webhook_manage WEBHOOK_MANAGE_PATH (site pages, not API operations).
+    assert set(LINK_PATHS) == set(Purpose) - {Purpose.manage, Purpose.webhook_manage}
     assert set(LINK_PATHS.values()) == PAGE_PATHS
     paths = create_app(settings).openapi()["paths"]
     for path in LINK_PATHS.values():

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.models import NotificationType
 from app.notifications.payloads import GameRecord
 from app.subscriptions.tokens import Purpose, TokenSigner
-from app.urls import link_url
+from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL
 from app.webhooks.outcome import Outcome, Verdict, classify
@@ -68,9 +68,15 @@ class WebhookDelivery:
         token = self.signer.sign(purpose, job.subscription_id, job.url)
         return link_url(self.settings.public_url, purpose, token)
 
+    def _manage_link(self, job: WebhookJob) -> str:
+        """The webhook's manage link (app.webhooks.manage), signed afresh per message."""
+        token = self.signer.sign(Purpose.webhook_manage, job.subscription_id, job.url)
+        return manage_url(self.settings.public_url, token, path=WEBHOOK_MANAGE_PATH)
+
     def message(self, job: WebhookJob) -> Message | None:
         """The message for a row, or None when it must not be sent any more."""
         unsubscribe = self._link(Purpose.unsubscribe, job)
+        manage = self._manage_link(job)
         if job.notification_type == NotificationType.live_match:
             if not (job.is_active and job.confirmed):
                 return None
@@ -81,6 +87,7 @@ class WebhookDelivery:
                 event_id=job.event_key,
                 occurred_at=job.occurred_at,
                 unsubscribe_url=unsubscribe,
+                manage_url=manage,
             )
         if job.notification_type == NotificationType.confirmation:
             if job.confirmed and job.is_active:
@@ -90,6 +97,7 @@ class WebhookDelivery:
                 confirm_url=self._link(Purpose.confirm, job),
                 unsubscribe_url=unsubscribe,
                 occurred_at=job.occurred_at,
+                manage_url=manage,
             )
         raise ValueError(f"no webhook message for {job.notification_type!r}")
 

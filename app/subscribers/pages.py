@@ -13,8 +13,9 @@ username stands in its place; the player is recognised by title, name and userna
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -27,7 +28,9 @@ from app.chesscom.client import ChessComClient
 from app.chesscom.payloads import Profile
 from app.config import Settings
 from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
-from app.errors import AppError, InvalidToken, NotFound
+from app.errors import AppError, InvalidToken, NotFound, Unauthorized
+from app.models import Channel
+from app.models.subscription import TIME_CLASSES
 from app.pages import csrf
 from app.pages.render import PageAnswer, render_page
 from app.players import service as players
@@ -45,6 +48,7 @@ from app.subscribers.schemas import (
 )
 from app.subscriptions import service as subscriptions
 from app.subscriptions.service import erase_address
+from app.subscriptions.tokens import TokenSigner
 from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH, manage_target
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
@@ -116,6 +120,17 @@ def _text(form: FormData, name: str, limit: int = 320) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+def form_filters(form: FormData) -> Filters | None:
+    """The filters of a form's `tc_<class>` and `rated_only` boxes; None when no kind
+    of game is ticked (a subscription must notify about something)."""
+    classes = [c for c in TIME_CLASSES if form.get(f"tc_{c}")]
+    if not classes:
+        return None
+    return Filters.model_validate(
+        {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
+    )
+
+
 # -- home ----------------------------------------------------------------------------
 
 
@@ -179,8 +194,8 @@ async def subscribe(
             email=email,
             time_classes=["bullet", "blitz", "rapid"],
         )
-    classes = [c for c in ("bullet", "blitz", "rapid") if form.get(f"tc_{c}")]
-    if not classes:
+    filters = form_filters(form)
+    if filters is None:
         return _page(
             request,
             settings,
@@ -191,9 +206,6 @@ async def subscribe(
             time_classes=[],
             error="Choose at least one kind of game.",
         )
-    filters = Filters.model_validate(
-        {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
-    )
     result = await subscriptions.subscribe(
         session, settings, chesscom, email=email, username=card.username, filters=filters
     )
@@ -226,13 +238,36 @@ async def send_link(
 @dataclass(frozen=True, slots=True)
 class ManageVisit:
     """A request on /manage or one of its forms, its link already verified: the address
-    the token speaks for, and the answers every manage route gives."""
+    the token speaks for, and the answers every manage route gives.
+
+    A webhook's manage page (app.webhooks.manage_pages) is a subclass: there `address`
+    is the webhook URL, and the page, its path and what erasing removes are its own."""
 
     request: Request
     session: AsyncSession
     settings: Settings
     token: str
     address: str
+
+    channel: ClassVar[Channel] = Channel.email
+    path: ClassVar[str] = MANAGE_PATH
+    # The page that follows erasing: heading, message.
+    erased: ClassVar[tuple[str, str]] = (
+        "Your data has been deleted",
+        "We no longer hold any subscription, setting or notification record for your address.",
+    )
+
+    @staticmethod
+    async def recipient_of(
+        session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
+    ) -> str:
+        """Whom the link's token speaks for (raises Unauthorized or InvalidToken)."""
+        return await service.address_of(session, settings, signer, token)
+
+    @staticmethod
+    def refused(request: Request, settings: Settings) -> HTMLResponse:
+        """The page for a link that does not verify: it offers a fresh one."""
+        return _page(request, settings, "manage_invalid.html", 401, values={})
 
     async def form(self) -> FormData:
         return await _form(self.request, self.settings)
@@ -259,26 +294,69 @@ class ManageVisit:
 
     def back(self, done: str) -> RedirectResponse:
         """After a form: back to the manage page, which says what was done."""
-        return RedirectResponse(manage_target(self.token, done=done), status_code=303)
+        return RedirectResponse(
+            manage_target(self.token, path=self.path, done=done), status_code=303
+        )
+
+    async def erase_all(self) -> None:
+        """Delete every row about the address."""
+        await erase_address(self.session, self.address)
+
+    async def save_subscription(self, subscription_id: int) -> Response:
+        """One subscription form: unsubscribe, pause, resume, or save its filters."""
+        form = await self.form()
+        action = _text(form, "action", 20)
+        recipient, channel = self.address, self.channel
+        if action == "unsubscribe":
+            await service.unsubscribe(self.session, recipient, subscription_id, channel=channel)
+            return self.back("unsubscribed")
+        if action in ("pause", "resume"):
+            patch = SubscriptionPatch(paused=action == "pause")
+        else:
+            filters = form_filters(form)
+            if filters is None:
+                error = "Not saved: choose at least one kind of game (or pause instead)."
+                return await self.page(error=error, status=422)
+            patch = SubscriptionPatch(filters=FiltersPatch.model_validate(filters.model_dump()))
+        await service.update_subscription(
+            self.session, recipient, subscription_id, patch, channel=channel
+        )
+        return self.back({"pause": "paused", "resume": "resumed"}.get(action, "subscription"))
+
+    async def erase(self) -> Response:
+        """The erase form: nothing without its box ticked; then everything goes."""
+        form = await self.form()
+        if not form.get("confirm"):
+            return await self.page(error="Nothing was erased: tick the box to confirm.", status=422)
+        await self.erase_all()
+        heading, message = self.erased
+        return _page(self.request, self.settings, "done.html", heading=heading, message=message)
 
 
-async def _manage_visit(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    token: TokenParam = "",
-) -> ManageVisit:
-    """Verifies the manage link first: a bad one gets the page that offers a fresh link,
-    and the route does not run."""
-    try:
-        address = await service.address_of(session, settings, signer, token)
-    except (service.InvalidManageToken, InvalidToken):
-        raise PageAnswer(_page(request, settings, "manage_invalid.html", 401, values={})) from None
-    return ManageVisit(request, session, settings, token, address)
+Visit = TypeVar("Visit", bound=ManageVisit)
 
 
-ManageDep = Annotated[ManageVisit, Depends(_manage_visit)]
+def visit_dependency(kind: type[Visit]) -> Callable[..., Awaitable[Visit]]:
+    """The dependency of a manage page's routes: it verifies the link first (`kind`'s
+    `recipient_of`); a bad one gets `kind`'s refusal page, and the route does not run."""
+
+    async def visit(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        signer: SignerDep,
+        token: TokenParam = "",
+    ) -> Visit:
+        try:
+            recipient = await kind.recipient_of(session, settings, signer, token)
+        except (Unauthorized, InvalidToken):
+            raise PageAnswer(kind.refused(request, settings)) from None
+        return kind(request, session, settings, token, recipient)
+
+    return visit
+
+
+ManageDep = Annotated[ManageVisit, Depends(visit_dependency(ManageVisit))]
 
 
 @router.get(MANAGE_PATH, response_class=HTMLResponse)
@@ -311,27 +389,7 @@ async def save_preferences(visit: ManageDep) -> Response:
 
 @router.post(MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
 async def save_subscription(visit: ManageDep, subscription_id: int) -> Response:
-    form = await visit.form()
-    session, address = visit.session, visit.address
-    action = _text(form, "action", 20)
-    if action == "unsubscribe":
-        await service.unsubscribe(session, address, subscription_id)
-        return visit.back("unsubscribed")
-    if action in ("pause", "resume"):
-        patch = SubscriptionPatch(paused=action == "pause")
-        await service.update_subscription(session, address, subscription_id, patch)
-        return visit.back("paused" if action == "pause" else "resumed")
-    classes = [c for c in ("bullet", "blitz", "rapid") if form.get(f"tc_{c}")]
-    if not classes:
-        error = "Not saved: choose at least one kind of game (or pause instead)."
-        return await visit.page(error=error, status=422)
-    filters = FiltersPatch.model_validate(
-        {"time_classes": classes, "rated_only": bool(form.get("rated_only"))}
-    )
-    await service.update_subscription(
-        session, address, subscription_id, SubscriptionPatch(filters=filters)
-    )
-    return visit.back("subscription")
+    return await visit.save_subscription(subscription_id)
 
 
 @router.post(MANAGE_PATH + "/unsubscribe-all", response_class=HTMLResponse)
@@ -349,15 +407,4 @@ async def unsubscribe_all(visit: ManageDep) -> Response:
 
 @router.post(MANAGE_PATH + "/erase", response_class=HTMLResponse)
 async def erase(visit: ManageDep) -> Response:
-    form = await visit.form()
-    if not form.get("confirm"):
-        return await visit.page(error="Nothing was erased: tick the box to confirm.", status=422)
-    await erase_address(visit.session, visit.address)
-    return _page(
-        visit.request,
-        visit.settings,
-        "done.html",
-        heading="Your data has been deleted",
-        message="We no longer hold any subscription, setting or notification record "
-        "for your address.",
-    )
+    return await visit.erase()

@@ -2,39 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.deps import SessionDep, SettingsDep, SignerDep
+from app.errors import AppError
 from app.http_errors import error_responses
+from app.models import Channel
 from app.subscribers import service
 from app.subscribers.schemas import LinkRequest, Me, MePatch, SubscriptionPatch
 from app.subscriptions.schemas import Accepted
 from app.subscriptions.service import erase_address
+from app.subscriptions.tokens import TokenSigner
 
 router = APIRouter(prefix="/me", tags=["me"])
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ManageToken",
-    description="The token of a manage link (`/manage?token=…`), from any of our emails "
+Resolve = Callable[[AsyncSession, Settings, TokenSigner, str], Awaitable[str]]
+
+
+def manage_bearer(
+    scheme_name: str, description: str, resolve: Resolve, invalid: type[AppError]
+) -> Callable[..., Awaitable[str]]:
+    """A dependency: the recipient a manage token sent as the bearer speaks for (an
+    address, or a webhook URL), by `resolve`; `invalid` (a 401) without one."""
+    scheme = HTTPBearer(auto_error=False, scheme_name=scheme_name, description=description)
+
+    async def recipient(
+        session: SessionDep,
+        settings: SettingsDep,
+        signer: SignerDep,
+        credentials: HTTPAuthorizationCredentials | None = Depends(scheme),
+    ) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise invalid()
+        return await resolve(session, settings, signer, credentials.credentials)
+
+    return recipient
+
+
+_address = manage_bearer(
+    "ManageToken",
+    "The token of a manage link (`/manage?token=…`), from any of our emails "
     "or from `POST /me/link`.",
+    service.address_of,
+    service.InvalidManageToken,
 )
-
-
-async def _address(
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: SignerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise service.InvalidManageToken()
-    return await service.address_of(session, settings, signer, credentials.credentials)
-
-
 AddressDep = Annotated[str, Depends(_address)]
 SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A subscription's id")]
 
@@ -85,31 +103,58 @@ async def delete_me(address: AddressDep, session: SessionDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.patch(
-    "/subscriptions/{subscription_id}",
-    response_model=Me,
-    summary="Pause, resume or change the filters of one subscription",
-    description="Only the address's own subscriptions: any other id is 404.",
-    responses=error_responses(401, 404, 422, 429),
-)
-async def patch_subscription(
-    subscription_id: SubscriptionId,
-    body: SubscriptionPatch,
-    address: AddressDep,
-    session: SessionDep,
-) -> Me:
-    await service.update_subscription(session, address, subscription_id, body)
-    return await service.me(session, address)
+def add_subscription_routes(
+    router: APIRouter,
+    owner: Callable[..., Awaitable[str]],
+    view: Callable[[AsyncSession, str], Awaitable[BaseModel]],
+    response_model: type[BaseModel],
+    *,
+    channel: Channel,
+    noun: str,
+    unauthorized: dict[int | str, dict[str, Any]],
+) -> None:
+    """`PATCH` and `DELETE /subscriptions/{id}` under `router`, for the subscriptions of
+    the recipient a manage token names (`owner`, a dependency): an address (`/me`) or a
+    webhook URL (`/webhooks/me`). Any other id is 404; PATCH answers with `view`."""
+
+    @router.patch(
+        "/subscriptions/{subscription_id}",
+        response_model=response_model,
+        summary=f"Pause, resume or change the filters of one of {noun}'s subscriptions",
+        description=f"Only {noun}'s own subscriptions: any other id is 404. Sessions "
+        "detected afterwards obey the change.",
+        responses={**unauthorized, **error_responses(404, 422, 429)},
+    )
+    async def patch_subscription(
+        subscription_id: SubscriptionId,
+        body: SubscriptionPatch,
+        session: SessionDep,
+        recipient: str = Depends(owner),
+    ) -> Any:
+        await service.update_subscription(
+            session, recipient, subscription_id, body, channel=channel
+        )
+        return await view(session, recipient)
+
+    @router.delete(
+        "/subscriptions/{subscription_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary=f"Unsubscribe {noun} from one player",
+        responses={**unauthorized, **error_responses(404, 429)},
+    )
+    async def delete_subscription(
+        subscription_id: SubscriptionId, session: SessionDep, recipient: str = Depends(owner)
+    ) -> Response:
+        await service.unsubscribe(session, recipient, subscription_id, channel=channel)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete(
-    "/subscriptions/{subscription_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Unsubscribe from one player",
-    responses=error_responses(401, 404, 429),
+add_subscription_routes(
+    router,
+    _address,
+    service.me,
+    Me,
+    channel=Channel.email,
+    noun="the address",
+    unauthorized=error_responses(401),
 )
-async def delete_subscription(
-    subscription_id: SubscriptionId, address: AddressDep, session: SessionDep
-) -> Response:
-    await service.unsubscribe(session, address, subscription_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)

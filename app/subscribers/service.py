@@ -11,13 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import InvalidToken, NotFound, Unauthorized
-from app.models import EmailSubscription, NotificationLog, NotificationType, Player
+from app.models import (
+    Channel,
+    EmailSubscription,
+    NotificationLog,
+    NotificationType,
+    Player,
+)
 from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
 from app.notifications.outbox import request_event
 from app.subscribers.schedule import next_digest_slot
@@ -89,26 +95,40 @@ def _preferences(row: SubscriberPreferences | None) -> Preferences:
     return Preferences(row.timezone, row.delivery_mode, row.digest_hour, quiet)
 
 
+def owned_by(recipient: str, channel: Channel = Channel.email) -> ColumnElement[bool]:
+    """The subscriptions of one recipient: an address, or (channel `webhook`) a webhook
+    URL, whose manage page offers the same controls (issue 13)."""
+    if channel is Channel.webhook:
+        return EmailSubscription.webhook_url == recipient
+    return EmailSubscription.email == recipient
+
+
+async def subscriptions_of(
+    session: AsyncSession, recipient: str, channel: Channel = Channel.email
+) -> Sequence[tuple[EmailSubscription, str]]:
+    """A recipient's subscriptions with the username each follows, by username."""
+    rows = await session.execute(
+        select(EmailSubscription, Player.username)
+        .join(Player, Player.player_id == EmailSubscription.player_id)
+        .where(owned_by(recipient, channel))
+        .order_by(Player.username, EmailSubscription.id)
+    )
+    return [(sub, username) for sub, username in rows.all()]
+
+
+def my_subscription(sub: EmailSubscription, username: str) -> MySubscription:
+    return MySubscription(
+        id=sub.id,
+        username=username,
+        active=sub.is_active,
+        confirmed=sub.confirmed_at is not None,
+        paused=sub.paused,
+        filters=filters_of(sub.time_classes, sub.rated_only),
+    )
+
+
 async def my_subscriptions(session: AsyncSession, email: str) -> Sequence[MySubscription]:
-    rows = (
-        await session.execute(
-            select(EmailSubscription, Player.username)
-            .join(Player, Player.player_id == EmailSubscription.player_id)
-            .where(EmailSubscription.email == email)
-            .order_by(Player.username)
-        )
-    ).all()
-    return [
-        MySubscription(
-            id=sub.id,
-            username=username,
-            active=sub.is_active,
-            confirmed=sub.confirmed_at is not None,
-            paused=sub.paused,
-            filters=filters_of(sub.time_classes, sub.rated_only),
-        )
-        for sub, username in rows
-    ]
+    return [my_subscription(sub, name) for sub, name in await subscriptions_of(session, email)]
 
 
 async def me(session: AsyncSession, email: str) -> Me:
@@ -171,10 +191,12 @@ async def update_preferences(
     await session.flush()
 
 
-async def _own_subscription(session: AsyncSession, email: str, sub_id: int) -> EmailSubscription:
+async def _own_subscription(
+    session: AsyncSession, recipient: str, sub_id: int, channel: Channel
+) -> EmailSubscription:
     sub = await session.scalar(
         select(EmailSubscription)
-        .where(EmailSubscription.id == sub_id, EmailSubscription.email == email)
+        .where(EmailSubscription.id == sub_id, owned_by(recipient, channel))
         .with_for_update()
     )
     if sub is None:
@@ -183,9 +205,15 @@ async def _own_subscription(session: AsyncSession, email: str, sub_id: int) -> E
 
 
 async def update_subscription(
-    session: AsyncSession, email: str, sub_id: int, patch: SubscriptionPatch
+    session: AsyncSession,
+    recipient: str,
+    sub_id: int,
+    patch: SubscriptionPatch,
+    *,
+    channel: Channel = Channel.email,
 ) -> None:
-    sub = await _own_subscription(session, email, sub_id)
+    """Pause, resume or refilter one of the recipient's subscriptions (else NotFound)."""
+    sub = await _own_subscription(session, recipient, sub_id, channel)
     if patch.paused is not None:
         sub.paused = patch.paused
     if patch.filters is not None:
@@ -196,8 +224,10 @@ async def update_subscription(
     await session.flush()
 
 
-async def unsubscribe(session: AsyncSession, email: str, sub_id: int) -> None:
-    sub = await _own_subscription(session, email, sub_id)
+async def unsubscribe(
+    session: AsyncSession, recipient: str, sub_id: int, *, channel: Channel = Channel.email
+) -> None:
+    sub = await _own_subscription(session, recipient, sub_id, channel)
     if sub.is_active:
         sub.is_active = False
         sub.unsubscribed_at = _now()

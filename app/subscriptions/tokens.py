@@ -18,6 +18,9 @@ class Purpose(StrEnum):
     unsubscribe = "unsubscribe"
     erase = "erase"
     manage = "manage"  # the manage link: every control of one address (issue 12)
+    # The manage link of a webhook: every control of one webhook URL (issue 13). Its own
+    # salt, so an address's manage token never opens a webhook's page, nor the reverse.
+    webhook_manage = "webhook-manage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,8 @@ class TokenSigner:
             return False
         return True
 
-    def verify(self, purpose: Purpose, token: str, *, max_age: int) -> TokenClaims:
+    def verify(self, purpose: Purpose, token: str, *, max_age: int | None) -> TokenClaims:
+        """The claims of a token we signed for `purpose`; `max_age=None`: no age limit."""
         if not token or len(token) > 1000:
             raise InvalidToken()
         try:

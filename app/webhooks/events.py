@@ -46,6 +46,13 @@ class EventLinks(_Model):
         description="Opens a page that ends this subscription (one POST from its button)",
         examples=["https://helper.example.org/api/v1/unsubscribe?token=..."],
     )
+    manage: str = Field(
+        description="Opens this webhook's page: pause, resume, choose time classes and "
+        "rated only, unsubscribe, for every player the webhook follows. The same controls "
+        "over the API: `/api/v1/webhooks/me` with the link's `token` as the bearer token. "
+        "The link does not expire; it stops working when the webhook is erased.",
+        examples=["https://helper.example.org/manage/webhook?token=..."],
+    )
 
 
 class LiveMatchData(_Model):

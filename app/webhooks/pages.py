@@ -17,7 +17,7 @@ from app.errors import NotFound, Unprocessable
 from app.models import WEBHOOK_FORMATS
 from app.ratelimit import rate_limit
 from app.schemas import USERNAME_PATTERN
-from app.subscribers.pages import _form, _page, _text
+from app.subscribers.pages import CheckedForm, _page, _text, form_filters
 from app.urls import SUBSCRIBE_WEBHOOK_PATH
 from app.webhooks import subscriptions
 from app.webhooks.guard import Resolver, system_resolver
@@ -36,12 +36,21 @@ async def subscribe_webhook(
     session: SessionDep,
     settings: SettingsDep,
     chesscom: ChessComDep,
+    form: CheckedForm,
 ) -> HTMLResponse:
-    form = await _form(request, settings)
     username = _text(form, "username", 40)
     url, fmt = _text(form, "webhook_url", 2000), _text(form, "webhook_format", 16)
-    values = {"hook_username": username, "webhook_url": url, "webhook_format": fmt}
+    filters = form_filters(form)
+    values: dict[str, object] = {
+        "hook_username": username,
+        "webhook_url": url,
+        "webhook_format": fmt,
+        # The boxes as they were ticked (none ticked is shown as an error beside them).
+        "hook_filters": filters or {"time_classes": [], "rated_only": bool(form.get("rated_only"))},
+    }
     errors: dict[str, str] = {}
+    if filters is None:
+        errors["hook_filters"] = "Choose at least one kind of game."
     if not re.fullmatch(USERNAME_PATTERN, username):
         errors["hook_username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
     if fmt not in WEBHOOK_FORMATS:
@@ -52,7 +61,14 @@ async def subscribe_webhook(
         return _page(request, settings, "home.html", 422, values=values, errors=errors)
     try:
         done = await subscriptions.subscribe_webhook(
-            session, settings, chesscom, _resolver(request), url=url, fmt=fmt, username=username
+            session,
+            settings,
+            chesscom,
+            _resolver(request),
+            url=url,
+            fmt=fmt,
+            username=username,
+            filters=filters,
         )
     except Unprocessable as exc:
         errors["webhook_url"] = str(exc.detail)

@@ -3,7 +3,8 @@
 A message is rendered at delivery time from the outbox row, like an email, so every
 attempt of one row posts the same message under the same ``webhook-id`` (its signed
 links, and the Standard Webhooks timestamp and signature, are made afresh). Every
-message carries the unsubscribe link.
+message carries the manage link (pause, filters: app.webhooks.manage) and the
+unsubscribe link.
 
 Untrusted text (names and usernames from Chess.com) is escaped for the target's
 markup, links are written only when they are plain http(s) URLs, and Discord is told
@@ -66,6 +67,7 @@ class LiveMatchMessage:
     event_id: str
     occurred_at: datetime
     unsubscribe_url: str
+    manage_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class VerificationMessage:
     confirm_url: str
     unsubscribe_url: str
     occurred_at: datetime
+    manage_url: str
 
 
 Message = LiveMatchMessage | VerificationMessage
@@ -188,16 +191,20 @@ def _discord_game(username: str, name: str | None, game: GameRecord) -> dict[str
     return embed
 
 
+def _discord_links(message: Message) -> str:
+    manage, unsubscribe = _own_url(message.manage_url), _own_url(message.unsubscribe_url)
+    return f"Pause or change filters: <{manage}> · Unsubscribe: <{unsubscribe}>"
+
+
 def _discord(message: Message) -> dict[str, Any]:
-    unsubscribe = _own_url(message.unsubscribe_url)
+    links = _discord_links(message)
     who = _md(message.username)
     body: dict[str, Any] = {"username": BOT_NAME, "allowed_mentions": {"parse": []}}
     if isinstance(message, VerificationMessage):
         body["content"] = (
             f"Someone asked for alerts in this channel when **{who}** starts playing live "
             f"chess on Chess.com. To start them, open {_own_url(message.confirm_url)} and "
-            "press the button. Nothing more is posted here until then.\n"
-            f"Unsubscribe: <{unsubscribe}>"
+            f"press the button. Nothing more is posted here until then.\n{links}"
         )
         return body
     games = _ordered(message.games)
@@ -205,8 +212,7 @@ def _discord(message: Message) -> dict[str, Any]:
     more = f" (the last {len(shown)} of {len(games)} games)" if len(shown) < len(games) else ""
     body["content"] = (
         f"**{_md(_display(message.username, message.player_name))}** started playing live "
-        f"chess on Chess.com{more}: <{_profile_url(message.username)}>\n"
-        f"Unsubscribe: <{unsubscribe}>"
+        f"chess on Chess.com{more}: <{_profile_url(message.username)}>\n{links}"
     )
     body["embeds"] = [_discord_game(message.username, message.player_name, g) for g in shown]
     return body
@@ -248,15 +254,13 @@ def _slack_game(username: str, game: GameRecord) -> dict[str, Any]:
     }
 
 
-def _slack_footer(unsubscribe: str) -> dict[str, Any]:
-    return {
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": f"{BOT_NAME} · <{unsubscribe}|Unsubscribe>"}],
-    }
+def _slack_footer(message: Message) -> dict[str, Any]:
+    manage, unsubscribe = _own_url(message.manage_url), _own_url(message.unsubscribe_url)
+    text = f"{BOT_NAME} · <{manage}|Pause or change filters> · <{unsubscribe}|Unsubscribe>"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def _slack(message: Message) -> dict[str, Any]:
-    unsubscribe = _own_url(message.unsubscribe_url)
     if isinstance(message, VerificationMessage):
         confirm = _own_url(message.confirm_url)
         text = (
@@ -276,7 +280,7 @@ def _slack(message: Message) -> dict[str, Any]:
                         "Nothing more is posted here until then.",
                     },
                 },
-                _slack_footer(unsubscribe),
+                _slack_footer(message),
             ],
         }
     games = _ordered(message.games)[-SLACK_MAX_GAMES:]
@@ -288,7 +292,7 @@ def _slack(message: Message) -> dict[str, Any]:
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline}*"}},
             *(_slack_game(message.username, g) for g in games),
-            _slack_footer(unsubscribe),
+            _slack_footer(message),
         ],
     }
 
@@ -317,7 +321,7 @@ def _event_game(username: str, game: GameRecord) -> EventGame:
 
 
 def _json_event(message: Message) -> dict[str, Any]:
-    unsubscribe = _own_url(message.unsubscribe_url)
+    unsubscribe, manage = _own_url(message.unsubscribe_url), _own_url(message.manage_url)
     event: LiveMatchEvent | VerificationEvent
     if isinstance(message, VerificationMessage):
         event = VerificationEvent(
@@ -325,7 +329,7 @@ def _json_event(message: Message) -> dict[str, Any]:
             data=VerificationData(
                 player=_player(message.username, None),
                 links=VerificationLinks(
-                    unsubscribe=unsubscribe, confirm=_own_url(message.confirm_url)
+                    unsubscribe=unsubscribe, manage=manage, confirm=_own_url(message.confirm_url)
                 ),
             ),
         )
@@ -336,7 +340,7 @@ def _json_event(message: Message) -> dict[str, Any]:
                 event_id=message.event_id,
                 player=_player(message.username, message.player_name),
                 games=[_event_game(message.username, g) for g in _ordered(message.games)],
-                links=EventLinks(unsubscribe=unsubscribe),
+                links=EventLinks(unsubscribe=unsubscribe, manage=manage),
             ),
         )
     data: dict[str, Any] = event.model_dump(mode="json")

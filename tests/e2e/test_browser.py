@@ -28,7 +28,7 @@ from playwright.async_api import (
     async_playwright,
     expect,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
@@ -89,12 +89,19 @@ class Stack:
         assert message.rcpt_tos == (to,)
         return message
 
-    async def subscription(self, email: str, username: str) -> EmailSubscription | None:
+    async def subscription(self, recipient: str, username: str) -> EmailSubscription | None:
+        """The subscription of an address or a webhook URL to a player, if any."""
         async with create_session_factory(self.engine)() as session:
             return await session.scalar(
                 select(EmailSubscription)
                 .join(Player, Player.player_id == EmailSubscription.player_id)
-                .where(EmailSubscription.email == email, Player.username == username)
+                .where(
+                    or_(
+                        EmailSubscription.email == recipient,
+                        EmailSubscription.webhook_url == recipient,
+                    ),
+                    Player.username == username,
+                )
             )
 
     async def rows_about(self, email: str) -> tuple[int, int]:
@@ -124,11 +131,18 @@ class Stack:
 
 
 @pytest.fixture
+def stack_overrides() -> dict[str, object]:
+    """Settings a test module changes for its stack (e.g. loopback webhook receivers)."""
+    return {}
+
+
+@pytest.fixture
 async def stack(
     clean_db: str,
     tmp_path: Path,
     simulator: ChessComSimulator,
     chesscom_transport: httpx.AsyncBaseTransport,
+    stack_overrides: dict[str, object],
 ) -> AsyncIterator[Stack]:
     simulator.add_player("Hikaru", name="Hikaru Nakamura", title="GM")
     simulator.add_player("Firouzja2003", name="Alireza Firouzja", title="GM")
@@ -144,6 +158,7 @@ async def stack(
             email_from="Chess.com Helper <alerts@helper.test>",
             poll_interval_seconds=300,
             delivery_retry_base_seconds=0.05,
+            **stack_overrides,
         )
         app = create_app(settings, chesscom_transport=chesscom_transport)
         worker = Worker(settings, client=chesscom_client(settings, chesscom_transport, timeout=5))

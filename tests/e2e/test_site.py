@@ -56,6 +56,22 @@ async def _open_ok(tab: Tab, url: str, status: int = 200) -> None:
     assert response is not None and response.status == status, await response.text()  # type: ignore[union-attr]
 
 
+async def bad_link_then_erase(tab: Tab, manage: str, heading: str, erased: str) -> None:
+    """A manage page (`heading`) opened with a bad token explains itself (401); then the
+    page's erase form, refused by the browser until its box is ticked, erases (`erased`).
+    Each page is scanned."""
+    origin, _, _ = manage.partition("?")
+    await _open_ok(tab, origin + "?token=nonsense", status=401)
+    await axe_scan(tab, "manage page with a bad link")
+    await tab.page.goto(manage)
+    await tab.page.click("#erase")  # the box is required: the browser does not submit
+    await expect(tab.page.locator("h1")).to_have_text(heading)
+    await tab.page.check("#erase-confirm")
+    await tab.page.click("#erase")
+    await expect(tab.page.locator("#result")).to_have_text(erased)
+    await axe_scan(tab, "erased")
+
+
 async def _next_poll(stack: Stack) -> None:
     async with stack.engine.begin() as conn:
         await conn.execute(text("UPDATE players SET next_poll_at = now()"))
@@ -187,16 +203,7 @@ async def test_manage_link_from_the_home_page_and_the_pages_axe_clean(
         "digest_hour": 7,
         "quiet_hours": {"start": "22:30", "end": "06:00"},
     }
-    # Bad links and errors are pages too, and accessible.
-    await _open_ok(tab, stack.origin + "/manage?token=nonsense", status=401)
-    await axe_scan(tab, "manage with a bad link")
-    await tab.page.goto(manage)
-    await tab.page.click("#erase")  # the box is required: the browser does not submit
-    await expect(tab.page.locator("h1")).to_have_text("Your settings")
-    await tab.page.check("#erase-confirm")
-    await tab.page.click("#erase")
-    await expect(tab.page.locator("#result")).to_have_text("Your data has been deleted")
-    await axe_scan(tab, "erased")
+    await bad_link_then_erase(tab, manage, "Your settings", "Your data has been deleted")
     assert await stack.rows_about("fan@example.com") == (0, 0)
     tab.assert_only_own_origin(stack.origin, page_status=401)
 

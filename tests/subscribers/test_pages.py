@@ -219,18 +219,26 @@ async def test_a_manage_token_cannot_touch_another_addresss_subscription(
         s.add(victim)
         await s.flush()
         victim_id = victim.id
-    csrf = csrf_of((await client.get("/manage", params={"token": token})).text)
-    for action in ("pause", "unsubscribe", "filters"):
-        r = await client.post(
-            f"/manage/subscriptions/{victim_id}",
-            params={"token": token},
-            data={"csrf_token": csrf, "action": action, "tc_bullet": "1"},
-        )
-        assert r.status_code == 404, (action, r.text)
+    await forms_refuse_another_subscription(client, "/manage", token, victim_id)
     async with session_factory() as s:
         row = await s.get(EmailSubscription, victim_id)
         assert row is not None and row.is_active and not row.paused
         assert row.time_classes == ["bullet", "blitz", "rapid"]
+
+
+async def forms_refuse_another_subscription(
+    client: httpx.AsyncClient, manage_path: str, token: str, sub_id: int
+) -> None:
+    """Every subscription form of a manage page, aimed at a subscription the token does
+    not own, is 404."""
+    csrf = csrf_of((await client.get(manage_path, params={"token": token})).text)
+    for action in ("pause", "unsubscribe", "filters"):
+        r = await client.post(
+            f"{manage_path}/subscriptions/{sub_id}",
+            params={"token": token},
+            data={"csrf_token": csrf, "action": action, "tc_bullet": "1"},
+        )
+        assert r.status_code == 404, (action, r.text)
 
 
 async def test_send_link_answers_the_same_for_any_address(

@@ -17,8 +17,9 @@ from standardwebhooks.webhooks import Webhook
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from app.webhooks.signing import new_secret
-from tests.fakes.webhooks import Reply, serve_receiver
+from tests.fakes.webhooks import Received, Receiver, Reply, serve_receiver
 from tests.worker.conftest import HOUR, NOW, WorkerFactory, World
+from worker.runner import Worker
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -66,6 +67,25 @@ async def add_webhook(
     return sub
 
 
+async def subscribe_through_api(
+    client: httpx.AsyncClient, receiver: Receiver, path: str, fmt: str, worker: Worker
+) -> tuple[str | None, Received]:
+    """Subscribe the receiver's `path` to hikaru (not tracked yet) through the API; the
+    worker's first pass (the baseline poll) posts the verification message. Returns the
+    json format's secret (shown once) and that message."""
+    answer = await client.post(
+        "/api/v1/subscriptions",
+        json={"username": "hikaru", "webhook": {"url": receiver.url(path), "format": fmt}},
+    )
+    assert answer.status_code == 202, answer.text
+    secret = answer.json().get("secret")
+    assert answer.json()["status"] == "pending_confirmation"
+    assert (secret is not None and secret.startswith("whsec_")) == (fmt == "json")
+    await worker.run_once()
+    (verification,) = receiver.requests
+    return secret, verification
+
+
 async def baseline(world: World, make_worker: WorkerFactory, settings: Settings) -> None:
     await world.track("hikaru", name="Hikaru Nakamura")
     world.sim.add_game("hikaru", end_time=NOW - 5 * HOUR)
@@ -98,18 +118,9 @@ async def test_each_format_is_confirmed_then_delivered_exactly_once_per_session(
     world.sim.add_player("hikaru", name="Hikaru Nakamura")
     world.sim.add_game("hikaru", end_time=NOW - 5 * HOUR)
     with serve_receiver(FLAVOUR[fmt]) as receiver:
-        url = receiver.url(f"/hooks/{fmt}/T0KEN")
-        answer = await client.post(
-            "/api/v1/subscriptions",
-            json={"username": "hikaru", "webhook": {"url": url, "format": fmt}},
+        secret, verification = await subscribe_through_api(
+            client, receiver, f"/hooks/{fmt}/T0KEN", fmt, make_worker(hook_settings)
         )
-        assert answer.status_code == 202, answer.text
-        secret = answer.json().get("secret")
-        assert answer.json()["status"] == "pending_confirmation"
-        assert (secret is not None and secret.startswith("whsec_")) == (fmt == "json")
-
-        await make_worker(hook_settings).run_once()  # baseline poll; the verification post
-        (verification,) = receiver.requests
         assert verification.path == f"/hooks/{fmt}/T0KEN"
         assert UNSUBSCRIBE_LINK.search(verification.body.decode())
         if secret:

@@ -43,6 +43,9 @@ async def test_home_page_subscribes_a_webhook_and_shows_the_secret_once(
             "username": "Hikaru",
             "webhook_url": "http://127.0.0.1:9/in",
             "webhook_format": "json",
+            "tc_blitz": "1",
+            "tc_rapid": "1",
+            "rated_only": "1",
         },
     )
     assert r.status_code == 200, r.text
@@ -57,6 +60,7 @@ async def test_home_page_subscribes_a_webhook_and_shows_the_secret_once(
         "json",
     )
     assert kinds == ["confirmation"]
+    assert (sub.time_classes, sub.rated_only) == (["blitz", "rapid"], True)
 
 
 class TestRefusals:
@@ -73,6 +77,7 @@ class TestRefusals:
             ({"webhook_format": "teams"}, "webhook_format", 422),
             ({"username": "no"}, "hook_username", 422),
             ({"username": "nobody_here"}, "hook_username", 404),
+            ({"tc_blitz": ""}, "hook_filters", 422),  # no kind of game ticked
         ],
     )
     async def test_bad_webhook_form_re_renders_with_a_message(
@@ -89,6 +94,7 @@ class TestRefusals:
             "username": "hikaru",
             "webhook_url": "https://8.8.8.8/hook",
             "webhook_format": "discord",
+            "tc_blitz": "1",
             **data,
         }
         r = await client.post("/subscribe-webhook", data=body)

@@ -24,6 +24,7 @@ from tests.fakes.webhooks import discord_problem, slack_problem
 
 UNSUB = "https://helper.example.org/api/v1/unsubscribe?token=abc.def"
 CONFIRM = "https://helper.example.org/api/v1/subscriptions/confirm?token=xyz.123"
+MANAGE = "https://helper.example.org/manage/webhook?token=mng.456"
 T0 = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
 
 
@@ -51,11 +52,12 @@ def live(*games: GameRecord, name: str | None = "Hikaru Nakamura") -> LiveMatchM
         event_id="uuid-1",
         occurred_at=T0,
         unsubscribe_url=UNSUB,
+        manage_url=MANAGE,
     )
 
 
 VERIFY = VerificationMessage(
-    username="hikaru", confirm_url=CONFIRM, unsubscribe_url=UNSUB, occurred_at=T0
+    username="hikaru", confirm_url=CONFIRM, unsubscribe_url=UNSUB, occurred_at=T0, manage_url=MANAGE
 )
 
 
@@ -116,6 +118,7 @@ def test_slack_block_kit() -> None:
     assert "<https://www.chess.com/game/live/1001|View on Chess.com>" in texts[3]
     assert g2["fields"][2]["text"] == "*Result*\nLost on time"
     assert f"<{UNSUB}|Unsubscribe>" in footer["elements"][0]["text"]
+    assert f"<{MANAGE}|Pause or change filters>" in footer["elements"][0]["text"]
 
 
 def test_slack_escapes_control_sequences() -> None:
@@ -141,13 +144,14 @@ def test_json_event_validates_against_the_documented_model() -> None:
     assert [g.url[-4:] for g in event.data.games] == ["1001", "1002"]  # oldest first
     assert [g.outcome for g in event.data.games] == ["win", "loss"]
     assert event.data.links.unsubscribe == UNSUB
+    assert event.data.links.manage == MANAGE
 
 
 @pytest.mark.parametrize("fmt", list(WebhookFormat))
 def test_verification_message_carries_confirm_and_unsubscribe_links(fmt: WebhookFormat) -> None:
     raw = render_body(fmt, VERIFY)
     text = raw.decode()
-    assert CONFIRM in text and UNSUB in text
+    assert CONFIRM in text and UNSUB in text and MANAGE in text
     body = json.loads(raw)
     if fmt is WebhookFormat.discord:
         assert discord_problem(body) is None
@@ -156,11 +160,13 @@ def test_verification_message_carries_confirm_and_unsubscribe_links(fmt: Webhook
     else:
         event = VerificationEvent.model_validate(body)
         assert event.data.links.confirm == CONFIRM
+        assert event.data.links.manage == MANAGE
 
 
 @pytest.mark.parametrize("fmt", list(WebhookFormat))
-def test_every_live_message_carries_the_unsubscribe_link(fmt: WebhookFormat) -> None:
-    assert UNSUB in render_body(fmt, live()).decode()
+def test_every_live_message_carries_the_manage_and_unsubscribe_links(fmt: WebhookFormat) -> None:
+    text = render_body(fmt, live()).decode()
+    assert UNSUB in text and MANAGE in text
 
 
 def test_rendering_is_deterministic() -> None:
@@ -170,7 +176,9 @@ def test_rendering_is_deterministic() -> None:
 
 def test_own_links_must_be_plain_urls() -> None:
     with pytest.raises(ValueError):
-        render_body("slack", VerificationMessage("hikaru", "javascript:x", UNSUB, T0))
+        render_body("slack", VerificationMessage("hikaru", "javascript:x", UNSUB, T0, MANAGE))
+    with pytest.raises(ValueError):
+        render_body("discord", VerificationMessage("hikaru", CONFIRM, UNSUB, T0, "x y"))
 
 
 # -- signatures: verified by the standardwebhooks package ---------------------------

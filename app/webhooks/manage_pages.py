@@ -1,0 +1,101 @@
+"""A webhook's manage page (issue 13): the link in every message posted to the webhook.
+
+The same controls as an address's `/manage` for each player the webhook follows (pause,
+resume, time classes, rated only, unsubscribe), and "erase this webhook". Server-rendered
+with the site's templates, CSRF-protected forms, no script; the rules are the services'
+(app.subscribers.service with channel `webhook`, app.webhooks.manage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.models import Channel
+from app.models.subscription import TIME_CLASSES
+from app.ratelimit import rate_limit
+from app.subscribers.pages import _DONE, ManageVisit, _page, visit_dependency
+from app.subscriptions.tokens import TokenSigner
+from app.urls import WEBHOOK_MANAGE_PATH
+from app.webhooks import manage
+from app.webhooks.subscriptions import erase_webhook
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookVisit(ManageVisit):
+    """A request on a webhook's manage page or one of its forms, its link verified;
+    `address` is the webhook URL (never shown: see app.webhooks.manage)."""
+
+    channel = Channel.webhook
+    path = WEBHOOK_MANAGE_PATH
+    erased = (
+        "This webhook has been erased",
+        "We hold no subscription or delivery record for it any more, and post nothing more to it.",
+    )
+
+    async def page(
+        self, *, done: str = "", error: str | None = None, status: int = 200
+    ) -> HTMLResponse:
+        return _page(
+            self.request,
+            self.settings,
+            "webhook_manage.html",
+            status,
+            hook=await manage.my_webhook(self.session, self.address),
+            query=urlencode({"token": self.token}),
+            manage_path=self.path,
+            about="Post about",
+            notice=_DONE.get(done),
+            error=error,
+            time_classes=list(TIME_CLASSES),
+        )
+
+    async def erase_all(self) -> None:
+        await erase_webhook(self.session, self.address)
+
+    @staticmethod
+    async def recipient_of(
+        session: AsyncSession, settings: Settings, signer: TokenSigner, token: str
+    ) -> str:
+        return await manage.url_of(session, signer, token)
+
+    @staticmethod
+    def refused(request: Request, settings: Settings) -> HTMLResponse:
+        return _page(
+            request,
+            settings,
+            "error.html",
+            401,
+            heading="This link does not work",
+            message="This is not a manage link we posted to a webhook, or everything about "
+            "that webhook has been erased.",
+            hint="Open the manage link of the newest message in your channel.",
+        )
+
+
+WebhookVisitDep = Annotated[WebhookVisit, Depends(visit_dependency(WebhookVisit))]
+
+
+@router.get(WEBHOOK_MANAGE_PATH, response_class=HTMLResponse)
+async def webhook_manage(
+    visit: WebhookVisitDep, done: Annotated[str, Query(max_length=40)] = ""
+) -> HTMLResponse:
+    return await visit.page(done=done)
+
+
+@router.post(WEBHOOK_MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
+async def save_webhook_subscription(visit: WebhookVisitDep, subscription_id: int) -> Response:
+    return await visit.save_subscription(subscription_id)
+
+
+@router.post(WEBHOOK_MANAGE_PATH + "/erase", response_class=HTMLResponse)
+async def erase_webhook_page(visit: WebhookVisitDep) -> Response:
+    return await visit.erase()
