@@ -56,13 +56,18 @@ def profile_columns(profile: Profile) -> dict[str, Any]:
 
 
 def subscriber_count_column() -> Any:
-    """Active, confirmed subscribers of a player, as a correlated scalar subquery."""
+    """Active, confirmed subscribers of a player, as a correlated scalar subquery.
+
+    Its condition is the predicate of the partial index `ix_email_subscriptions_deliverable`
+    word for word (`is_active`, not `is_active IS true`, which PostgreSQL cannot match to
+    it): an index scan of the player's deliverable rows, not a scan of every subscription.
+    """
     return (
         select(func.count(EmailSubscription.id))
         .where(
             and_(
                 EmailSubscription.player_id == Player.player_id,
-                EmailSubscription.is_active.is_(True),
+                EmailSubscription.is_active,
                 EmailSubscription.confirmed_at.is_not(None),
             )
         )
