@@ -98,6 +98,21 @@ def test_db_is_postgres_with_a_healthcheck_and_a_named_volume(
     assert volume in compose["volumes"], "the database must live in a named volume"
 
 
+def test_postgres_admits_every_pool_at_full_load(services: dict[str, Any]) -> None:
+    """Two API processes and three workers, every pool full, still get connections."""
+    command = as_command(services["db"]["command"])
+    match = re.search(r"max_connections=(\d+)", command)
+    assert match, "the db service must size max_connections for the pools"
+    shared = services["api"]["environment"]
+    web_concurrency = int(INTERPOLATION.sub(lambda m: m["arg"] or "", shared["WEB_CONCURRENCY"]))
+    settings = Settings.model_construct()  # the defaults compose leaves in place
+    per_api = 2 * settings.db_pool_size + settings.db_max_overflow
+    per_worker = settings.db_pool_size + settings.db_max_overflow + 1  # + LISTEN
+    workers, migrate, superuser_reserved = 3, 1, 3
+    needed = web_concurrency * per_api + workers * per_worker + migrate + superuser_reserved
+    assert needed <= int(match[1]), needed
+
+
 def test_migrate_is_a_one_shot_alembic_upgrade_after_the_db_is_healthy(
     services: dict[str, Any],
 ) -> None:
