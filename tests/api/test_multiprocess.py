@@ -22,8 +22,9 @@ import pytest
 import redis
 
 from app.config import Settings
-from tests.fakes.api_process import api_process, free_port
+from tests.fakes.api_process import api_process
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.processes import free_port
 from tests.fakes.server import run_asgi_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]

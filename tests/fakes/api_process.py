@@ -4,9 +4,7 @@ the one helper of the tests that need what only the real server shows."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,16 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from app.config import PROJECT_ROOT, Settings
-
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from app.config import PROJECT_ROOT
+from tests.fakes.processes import child_env, free_port
 
 
 class Api:
@@ -42,8 +32,7 @@ async def api_process(
     /healthz; `settings` are more environment variables. SIGTERM (then a kill) at exit."""
     port = free_port()
     # Settings come from here only, never from the developer's shell.
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
-    env.update(
+    env = child_env(
         DATABASE_URL=database_url,
         CHESSCOM_API_BASE=f"{chesscom_root}/pub",
         CONTACT_EMAIL="ci@example.com",
@@ -51,7 +40,6 @@ async def api_process(
         SECRET_KEY="api-process-test-secret-" + "m" * 32,
         PORT=str(port),
         RATE_LIMIT_ENABLED="true",
-        PYTHONUNBUFFERED="1",
         **settings,
     )
     log = tmp_path / f"api-{port}.log"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,25 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import Settings
+from tests.fakes.processes import child_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALDB = ROOT / "scripts" / "localdb.sh"
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def child_env(**values: str) -> dict[str, str]:
-    """A child environment built explicitly: no setting leaks in from the shell."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
-    env.update(PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", **values)
-    return env
 
 
 class ScratchCluster:
@@ -184,6 +168,7 @@ def app_env(
     """What the API and the worker children share: this database, the simulator, the
     SMTP fake; quick polls and retries so faults play out in seconds."""
     return child_env(
+        LOG_LEVEL="INFO",
         DATABASE_URL=database_url,
         CHESSCOM_API_BASE=f"{sim_root}/pub",
         CONTACT_EMAIL="ci@example.com",

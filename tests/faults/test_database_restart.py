@@ -20,12 +20,12 @@ import pytest
 
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.processes import free_port
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from tests.faults.conftest import (
     ScratchCluster,
     app_env,
-    free_port,
     metric,
     status_of,
     wait_until,

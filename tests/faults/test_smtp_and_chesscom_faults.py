@@ -21,9 +21,10 @@ from starlette.types import Receive, Scope, Send
 
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.processes import free_port
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.smtp import SMTPServerFake, _Handler
-from tests.faults.conftest import Child, app_env, free_port, metric, status_of, wait_until
+from tests.faults.conftest import Child, app_env, metric, status_of, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
 

@@ -49,10 +49,15 @@ async def subscribe(client: httpx.AsyncClient, email: str, username: str) -> htt
     return await client.post("/api/v1/subscriptions", json={"email": email, "username": username})
 
 
+async def fan_subscribes(client: httpx.AsyncClient, factory: Factory) -> EmailSubscription:
+    """fan@example.com subscribes to hikaru (not confirmed yet)."""
+    await subscribe(client, "fan@example.com", "hikaru")
+    return await one_sub(factory, "fan@example.com")
+
+
 async def fan_confirm_token(app: FastAPI, client: httpx.AsyncClient, factory: Factory) -> str:
     """fan@example.com subscribes to hikaru; the token of the confirmation link it gets."""
-    await subscribe(client, "fan@example.com", "hikaru")
-    sub = await one_sub(factory, "fan@example.com")
+    sub = await fan_subscribes(client, factory)
     return signer(app).sign(Purpose.confirm, sub.id, sub.email)
 
 
@@ -274,8 +279,7 @@ async def test_expired_tokens_get_a_clear_400_page_and_change_nothing(
     purpose: Purpose,
     age: timedelta,
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    sub = await one_sub(session_factory, "fan@example.com")
+    sub = await fan_subscribes(client, session_factory)
     if purpose is Purpose.unsubscribe:
         confirm = signer(app).sign(Purpose.confirm, sub.id, sub.email)
         await client.post(LINKS[Purpose.confirm], params={"token": confirm})
@@ -309,8 +313,7 @@ async def test_tampered_tokens_are_refused(
     purpose: Purpose,
     where: str,
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    sub = await one_sub(session_factory, "fan@example.com")
+    sub = await fan_subscribes(client, session_factory)
     token = signer(app).sign(purpose, sub.id, sub.email)
     bad = tamper(token, where)
     assert bad != token

@@ -229,12 +229,26 @@ async def subscribe_many(
         return list(await s.scalars(select(EmailSubscription).order_by(EmailSubscription.id)))
 
 
+@pytest.fixture
+def signer(app: FastAPI) -> TokenSigner:
+    s: TokenSigner = app.state.signer
+    return s
+
+
+@pytest.fixture
+async def subscriber(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> EmailSubscription:
+    """One subscription, not yet confirmed (fan0@example.com to player00)."""
+    (sub,) = await subscribe_many(client, session_factory, 1)
+    return sub
+
+
 async def test_links_from_emails_have_a_budget_each_not_the_address_s(
-    app: FastAPI,
     client: httpx.AsyncClient,
     session_factory: async_sessionmaker[AsyncSession],
+    signer: TokenSigner,
 ) -> None:
-    signer: TokenSigner = app.state.signer
     subs = await subscribe_many(client, session_factory, 5)
     assert_limited(await track(client))  # the address's budget is spent ...
     for sub in subs:  # ... yet each person can still confirm, and unsubscribe in one click
@@ -267,12 +281,12 @@ async def test_links_from_emails_have_a_budget_each_not_the_address_s(
 
 
 async def test_forged_or_misused_links_count_against_the_sender_s_address(
-    app: FastAPI,
     client: httpx.AsyncClient,
     session_factory: async_sessionmaker[AsyncSession],
+    signer: TokenSigner,
+    subscriber: EmailSubscription,
 ) -> None:
-    signer: TokenSigner = app.state.signer
-    (sub,) = await subscribe_many(client, session_factory, 1)
+    sub = subscriber
     confirm = signer.sign(Purpose.confirm, sub.id, sub.email)
     forged = TokenSigner("not-our-key").sign(Purpose.unsubscribe, sub.id, sub.email)
     json = {"Accept": "application/json"}
@@ -290,13 +304,9 @@ async def test_forged_or_misused_links_count_against_the_sender_s_address(
 
 
 async def test_a_browser_told_to_wait_gets_a_page(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    session_factory: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient, signer: TokenSigner, subscriber: EmailSubscription
 ) -> None:
-    signer: TokenSigner = app.state.signer
-    (sub,) = await subscribe_many(client, session_factory, 1)
-    token = signer.sign(Purpose.confirm, sub.id, sub.email)
+    token = signer.sign(Purpose.confirm, subscriber.id, subscriber.email)
     browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     for _ in range(5):
         r = await client.post(

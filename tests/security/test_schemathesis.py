@@ -63,17 +63,23 @@ async def fuzz_db(database_url: str) -> AsyncIterator[str]:
     await db.truncate_all(database_url)
 
 
-@pytest.fixture(scope="module")
-def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+def _app(database_url: str, data_dir: Path) -> FastAPI:
+    """The API over a Chess.com simulator with three players, no rate limits, and no
+    DNS query for webhook URLs."""
     simulator = ChessComSimulator()
     for name in ("hikaru", "magnus", "fabianocaruana"):
         simulator.add_player(name)
-    data_dir = tmp_path_factory.mktemp("fuzz") / "data"
     app = create_app(
-        make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
+        make_settings(database_url, data_dir, rate_limit_enabled=False),
         chesscom_transport=simulator.transport(),
     )
-    app.state.webhook_resolver = offline_resolver  # webhook URLs: no DNS query leaves
+    app.state.webhook_resolver = offline_resolver
+    return app
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    app = _app(fuzz_db, tmp_path_factory.mktemp("fuzz") / "data")
     # schemathesis' client starts the lifespan once, in its own event-loop thread, and
     # every generated request runs in that loop against the same engine. Stop it here.
     with asgi.get_client(app) as client:
@@ -126,15 +132,7 @@ def token_operations(schema: dict[str, object]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def served_api(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    simulator = ChessComSimulator()
-    for name in ("hikaru", "magnus", "fabianocaruana"):
-        simulator.add_player(name)
-    data_dir = tmp_path_factory.mktemp("outside") / "data"
-    app = create_app(
-        make_settings(fuzz_db, data_dir, rate_limit_enabled=False),
-        chesscom_transport=simulator.transport(),
-    )
-    app.state.webhook_resolver = offline_resolver  # webhook URLs: no DNS query leaves
+    app = _app(fuzz_db, tmp_path_factory.mktemp("outside") / "data")
     with run_asgi_in_thread(app) as base:
         yield base
 

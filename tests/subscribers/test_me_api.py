@@ -59,6 +59,18 @@ async def bearer(
     return {"Authorization": f"Bearer {sign_manage_token(signer(app), ids[0], email)}"}
 
 
+async def fan_signed_in(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    factory: async_sessionmaker[AsyncSession],
+    *usernames: str,
+) -> dict[str, str]:
+    """fan@example.com subscribes to each player; the header its manage link stands for."""
+    for username in usernames:
+        await subscribe(client, "fan@example.com", username)
+    return await bearer(app, factory, "fan@example.com")
+
+
 async def test_get_me_lists_the_address_and_its_subscriptions(
     app: FastAPI, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -154,8 +166,7 @@ async def test_tokens_of_other_purposes_expired_or_for_erased_rows_are_401(
 async def test_patch_me_sets_time_zone_delivery_and_quiet_hours(
     app: FastAPI, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    auth = await bearer(app, session_factory, "fan@example.com")
+    auth = await fan_signed_in(app, client, session_factory, "hikaru")
     r = await client.patch(
         "/api/v1/me",
         headers=auth,
@@ -212,8 +223,7 @@ async def test_bad_patches_are_422_and_change_nothing(
     session_factory: async_sessionmaker[AsyncSession],
     body: dict[str, object],
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    auth = await bearer(app, session_factory, "fan@example.com")
+    auth = await fan_signed_in(app, client, session_factory, "hikaru")
     r = await client.patch("/api/v1/me", headers=auth, json=body)
     assert r.status_code == 422, r.text
     async with session_factory() as s:
@@ -223,9 +233,7 @@ async def test_bad_patches_are_422_and_change_nothing(
 async def test_pause_filters_and_unsubscribe_one_subscription(
     app: FastAPI, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    await subscribe(client, "fan@example.com", "magnuscarlsen")
-    auth = await bearer(app, session_factory, "fan@example.com")
+    auth = await fan_signed_in(app, client, session_factory, "hikaru", "magnuscarlsen")
     hikaru_id, magnus_id = await sub_ids(session_factory, "fan@example.com")
     r = await client.patch(
         f"/api/v1/me/subscriptions/{hikaru_id}", headers=auth, json={"paused": True}
@@ -291,8 +299,7 @@ async def test_another_addresss_subscription_is_404_and_untouched(
 async def test_delete_me_erases_every_row_about_the_address(
     app: FastAPI, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    await subscribe(client, "fan@example.com", "hikaru")
-    auth = await bearer(app, session_factory, "fan@example.com")
+    auth = await fan_signed_in(app, client, session_factory, "hikaru")
     await client.patch("/api/v1/me", headers=auth, json={"timezone": "Europe/Berlin"})
     assert (
         await client.post("/api/v1/me/link", json={"email": "fan@example.com"})

@@ -6,6 +6,7 @@ The same flows run in a real browser in tests/e2e/test_site.py; these pin the ru
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -139,6 +140,21 @@ async def subscribed(app: FastAPI, factory: Factory, email: str = "fan@example.c
     return sign_manage_token(app.state.signer, sub_id, email)
 
 
+@dataclass(frozen=True)
+class ManageForms:
+    """The manage page's forms, posted with its link token and CSRF token."""
+
+    client: httpx.AsyncClient
+    token: str
+    csrf: str
+    manage_path: str = "/manage"
+
+    async def post(self, path: str, **fields: str) -> httpx.Response:
+        data = {"csrf_token": self.csrf, **fields}
+        url = self.manage_path + path
+        return await self.client.post(url, params={"token": self.token}, data=data)
+
+
 async def test_manage_page_changes_filters_pause_preferences_and_erases(
     app: FastAPI, client: httpx.AsyncClient, session_factory: Factory
 ) -> None:
@@ -146,34 +162,22 @@ async def test_manage_page_changes_filters_pause_preferences_and_erases(
     r = await client.get("/manage", params={"token": token})
     assert r.status_code == 200, r.text
     assert "fan@example.com" in r.text and "hikaru" in r.text
-    csrf = csrf_of(r.text)
+    forms = ManageForms(client, token, csrf_of(r.text))
     async with session_factory() as s:
         sub_id = await s.scalar(select(EmailSubscription.id))
-    r = await client.post(
-        f"/manage/subscriptions/{sub_id}",
-        params={"token": token},
-        data={"csrf_token": csrf, "action": "filters", "tc_rapid": "1", "rated_only": "1"},
-    )
+    r = await forms.post(f"/subscriptions/{sub_id}", action="filters", tc_rapid="1", rated_only="1")
     assert r.status_code == 303 and r.headers["location"].startswith("/manage?token=")
-    r = await client.post(
-        f"/manage/subscriptions/{sub_id}",
-        params={"token": token},
-        data={"csrf_token": csrf, "action": "pause"},
-    )
+    r = await forms.post(f"/subscriptions/{sub_id}", action="pause")
     assert r.status_code == 303
-    r = await client.post(
-        "/manage/preferences",
-        params={"token": token},
-        data={
-            "csrf_token": csrf,
-            "timezone": "Europe/Berlin",
-            "mode": "digest",
-            "digest_hour": "19",
-            "quiet_enabled": "1",
-            "quiet_start": "23:00",
-            "quiet_end": "06:30",
-        },
-    )
+    berlin_digest = {
+        "timezone": "Europe/Berlin",
+        "mode": "digest",
+        "digest_hour": "19",
+        "quiet_enabled": "1",
+        "quiet_start": "23:00",
+        "quiet_end": "06:30",
+    }
+    r = await forms.post("/preferences", **berlin_digest)
     assert r.status_code == 303
     r = await client.get(r.headers["location"])
     assert "Your delivery settings are saved." in r.text
@@ -185,24 +189,13 @@ async def test_manage_page_changes_filters_pause_preferences_and_erases(
     assert prefs.delivery_mode == "digest" and prefs.digest_hour == 19
     assert prefs.quiet_start is not None and prefs.quiet_start.isoformat() == "23:00:00"
     # A bad time zone is refused with a message and changes nothing.
-    r = await client.post(
-        "/manage/preferences",
-        params={"token": token},
-        data={
-            "csrf_token": csrf,
-            "timezone": "Mars/Olympus",
-            "mode": "immediate",
-            "digest_hour": "3",
-        },
-    )
+    r = await forms.post("/preferences", timezone="Mars/Olympus", mode="immediate", digest_hour="3")
     assert r.status_code == 422 and "Unknown time zone" in r.text
     # Erasing needs the box ticked.
-    r = await client.post("/manage/erase", params={"token": token}, data={"csrf_token": csrf})
+    r = await forms.post("/erase")
     assert r.status_code == 422
     assert await count(session_factory, EmailSubscription) == 1
-    r = await client.post(
-        "/manage/erase", params={"token": token}, data={"csrf_token": csrf, "confirm": "1"}
-    )
+    r = await forms.post("/erase", confirm="1")
     assert r.status_code == 200 and "deleted" in r.text
     assert await count(session_factory, EmailSubscription) == 0
     assert await count(session_factory, SubscriberPreferences) == 0
@@ -231,13 +224,10 @@ async def forms_refuse_another_subscription(
 ) -> None:
     """Every subscription form of a manage page, aimed at a subscription the token does
     not own, is 404."""
-    csrf = csrf_of((await client.get(manage_path, params={"token": token})).text)
+    page = await client.get(manage_path, params={"token": token})
+    forms = ManageForms(client, token, csrf_of(page.text), manage_path)
     for action in ("pause", "unsubscribe", "filters"):
-        r = await client.post(
-            f"{manage_path}/subscriptions/{sub_id}",
-            params={"token": token},
-            data={"csrf_token": csrf, "action": action, "tc_bullet": "1"},
-        )
+        r = await forms.post(f"/subscriptions/{sub_id}", action=action, tc_bullet="1")
         assert r.status_code == 404, (action, r.text)
 
 

@@ -16,12 +16,20 @@ from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from tests.conftest import chesscom_client, make_settings
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 from worker.runner import Worker
 
 NOW = int(time.time())
 HOUR = 3600
 DAY = 86400
+
+
+@pytest.fixture
+def sim_root(simulator: ChessComSimulator) -> Iterator[str]:
+    """The simulator on a real socket, so a child process (`python -m worker`) can reach it."""
+    with run_asgi_in_thread(simulator) as root:
+        yield root
 
 
 @pytest.fixture

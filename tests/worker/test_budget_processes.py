@@ -10,7 +10,6 @@ noticed first.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import statistics
@@ -24,9 +23,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
 from app.models import Player
 from tests.fakes.chesscom import BASE_PATH, ChessComSimulator, RecordedRequest
+from tests.fakes.processes import child_env
 from tests.fakes.server import run_asgi_in_thread
 from worker.schedule import WINDOW, slot_spacing
 
@@ -54,9 +53,7 @@ def sim_root(simulator: ChessComSimulator) -> Iterator[str]:
 
 
 def worker_env(database_url: str, sim_root: str, data_dir: Path) -> dict[str, str]:
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(
+    return child_env(
         DATABASE_URL=database_url,
         CHESSCOM_API_BASE=f"{sim_root}/pub",
         CONTACT_EMAIL="ci@example.com",
@@ -69,9 +66,7 @@ def worker_env(database_url: str, sim_root: str, data_dir: Path) -> dict[str, st
         DB_POOL_SIZE="4",
         DB_MAX_OVERFLOW="4",
         SHUTDOWN_GRACE_SECONDS="3",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 async def seed(

@@ -9,7 +9,6 @@ process of its own (`tests.fakes.smtp_sink`, lean enough for this size).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -24,8 +23,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from tests.conftest import make_settings
-from tests.fakes.chesscom import ChessComSimulator
-from tests.fakes.server import run_asgi_in_thread
+from tests.fakes.processes import child_env
 from tests.fakes.smtp_sink import SMTPSink
 from tests.worker.conftest import WorkerFactory, World
 from worker.delivery import RECORD_BATCH
@@ -117,16 +115,8 @@ async def test_50000_subscribers_each_get_exactly_one_email(
     print(f"\n{audience} emails in {took:.1f}s ({audience / took:.0f}/s)")
 
 
-@pytest.fixture
-def sim_root(simulator: ChessComSimulator) -> Iterator[str]:
-    with run_asgi_in_thread(simulator) as root:
-        yield root
-
-
 def worker_env(settings: Settings, sim_root: str, tmp_path: Path) -> dict[str, str]:
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(
+    return child_env(
         DATABASE_URL=str(settings.database_url),
         CHESSCOM_API_BASE=f"{sim_root}/pub",
         CONTACT_EMAIL="ci@example.com",
@@ -141,9 +131,7 @@ def worker_env(settings: Settings, sim_root: str, tmp_path: Path) -> dict[str, s
         SECRET_KEY=str(settings.secret_key),
         DATA_DIR=str(tmp_path / "worker-data"),
         DB_POOL_SIZE="5",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 async def run_worker(env: dict[str, str], log: Path, *args: str) -> asyncio.subprocess.Process:

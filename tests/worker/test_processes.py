@@ -9,7 +9,6 @@ error line, and NOTIFY waking a sleeping delivery loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -23,10 +22,8 @@ import pytest
 from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import text
 
-from app.config import Settings
 from tests.conftest import make_settings
-from tests.fakes.chesscom import ChessComSimulator
-from tests.fakes.server import run_asgi_in_thread
+from tests.fakes.processes import child_env
 from tests.fakes.smtp import SMTPServerFake, _Handler
 from tests.worker.conftest import WorkerFactory, World
 from worker.delivery import RECORD_BATCH
@@ -74,16 +71,7 @@ def smtp_server() -> Iterator[SlowSMTPServer]:
         yield server
 
 
-@pytest.fixture
-def sim_root(simulator: ChessComSimulator) -> Iterator[str]:
-    """The simulator on a real socket, so a child process can reach it."""
-    with run_asgi_in_thread(simulator) as root:
-        yield root
-
-
 # -- processes -----------------------------------------------------------------------
-
-_SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
 
 @pytest.fixture
@@ -91,8 +79,7 @@ def worker_env(
     clean_db: str, sim_root: str, smtp_server: SlowSMTPServer, tmp_path: Path
 ) -> dict[str, str]:
     """A child environment built explicitly: nothing of ours leaks in from the shell."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_NAMES}
-    env.update(
+    return child_env(
         DATABASE_URL=clean_db,
         CHESSCOM_API_BASE=f"{sim_root}/pub",
         CONTACT_EMAIL="ci@example.com",
@@ -112,9 +99,7 @@ def worker_env(
         DB_POOL_SIZE="5",
         DB_MAX_OVERFLOW="5",
         LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 class WorkerProcess:

@@ -15,38 +15,44 @@ from tests.worker.conftest import WorkerFactory, World
 pytestmark = pytest.mark.usefixtures("clean_db")
 
 
+async def write(world: World, sql: str, **params: object) -> None:
+    async with world.factory() as s, s.begin():
+        await s.execute(text(sql), params)
+
+
 async def seed(world: World) -> None:
     """Per status, rows aged 100 days and 10 days (retention: 90)."""
     await world.track("hikaru")
     sub = await world.subscribe("fan@example.com", "hikaru")
-    async with world.factory() as s, s.begin():
-        await s.execute(
-            text(
-                "WITH ev AS ("
-                " INSERT INTO events (kind, player_id, key, created_at) "
-                " SELECT 'live_match', s.player_id, st || '-' || age || '-' || g, "
-                "        now() - make_interval(days => age) "
-                " FROM email_subscriptions s, unnest(ARRAY['sent', 'failed', 'pending']) st, "
-                "      unnest(ARRAY[100, 10]) age, generate_series(1, 5) g "
-                " WHERE s.id = :sub RETURNING id, key, created_at) "
-                "INSERT INTO notification_logs "
-                "(subscription_id, event_id, notification_type, status, created_at) "
-                "SELECT :sub, ev.id, 'live_match', split_part(ev.key, '-', 1), ev.created_at "
-                "FROM ev"
-            ),
-            {"sub": sub},
-        )
+    await write(
+        world,
+        "WITH ev AS ("
+        " INSERT INTO events (kind, player_id, key, created_at) "
+        " SELECT 'live_match', s.player_id, st || '-' || age || '-' || g, "
+        "        now() - make_interval(days => age) "
+        " FROM email_subscriptions s, unnest(ARRAY['sent', 'failed', 'pending']) st, "
+        "      unnest(ARRAY[100, 10]) age, generate_series(1, 5) g "
+        " WHERE s.id = :sub RETURNING id, key, created_at) "
+        "INSERT INTO notification_logs "
+        "(subscription_id, event_id, notification_type, status, created_at) "
+        "SELECT :sub, ev.id, 'live_match', split_part(ev.key, '-', 1), ev.created_at "
+        "FROM ev",
+        sub=sub,
+    )
+
+
+async def rows_of(world: World, sql: str) -> list[tuple[Any, ...]]:
+    async with world.factory() as s:
+        return [tuple(r) for r in await s.execute(text(sql))]
 
 
 async def remaining(world: World) -> list[tuple[Any, ...]]:
-    async with world.factory() as s:
-        rows = await s.execute(
-            text(
-                "SELECT status, created_at < now() - interval '90 days' AS old, count(*) "
-                "FROM notification_logs GROUP BY 1, 2 ORDER BY 1, 2"
-            )
-        )
-        return [tuple(r) for r in rows]
+    """Outbox rows left, counted by status and by age (older than 90 days or not)."""
+    return await rows_of(
+        world,
+        "SELECT status, created_at < now() - interval '90 days' AS old, count(*) "
+        "FROM notification_logs GROUP BY 1, 2 ORDER BY 1, 2",
+    )
 
 
 async def test_prune_deletes_old_sent_and_failed_in_batches_and_keeps_pending(
@@ -66,29 +72,25 @@ async def test_prune_deletes_old_sent_and_failed_in_batches_and_keeps_pending(
 
 
 async def events_left(world: World) -> list[tuple[Any, ...]]:
-    async with world.factory() as s:
-        rows = await s.execute(
-            text(
-                "SELECT created_at < now() - interval '90 days' AS old, count(*) FROM events "
-                "GROUP BY 1 ORDER BY 1"
-            )
-        )
-        return [tuple(r) for r in rows]
+    """Events left, counted by age (older than 90 days or not)."""
+    return await rows_of(
+        world,
+        "SELECT created_at < now() - interval '90 days' AS old, count(*) FROM events "
+        "GROUP BY 1 ORDER BY 1",
+    )
 
 
 async def test_events_nothing_refers_to_any_more_go_too(world: World) -> None:
     await seed(world)
     # An old event shared by an old sent row and a recent one stays for the recent one.
-    async with world.factory() as s, s.begin():
-        await s.execute(
-            text(
-                "UPDATE notification_logs SET notification_type = 'confirmation', event_id = ("
-                "  SELECT event_id FROM notification_logs WHERE status = 'sent' "
-                "  AND created_at < now() - interval '90 days' ORDER BY id LIMIT 1) "
-                "WHERE id = (SELECT min(id) FROM notification_logs WHERE status = 'sent' "
-                "  AND created_at > now() - interval '90 days')"
-            )
-        )
+    await write(
+        world,
+        "UPDATE notification_logs SET notification_type = 'confirmation', event_id = ("
+        "  SELECT event_id FROM notification_logs WHERE status = 'sent' "
+        "  AND created_at < now() - interval '90 days' ORDER BY id LIMIT 1) "
+        "WHERE id = (SELECT min(id) FROM notification_logs WHERE status = 'sent' "
+        "  AND created_at > now() - interval '90 days')",
+    )
     report = await prune(world.factory, 90, batch_size=4)
     assert report.deleted == {"notification_logs": 10, "events": 9}
     # Left: 5 old events of pending rows, the shared one, and all 15 recent ones (one of
