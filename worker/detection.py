@@ -40,6 +40,8 @@ class DetectionState:
     session_event_id: str | None = None  # first game of the current/last live session
     session_started_at: int | None = None
 
+    # Written out key by key, like worker.schedule.Activity's: each is the format of its
+    # own JSONB column, and they change apart.
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (for a JSONB column); ids sorted so equal states compare equal."""
         return {

@@ -100,27 +100,26 @@ def months_to_poll(now: datetime, previous_poll_at: datetime | None) -> list[tup
     return [current]
 
 
+@dataclass(eq=False)
 class Poller:
     """Everything one poll needs, built once per worker."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        client: ChessComClient,
-        limiter: AdaptiveLimiter,
-        session_factory: async_sessionmaker[AsyncSession],
-    ) -> None:
-        self.settings = settings
-        self.client = client
-        self.limiter = limiter
-        self.session_factory = session_factory
+    settings: Settings
+    client: ChessComClient
+    limiter: AdaptiveLimiter
+    session_factory: async_sessionmaker[AsyncSession]
+    policy: Policy = field(init=False)
+    budget: RequestBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
         self.policy = Policy(
             base_seconds=settings.poll_interval_seconds,
             gap_seconds=settings.live_session_gap_seconds,
             max_wait_seconds=settings.poll_max_wait_seconds,
             requests_per_second=settings.chesscom_requests_per_second,
         )
-        self.budget = RequestBudget(session_factory, settings.chesscom_requests_per_second)
+        self.budget = RequestBudget(self.session_factory, settings.chesscom_requests_per_second)
 
     async def _call(self, fn: Callable[[], Awaitable[T]], *, rate_limit_tries: int = 3) -> T:
         """One request under the adaptive limit: 429 pauses everyone and retries a few

@@ -96,6 +96,7 @@ class ChessComClient(AsyncClosing):
         if self._owns_http:
             await self._http.aclose()
 
+    # One thin typed method per endpoint, all alike on purpose: the work is in `_get`.
     async def get_profile(
         self, username: str, etag: str | None = None
     ) -> Fetched[Profile] | NotModified:

@@ -27,6 +27,10 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
+# The models below mirror Chess.com's JSON field by field (names, types, defaults): their
+# field lists look alike by nature, each is the contract of one endpoint.
+
+
 class Profile(_Payload):
     """`/player/{username}`: the public profile of one player."""
 

@@ -17,6 +17,9 @@ from app.security import AdminDep
 router = APIRouter(prefix="/players", tags=["players"])
 
 
+# Routes declare their whole OpenAPI entry (status, summary, description, errors) where
+# they are defined: declarations of that shape repeat across routers by design (the
+# duplicate scan pairs them); the behaviour behind each lives in its service.
 @router.post(
     "",
     response_model=PlayerOut,

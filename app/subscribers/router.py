@@ -57,6 +57,9 @@ AddressDep = Annotated[str, Depends(_address)]
 SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A subscription's id")]
 
 
+# Routes declare their whole OpenAPI entry (status, summary, description, errors) where
+# they are defined: declarations of that shape repeat across routers by design (the
+# duplicate scan pairs them); the behaviour behind each lives in its service.
 @router.post(
     "/link",
     response_model=Accepted,

@@ -106,6 +106,9 @@ def _columns(sub: object) -> dict[str, object]:
     return {k: getattr(sub, k) for k in SubscriptionOut.model_fields if k != "username"}
 
 
+# Routes declare their whole OpenAPI entry (status, summary, description, errors) where
+# they are defined: declarations of that shape repeat across routers by design (the
+# duplicate scan pairs them); the behaviour behind each lives in its service.
 @router.delete(
     "/subscribers/{email:email}",
     status_code=status.HTTP_204_NO_CONTENT,

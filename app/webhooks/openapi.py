@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import FastAPI, Header
+from pydantic import BaseModel, Field
 
 from app.webhooks.events import LiveMatchEvent, VerificationEvent
 
@@ -22,15 +23,20 @@ Subscriptions of format `discord` and `slack` receive the same event as a Discor
 message with embeds (`{"content", "embeds"}`) or Slack Block Kit (`{"text", "blocks"}`).
 """
 
-WebhookId = Annotated[
-    str, Header(alias="webhook-id", description="Message id, the same on every attempt")
-]
-WebhookTimestamp = Annotated[
-    str, Header(alias="webhook-timestamp", description="Unix seconds of this attempt")
-]
-WebhookSignature = Annotated[
-    str, Header(alias="webhook-signature", description="`v1,<base64 HMAC-SHA256>`")
-]
+
+class SignatureHeaders(BaseModel):
+    """The Standard Webhooks headers of every event."""
+
+    webhook_id: str = Field(alias="webhook-id", description="Message id, the same on every attempt")
+    webhook_timestamp: str = Field(
+        alias="webhook-timestamp", description="Unix seconds of this attempt"
+    )
+    webhook_signature: str = Field(
+        alias="webhook-signature", description="`v1,<base64 HMAC-SHA256>`"
+    )
+
+
+Signed = Annotated[SignatureHeaders, Header()]
 
 
 def install_webhook_docs(app: FastAPI) -> None:
@@ -43,12 +49,7 @@ def install_webhook_docs(app: FastAPI) -> None:
         tags=["webhooks"],
         status_code=204,
     )
-    def live_match_started(
-        body: LiveMatchEvent,
-        webhook_id: WebhookId,
-        webhook_timestamp: WebhookTimestamp,
-        webhook_signature: WebhookSignature,
-    ) -> None:
+    def live_match_started(body: LiveMatchEvent, headers: Signed) -> None:
         """Documentation only."""
 
     @app.webhooks.post(
@@ -59,10 +60,5 @@ def install_webhook_docs(app: FastAPI) -> None:
         tags=["webhooks"],
         status_code=204,
     )
-    def subscription_verification(
-        body: VerificationEvent,
-        webhook_id: WebhookId,
-        webhook_timestamp: WebhookTimestamp,
-        webhook_signature: WebhookSignature,
-    ) -> None:
+    def subscription_verification(body: VerificationEvent, headers: Signed) -> None:
         """Documentation only."""

@@ -62,12 +62,12 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 # The worker's fixtures (real PostgreSQL, SMTP server, simulator, worker factory).
 from tests.worker.conftest import (  # noqa: E402, F401
     make_worker,
+    sim_root,
     smtp_server,
     worker_settings,
     world,
 )
 from tests.worker.test_processes import (  # noqa: E402, F401  (real worker processes)
-    sim_root,
     spawn,
     worker_env,
 )
