@@ -30,6 +30,8 @@ def _resolver(request: Request) -> Resolver:
     return resolver
 
 
+# The home page's other form: the same dependencies as app.subscribers.pages.subscribe
+# (so the signatures read alike), its own fields and rules.
 @router.post(SUBSCRIBE_WEBHOOK_PATH, response_class=HTMLResponse)
 async def subscribe_webhook(
     request: Request,
