@@ -25,6 +25,7 @@ from app.webhooks.guard import RefusedURL
 from app.webhooks.outcome import Outcome, Verdict, classify
 from app.webhooks.payloads import (
     LiveMatchMessage,
+    ManageLinkMessage,
     Message,
     VerificationMessage,
     WebhookFormat,
@@ -95,6 +96,15 @@ class WebhookDelivery:
             return VerificationMessage(
                 username=job.username,
                 confirm_url=self._link(Purpose.confirm, job),
+                unsubscribe_url=unsubscribe,
+                occurred_at=job.occurred_at,
+                manage_url=manage,
+            )
+        if job.notification_type == NotificationType.manage_link:
+            if not (job.is_active and job.confirmed):
+                return None
+            return ManageLinkMessage(
+                username=job.username,
                 unsubscribe_url=unsubscribe,
                 occurred_at=job.occurred_at,
                 manage_url=manage,

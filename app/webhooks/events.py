@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 LIVE_MATCH_TYPE = "live_match.started"
 VERIFICATION_TYPE = "subscription.verification"
+MANAGE_LINK_TYPE = "subscription.manage_link"
 
 
 class _Model(BaseModel):
@@ -91,3 +92,18 @@ class VerificationEvent(_Model):
     type: Literal["subscription.verification"] = "subscription.verification"
     timestamp: datetime
     data: VerificationData
+
+
+class ManageLinkData(_Model):
+    player: EventPlayer
+    links: EventLinks
+
+
+class ManageLinkEvent(_Model):
+    """Posted when an active webhook is subscribed again (the home page or `POST
+    /subscriptions`): its manage link, for a channel whose older messages are gone.
+    Nothing about the subscription changed."""
+
+    type: Literal["subscription.manage_link"] = "subscription.manage_link"
+    timestamp: datetime
+    data: ManageLinkData

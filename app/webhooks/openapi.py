@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
 
-from app.webhooks.events import LiveMatchEvent, VerificationEvent
+from app.webhooks.events import LiveMatchEvent, ManageLinkEvent, VerificationEvent
 
 _SIGNED = """
 Sent to subscriptions of format `json`, signed per
@@ -39,26 +39,40 @@ class SignatureHeaders(BaseModel):
 Signed = Annotated[SignatureHeaders, Header()]
 
 
+# The outgoing events: name, model, summary, what the description adds before _SIGNED.
+EVENTS: tuple[tuple[str, type[BaseModel], str, str], ...] = (
+    ("live_match.started", LiveMatchEvent, "A tracked player started playing live chess", ""),
+    (
+        "subscription.verification",
+        VerificationEvent,
+        "Confirm a new webhook subscription",
+        "Posted once to a new subscription's URL. Nothing else is sent until a person opens "
+        "`data.links.confirm` and presses its button.\n",
+    ),
+    (
+        "subscription.manage_link",
+        ManageLinkEvent,
+        "The webhook's manage link, again",
+        "Posted when an active webhook is subscribed again: `data.links.manage` opens its "
+        "settings (at most a few a day per URL).\n",
+    ),
+)
+
+
 def install_webhook_docs(app: FastAPI) -> None:
     """Declare the outgoing events (documentation only: these routes never run)."""
+    for name, model, summary, preface in EVENTS:
+        _document(app, name, model, summary, preface + _SIGNED)
 
-    @app.webhooks.post(
-        "live_match.started",
-        summary="A tracked player started playing live chess",
-        description=_SIGNED,
-        tags=["webhooks"],
-        status_code=204,
-    )
-    def live_match_started(body: LiveMatchEvent, headers: Signed) -> None:
+
+def _document(
+    app: FastAPI, name: str, model: type[BaseModel], summary: str, description: str
+) -> None:
+    def event(body: BaseModel, headers: Signed) -> None:
         """Documentation only."""
 
-    @app.webhooks.post(
-        "subscription.verification",
-        summary="Confirm a new webhook subscription",
-        description="Posted once to a new subscription's URL. Nothing else is sent until a "
-        "person opens `data.links.confirm` and presses its button.\n" + _SIGNED,
-        tags=["webhooks"],
-        status_code=204,
-    )
-    def subscription_verification(body: VerificationEvent, headers: Signed) -> None:
-        """Documentation only."""
+    event.__annotations__["body"] = model  # the documented body: this event's model
+    event.__name__ = name.replace(".", "_")  # the operation id stays the event's name
+    app.webhooks.post(
+        name, summary=summary, description=description, tags=["webhooks"], status_code=204
+    )(event)

@@ -30,6 +30,8 @@ from app.webhooks.events import (
     EventPlayer,
     LiveMatchData,
     LiveMatchEvent,
+    ManageLinkData,
+    ManageLinkEvent,
     VerificationData,
     VerificationEvent,
     VerificationLinks,
@@ -79,7 +81,18 @@ class VerificationMessage:
     manage_url: str
 
 
-Message = LiveMatchMessage | VerificationMessage
+@dataclass(frozen=True, slots=True)
+class ManageLinkMessage:
+    """The webhook's manage link, posted when someone subscribes it again (app.webhooks.
+    subscriptions): the way back to its controls once older messages are gone."""
+
+    username: str
+    unsubscribe_url: str
+    occurred_at: datetime
+    manage_url: str
+
+
+Message = LiveMatchMessage | VerificationMessage | ManageLinkMessage
 
 
 Outcome = Literal["win", "loss", "draw"]
@@ -191,6 +204,14 @@ def _discord_game(username: str, name: str | None, game: GameRecord) -> dict[str
     return embed
 
 
+def _manage_text(who: str) -> str:
+    return (
+        f"This channel gets alerts when {who} starts playing live chess on Chess.com. "
+        "Someone subscribed it again, so here is the link to its settings: pause, resume, "
+        "choose the games, or unsubscribe."
+    )
+
+
 def _discord_links(message: Message) -> str:
     manage, unsubscribe = _own_url(message.manage_url), _own_url(message.unsubscribe_url)
     return f"Pause or change filters: <{manage}> · Unsubscribe: <{unsubscribe}>"
@@ -206,6 +227,9 @@ def _discord(message: Message) -> dict[str, Any]:
             f"chess on Chess.com. To start them, open {_own_url(message.confirm_url)} and "
             f"press the button. Nothing more is posted here until then.\n{links}"
         )
+        return body
+    if isinstance(message, ManageLinkMessage):
+        body["content"] = f"{_manage_text(_md(message.username))}\n{links}"
         return body
     games = _ordered(message.games)
     shown = games[-DISCORD_MAX_EMBEDS:]
@@ -283,6 +307,17 @@ def _slack(message: Message) -> dict[str, Any]:
                 _slack_footer(message),
             ],
         }
+    if isinstance(message, ManageLinkMessage):
+        text = _manage_text(_mrkdwn(message.username))
+        manage = _own_url(message.manage_url)
+        return {
+            "text": f"{text} {manage}",
+            "unfurl_links": False,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                _slack_footer(message),
+            ],
+        }
     games = _ordered(message.games)[-SLACK_MAX_GAMES:]
     who = _display(message.username, message.player_name)
     headline = f"{_slack_link(_profile_url(message.username), who)} started playing live chess"
@@ -322,8 +357,16 @@ def _event_game(username: str, game: GameRecord) -> EventGame:
 
 def _json_event(message: Message) -> dict[str, Any]:
     unsubscribe, manage = _own_url(message.unsubscribe_url), _own_url(message.manage_url)
-    event: LiveMatchEvent | VerificationEvent
-    if isinstance(message, VerificationMessage):
+    event: LiveMatchEvent | VerificationEvent | ManageLinkEvent
+    if isinstance(message, ManageLinkMessage):
+        event = ManageLinkEvent(
+            timestamp=_utc(message.occurred_at),
+            data=ManageLinkData(
+                player=_player(message.username, None),
+                links=EventLinks(unsubscribe=unsubscribe, manage=manage),
+            ),
+        )
+    elif isinstance(message, VerificationMessage):
         event = VerificationEvent(
             timestamp=_utc(message.occurred_at),
             data=VerificationData(

@@ -2,12 +2,15 @@
 
 A new or returning webhook subscription is pending until someone follows the confirm
 link of the verification message posted to the URL, which proves the subscriber reads
-what arrives there. Verification posts to one URL are capped per day (like
-confirmation mails per address), so the API cannot be used to spam a channel.
+what arrives there. Subscribing an active webhook again changes nothing but posts it a
+message with its manage link (app.webhooks.manage), as `POST /me/link` mails an
+address's. Posts of either kind to one URL are capped per day (like confirmation mails
+per address), so the API cannot be used to spam a channel.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +21,7 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Channel, EmailSubscription, NotificationLog, NotificationType, Player
-from app.notifications.outbox import request_confirmation
+from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
 from app.subscribers.schemas import Filters
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, parse_target
@@ -37,7 +40,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _verifications_today(session: AsyncSession, url: str) -> int:
+async def _messages_today(session: AsyncSession, url: str) -> int:
+    """Messages we were asked to post to a URL in a day: verifications and manage links."""
     since = _now() - timedelta(days=1)
     return (
         await session.scalar(
@@ -45,7 +49,9 @@ async def _verifications_today(session: AsyncSession, url: str) -> int:
             .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
             .where(
                 EmailSubscription.webhook_url == url,
-                NotificationLog.notification_type == NotificationType.confirmation,
+                NotificationLog.notification_type.in_(
+                    [NotificationType.confirmation, NotificationType.manage_link]
+                ),
                 NotificationLog.created_at >= since,
             )
         )
@@ -62,7 +68,7 @@ async def _queue_verification(
         return
     assert sub.webhook_url is not None
     if (
-        await _verifications_today(session, sub.webhook_url)
+        await _messages_today(session, sub.webhook_url)
         >= settings.confirmation_emails_per_address_per_day
     ):
         return
@@ -127,7 +133,17 @@ async def subscribe_webhook_to_player(
     )
     confirm = settings.require_email_confirmation
     if sub is not None and sub.is_active and sub.confirmed_at is not None:
-        # Already active: nothing changes (its secret is not shown again).
+        # Already active: nothing changes (its secret is not shown again), but the channel
+        # gets a message with its manage link: the way back to its controls when older
+        # messages are gone (capped per URL and day with the verifications).
+        if await _messages_today(session, url) < settings.confirmation_emails_per_address_per_day:
+            await request_event(
+                session,
+                NotificationType.manage_link,
+                f"manage:{uuid.uuid4()}",
+                sub.id,
+                player_id=sub.player_id,
+            )
         return WebhookSubscribed("pending_confirmation" if confirm else "active", None)
     secret = new_secret() if fmt == "json" else None
     if sub is None:

@@ -405,3 +405,33 @@ async def test_erasing_from_the_page_the_api_or_by_admin_removes_the_rows_and_th
     for token in (by_page, by_api, by_admin):
         assert (await client.get("/api/v1/webhooks/me", headers=bearer(token))).status_code == 401
         assert (await client.get("/manage/webhook", params={"token": token})).status_code == 401
+
+
+@pytest.mark.parametrize("fmt", ["discord", "slack", "json"])
+async def test_subscribing_an_active_webhook_again_posts_its_manage_link(
+    fmt: str, hooks: Hooks
+) -> None:
+    """The way back to a webhook's settings once its messages are gone (as POST /me/link
+    for an address): the subscription is unchanged, at most a few such posts a day."""
+    with serve_receiver(FLAVOUR[fmt]) as receiver:
+        sub = await hooks.start(receiver.url("/hook"), fmt)
+        body = {"username": "hikaru", "webhook": {"url": receiver.url("/hook"), "format": fmt}}
+        for _ in range(4):
+            answer = await hooks.client.post("/api/v1/subscriptions", json=body)
+            assert answer.status_code == 202, answer.text
+            assert answer.json() == {"status": "pending_confirmation"}  # no secret again
+        await hooks.make_worker(hooks.settings).run_once()
+    posted = receiver.requests
+    assert len(posted) == 3  # confirmation_emails_per_address_per_day
+    for message in posted:
+        token = manage_token(message.body)
+        me = await hooks.client.get("/api/v1/webhooks/me", headers=bearer(token))
+        assert [s["id"] for s in me.json()["subscriptions"]] == [sub.id]
+        if fmt == "json":
+            assert sub.webhook_secret is not None
+            event = Webhook(sub.webhook_secret).verify(message.body, message.headers)
+            assert event["type"] == "subscription.manage_link"
+    async with hooks.world.factory() as s:
+        row = await s.get(EmailSubscription, sub.id)
+        assert row is not None and row.webhook_secret == sub.webhook_secret
+        assert row.is_active and row.confirmed_at is not None

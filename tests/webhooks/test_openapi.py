@@ -15,7 +15,11 @@ def test_webhooks_section_documents_signed_events(tmp_path: Path) -> None:
     app = create_app(make_settings("postgresql+asyncpg://u@127.0.0.1/unused", tmp_path))
     schema = app.openapi()
     hooks = schema["webhooks"]
-    assert set(hooks) == {"live_match.started", "subscription.verification"}
+    assert set(hooks) == {
+        "live_match.started",
+        "subscription.verification",
+        "subscription.manage_link",
+    }
     post = hooks["live_match.started"]["post"]
     headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
     assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}

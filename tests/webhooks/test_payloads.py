@@ -11,10 +11,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.notifications.payloads import GameRecord
-from app.webhooks.events import LiveMatchEvent, VerificationEvent
+from app.webhooks.events import LiveMatchEvent, ManageLinkEvent, VerificationEvent
 from app.webhooks.payloads import (
     COLOURS,
     LiveMatchMessage,
+    ManageLinkMessage,
     VerificationMessage,
     WebhookFormat,
     render_body,
@@ -161,6 +162,21 @@ def test_verification_message_carries_confirm_and_unsubscribe_links(fmt: Webhook
         event = VerificationEvent.model_validate(body)
         assert event.data.links.confirm == CONFIRM
         assert event.data.links.manage == MANAGE
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_manage_link_message_in_each_format(fmt: WebhookFormat) -> None:
+    raw = render_body(fmt, ManageLinkMessage("hikaru", UNSUB, T0, MANAGE))
+    assert MANAGE in raw.decode() and UNSUB in raw.decode()
+    body = json.loads(raw)
+    if fmt is WebhookFormat.discord:
+        assert discord_problem(body) is None and "hikaru" in body["content"]
+    elif fmt is WebhookFormat.slack:
+        assert slack_problem(body) is None and "hikaru" in body["text"]
+    else:
+        event = ManageLinkEvent.model_validate(body)
+        assert event.type == "subscription.manage_link"
+        assert (event.data.links.manage, event.data.links.unsubscribe) == (MANAGE, UNSUB)
 
 
 @pytest.mark.parametrize("fmt", list(WebhookFormat))
