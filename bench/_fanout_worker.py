@@ -4,7 +4,8 @@
 
 Records a live-session event and fans it out to the player's subscribers in one
 transaction (timed), then drains the outbox with the worker's delivery (timed), and
-prints one JSON line with both durations and the process's peak RSS.
+prints one JSON line with both durations, the CPU time the drain took in this process
+and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ async def main(url: str, host: str, port: int, connections: int, player_id: int)
             )
             queued = await fan_out(session, event_id)
         fanned = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await worker.drain_outbox()
-        drained = time.perf_counter() - started
+        drained, drain_cpu = time.perf_counter() - started, time.process_time() - cpu
         sent = worker.mail_tally["sent"]
     finally:
         await worker.aclose()
@@ -87,6 +88,7 @@ async def main(url: str, host: str, port: int, connections: int, player_id: int)
                 "sent": sent,
                 "fanout_seconds": fanned,
                 "drain_seconds": drained,
+                "drain_cpu_seconds": drain_cpu,
                 "peak_rss_mb": peak_kb / 1024,
             }
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -89,15 +90,26 @@ async def _child(*args: str) -> dict[str, Any]:
     return result
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process so far; 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def worker_run(
     url: str, sink: SMTPSink, connections: int, player: int, n: int
 ) -> dict[str, Any]:
     await _sql(url, "TRUNCATE notification_logs, events")
     sink.clear()
+    sink_cpu = _cpu_seconds(sink.process.pid or 0)
     result = await _child(
         "bench._fanout_worker", url, sink.host, str(sink.port), str(connections), str(player)
     )
     counts = sink.wait_for(n, timeout=30)
+    result["sink_cpu_seconds"] = _cpu_seconds(sink.process.pid or 0) - sink_cpu
     assert result["queued"] == n and result["sent"] == n, result
     assert counts["messages"] == n, counts
     assert len(sink.deliveries()) == n, "one email per subscriber"
@@ -107,10 +119,12 @@ async def worker_run(
 
 async def bare_run(sink: SMTPSink, connections: int, n: int, message: Path) -> dict[str, Any]:
     sink.clear()
+    sink_cpu = _cpu_seconds(sink.process.pid or 0)
     result = await _child(
         "bench._bare_smtp", sink.host, str(sink.port), str(connections), str(n), str(message)
     )
     counts = sink.wait_for(n, timeout=30)
+    result["sink_cpu_seconds"] = _cpu_seconds(sink.process.pid or 0) - sink_cpu
     assert counts["messages"] == n, counts
     return result
 
@@ -140,6 +154,12 @@ def _report(n: int, worker: list[dict[str, Any]], bare: list[dict[str, Any]]) ->
     reference = [n / b["seconds"] for b in bare]
     fanout = [w["fanout_seconds"] for w in worker]
     rss = [w["peak_rss_mb"] for w in worker]
+    # CPU per message (µs): the sending process (the worker's drain; the whole bare loop)
+    # and the sink. Less sensitive to the machine's load than the rates.
+    worker_cpu = [1e6 * w["drain_cpu_seconds"] / n for w in worker]
+    bare_cpu = [1e6 * b["cpu_seconds"] / n for b in bare]
+    worker_sink = [1e6 * w["sink_cpu_seconds"] / n for w in worker]
+    bare_sink = [1e6 * b["sink_cpu_seconds"] / n for b in bare]
     print(f"### {n:,} subscribers ({len(worker)} run(s) each, alternating)\n")
     print("| | runs | median |")
     print("|---|---|---|")
@@ -150,6 +170,21 @@ def _report(n: int, worker: list[dict[str, Any]], bare: list[dict[str, Any]]) ->
     print(f"| bare aiosmtplib loop (msg/s) | {spread(reference)} | {median(reference):.0f} |")
     print(f"| fan-out transaction (s) | {spread(fanout)} | {median(fanout):.3f} |")
     print(f"| worker peak RSS (MB) | {spread(rss)} | {median(rss):.0f} |")
+    for label, values in (
+        ("CPU per message, worker drain (µs)", worker_cpu),
+        ("CPU per message, bare loop (µs)", bare_cpu),
+        ("sink CPU per message, worker's run (µs)", worker_sink),
+        ("sink CPU per message, bare run (µs)", bare_sink),
+    ):
+        print(f"| {label} | {spread(values)} | {median(values):.0f} |")
+    ratios = [
+        (n / (w["fanout_seconds"] + w["drain_seconds"])) / (n / b["seconds"])
+        for w, b in zip(worker, bare, strict=True)
+    ]
+    print(
+        f"| ratio per pair (worker end to end / bare) | {spread(ratios)} | {median(ratios):.2f} |"
+    )
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     ratio = median(end_to_end) / median(reference)
     ratio_delivery = median(delivery) / median(reference)
     print(

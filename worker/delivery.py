@@ -6,6 +6,9 @@
   prepare`, cached by event in a bounded LRU); per row only the recipient's address,
   Message-ID and signed links are filled in.
 - **Send** with ``delivery_concurrency`` senders over the mailer's reused connections.
+  Once half a batch has gone, the next is claimed in the background and joins the
+  queue, so the connections never stand idle while a claim runs (one and a half
+  batches wait at most).
 - **Record** outcomes in batches: one ``UPDATE … FROM unnest(…)`` per batch, and only
   for rows whose lease is still the one we hold, so only the lease holder records a
   send. Outcomes are recorded ``RECORD_BATCH`` at a time or after
@@ -15,7 +18,8 @@
 A row that waited past half its lease is taken afresh before its send (all waiting
 rows of the batch in one statement), but only if it is still ours: one whose lease ran
 out may have been claimed by another worker, which sends it. Memory is bounded by the
-batch size and the event cache, whatever the audience.
+batch size and the event cache, whatever the audience: the cache holds twice a batch's
+worth of events, and the rows waiting (one and a half batches) use no more than that.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ EVENT_CACHE_SIZE = 256  # prepared events kept (at least two batches' worth of e
 # Outcomes are recorded RECORD_BATCH at a time, or after RECORD_INTERVAL_SECONDS at most.
 RECORD_BATCH = 100
 RECORD_INTERVAL_SECONDS = 0.25
+# The worker's liveness is ticked after a send at most this often (not per message).
+TICK_SECONDS = 0.1
+# Batches claimed while one is being sent, per run_batch call (then the runner's loop
+# looks at the mail server and the stop signal before claiming again).
+REFILLS = 8
 
 
 @dataclass(slots=True)
@@ -215,7 +224,11 @@ class Deliverer:
         # success; the runner then pauses delivery and probes with one row at a time.
         self.server_unavailable: MailServerUnavailable | None = None
         self.postpone_seconds = 1.0
-        self._cache_size = max(EVENT_CACHE_SIZE, 2 * settings.delivery_batch_size)
+        # The events of every row waiting or in a sender when a claim lands (half a
+        # batch + the senders) and of the new batch, with room to spare.
+        self._cache_size = max(
+            EVENT_CACHE_SIZE, 2 * settings.delivery_batch_size + settings.delivery_concurrency
+        )
         self.webhooks = WebhookDelivery(
             settings, signer, webhook_sender or WebhookSender.from_settings(settings)
         )
@@ -339,13 +352,22 @@ class Deliverer:
         limit: int | None = None,
         tick: Callable[[], None] | None = None,
     ) -> BatchResult:
-        """Claim one batch and deliver it; returns how many rows were claimed and what
+        """Claim a batch and deliver it; returns how many rows were claimed and what
         became of them. Once ``stop`` is set no new send starts: the rest go back.
-        ``tick`` is called after every send (the worker's liveness)."""
+        ``tick`` is called after sends, every ``TICK_SECONDS`` at most (the worker's
+        liveness).
+
+        Without a ``limit``, the next batch is claimed while this one is being sent
+        (once half of it has gone), so the connections never wait for a claim, up to
+        ``REFILLS`` batches per call."""
         rows = await self.claim(limit)
         result = BatchResult(claimed=len(rows))
         if rows:
-            outcomes = await self.deliver_rows(rows, stop, tick)
+            refill = None
+            if limit is None and len(rows) >= self.settings.delivery_batch_size:
+                refill = _Refill(self, REFILLS)
+            outcomes = await self.deliver_rows(rows, stop, tick, refill)
+            result.claimed += refill.claimed if refill is not None else 0
             result.tally.update("sent" if o.sent else "not sent yet" for o in outcomes)
         return result
 
@@ -359,16 +381,17 @@ class Deliverer:
         rows: list[ClaimedRow],
         stop: asyncio.Event | None = None,
         tick: Callable[[], None] | None = None,
+        refill: _Refill | None = None,
     ) -> list[Outcome]:
         """Send claimed rows with ``delivery_concurrency`` senders, recording outcomes in
-        batches. Stopped or cancelled, or once the mail server is found unreachable, it
-        releases the rows not started and records the rest."""
+        batches (and the rows ``refill`` claims meanwhile). Stopped or cancelled, or once
+        the mail server is found unreachable, it releases the rows not started and
+        records the rest."""
         async with self._recording_connection() as connection:
-            waiting = deque(rows)
+            feed = _Feed(rows, _Halt(stop), refill)
             recorder = _Recorder(self, connection)
-            halt = _Halt(stop)
             senders = [
-                asyncio.create_task(self._sender(waiting, recorder, halt, tick))
+                asyncio.create_task(self._sender(feed, recorder, tick))
                 for _ in range(min(len(rows), self.settings.delivery_concurrency))
             ]
             try:
@@ -377,35 +400,33 @@ class Deliverer:
                 for task in senders:
                     task.cancel()
                 await asyncio.gather(*senders, return_exceptions=True)
-                await asyncio.shield(self._finish(recorder, list(waiting)))
+                await asyncio.shield(self._finish(recorder, feed))
                 raise
-            await asyncio.shield(self._finish(recorder, list(waiting)))
+            await asyncio.shield(self._finish(recorder, feed))
         return recorder.done
 
-    async def _finish(self, recorder: _Recorder, unstarted: list[ClaimedRow]) -> None:
+    async def _finish(self, recorder: _Recorder, feed: _Feed) -> None:
         await recorder.close()
-        await self.release(unstarted)
+        await self.release(await feed.unstarted())
 
     async def _sender(
-        self,
-        waiting: deque[ClaimedRow],
-        recorder: _Recorder,
-        halt: _Halt,
-        tick: Callable[[], None] | None,
+        self, feed: _Feed, recorder: _Recorder, tick: Callable[[], None] | None
     ) -> None:
         half_lease = self.settings.delivery_lease_seconds / 2
-        while waiting and not halt.halted:
-            row = waiting.popleft()
+        waiting = feed.waiting
+        ticked = 0.0
+        while (row := await feed.next()) is not None:
             late = time.monotonic() - row.claimed_at > half_lease
             if late and not await self._renew_waiting(row, waiting, half_lease):
                 log.info("notification %s: lease lost while waiting; another has it", row.id)
                 continue
             outcome = await self._send(row)
             recorder.add(outcome)
-            if tick is not None:
+            if tick is not None and (now := time.monotonic()) - ticked >= TICK_SECONDS:
                 tick()
+                ticked = now
             if outcome.halts:
-                halt.server_down = True  # the rest wait (released); one row probes it
+                feed.halt.server_down = True  # the rest wait (released); one row probes it
 
     async def _renew_waiting(
         self, row: ClaimedRow, waiting: deque[ClaimedRow], half_lease: float
@@ -581,6 +602,81 @@ class Deliverer:
         return event.payload if event is not None else {}
 
 
+class _Refill:
+    """Claims the next batches while the current one is being sent (at most ``times``)."""
+
+    def __init__(self, deliverer: Deliverer, times: int) -> None:
+        self._deliverer = deliverer
+        self._left = times
+        self.claimed = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self._left <= 0
+
+    async def claim(self) -> list[ClaimedRow]:
+        self._left -= 1
+        rows = await self._deliverer.claim()
+        self.claimed += len(rows)
+        if len(rows) < self._deliverer.settings.delivery_batch_size:
+            self.stop()  # the outbox is drained: no more claims until the next call
+        return rows
+
+    def stop(self) -> None:
+        self._left = 0
+
+
+class _Feed:
+    """The rows waiting for a sender. Once no more than half a batch waits, the next
+    batch is claimed in the background and joins the queue, so it holds one and a half
+    batches at most however large the audience."""
+
+    def __init__(self, rows: list[ClaimedRow], halt: _Halt, refill: _Refill | None) -> None:
+        self.waiting = deque(rows)
+        self.halt = halt
+        self._refill = refill
+        self._low_water = len(rows) // 2
+        self._claiming: asyncio.Task[None] | None = None
+
+    async def next(self) -> ClaimedRow | None:
+        """The next row to send, or None once there is none (or the senders must stop)."""
+        while not self.halt.halted:
+            if self.waiting:
+                row = self.waiting.popleft()
+                if len(self.waiting) <= self._low_water:
+                    self._start_claiming()
+                return row
+            if self._claiming is None:
+                return None
+            # Waiting must not cancel the claim if this sender is cancelled.
+            await asyncio.wait({self._claiming})
+        return None
+
+    def _start_claiming(self) -> None:
+        refill = self._refill
+        if refill is None or refill.exhausted or self.halt.halted:
+            return
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.create_task(self._claim(refill))
+
+    async def _claim(self, refill: _Refill) -> None:
+        try:
+            self.waiting.extend(await refill.claim())
+        except Exception:
+            log.exception("claiming the next outbox batch failed")
+            refill.stop()  # the rows already claimed are sent; the runner claims again
+        finally:
+            self._claiming = None
+
+    async def unstarted(self) -> list[ClaimedRow]:
+        """The rows no sender took, once a claim in progress has landed."""
+        if self._claiming is not None:
+            await asyncio.wait({self._claiming})
+        rows = list(self.waiting)
+        self.waiting.clear()
+        return rows
+
+
 class _Halt:
     """Why senders stop taking rows: the worker stops, or the mail server is down."""
 
@@ -632,13 +728,24 @@ class _Recorder:
             self._observe(batch)
 
     def _observe(self, batch: list[Outcome]) -> None:
+        """Metrics of a recorded batch: counters added to once per kind of outcome, the
+        latency histogram once per sent email (its start looked up once per event)."""
+        counts = Counter((o.kind or o.row.notification_type, o.label) for o in batch)
+        for (kind, label), n in counts.items():
+            metrics.EMAILS.labels(kind, label).inc(n)
+        now = time.time()
+        since: dict[tuple[str, int], float | None] = {}
         for outcome in batch:
+            if not outcome.sent:
+                continue
             row = outcome.row
-            metrics.EMAILS.labels(outcome.kind or row.notification_type, outcome.label).inc()
-            if outcome.sent:
-                metrics.observe_delivery(
-                    row.notification_type, self._deliverer.payload_of(row.event_id)
-                )
+            key = (row.notification_type, row.event_id)
+            if key not in since:
+                payload = self._deliverer.payload_of(row.event_id)
+                since[key] = metrics.visible_since(row.notification_type, payload)
+            start = since[key]
+            if start is not None:
+                metrics.DELIVERY_LATENCY.observe(max(0.0, now - start))
         self.done.extend(batch)
 
     async def close(self) -> None:

@@ -5,7 +5,6 @@ deploy/prometheus/alerts.yml and deploy/grafana/ use these names: rename with ca
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -58,14 +57,13 @@ DATABASE_UP = Gauge(
 PRUNED = Counter("chesscom_helper_pruned_rows_total", "Rows deleted by retention", ["table"])
 
 
-def observe_delivery(notification_type: str, payload: Mapping[str, Any]) -> None:
-    """Record detection-to-delivery latency for a sent live-match email: now minus the
-    end of the earliest game it reports (what a subscriber waited since it was visible)."""
+def visible_since(notification_type: str, payload: Mapping[str, Any]) -> float | None:
+    """When the news of a live-match email became visible: the end of its earliest game
+    (None for other emails). Delivery computes it once per event, not per email."""
     if notification_type != "live_match":
-        return
+        return None
     ends = [t for g in payload.get("games") or () if (t := _end_time(g)) is not None]
-    if ends:
-        DELIVERY_LATENCY.observe(max(0.0, time.time() - min(ends)))
+    return min(ends) if ends else None
 
 
 def _end_time(game: Any) -> float | None:

@@ -101,7 +101,8 @@ class PreparedMessage:
         env = _environment()
         text = env.get_template(f"{template}.txt").render({**context, **values})
         html = env.get_template(f"{template}.html").render({**context, **values}, subject=subject)
-        marks = [_LINK_MARK.format(name) for name in links]
+        self._marks = [(name, _LINK_MARK.format(name)) for name in sorted(links)]
+        marks = [mark for _, mark in self._marks]
         self._text = _Body(text, marks, html=False)
         self._html = _Body(html, marks, html=True)
         self.subject = subject
@@ -123,13 +124,13 @@ class PreparedMessage:
         message_id = self.message_id(row_id)
         urls: dict[str, str] = {}
         unsubscribe = ""
-        for name in self.links:
-            if name not in links:
+        for name, mark in self._marks:
+            url = links.get(name)
+            if url is None:
                 raise ValueError(f"this message needs the {name} link")
-            url = links[name]
             if not _SAFE_URL.fullmatch(url):
                 url = own_url(url, name)  # raises: not a plain absolute http(s) URL
-            urls[_LINK_MARK.format(name)] = url
+            urls[mark] = url
             if name == self._list_unsubscribe:
                 unsubscribe = f"<{url}>"
         values = {
@@ -141,7 +142,7 @@ class PreparedMessage:
             _HTML: self._html.encode(urls),
         }
         data = b"".join(
-            piece if isinstance(piece, bytes) else values[piece] for piece in self._pieces
+            [piece if isinstance(piece, bytes) else values[piece] for piece in self._pieces]
         )
         return Rendered(self.envelope_sender, to, message_id, data, self.subject)
 
@@ -190,29 +191,37 @@ def _skeleton(
 class _Body:
     """A body as quoted-printable with CRLF line ends (what the email package writes),
     encoded once but for the lines holding a recipient's links. Quoted-printable
-    encodes each line on its own, so those lines can be encoded per recipient."""
+    encodes each line on its own, so those lines can be encoded per recipient; the
+    lines between them are kept as one encoded run of bytes."""
 
     def __init__(self, body: str, marks: list[str], *, html: bool) -> None:
-        self._marks = marks
         self._html = html
-        self._lines: list[bytes | str] = []
+        # Encoded runs of lines, and lines to fill in (with the marks each holds).
+        self._chunks: list[bytes | tuple[str, tuple[str, ...]]] = []
+        run: list[bytes] = []
         for line in body.encode("utf-8").splitlines():
             text = line.decode("utf-8")
-            if any(mark in text for mark in marks):
-                self._lines.append(text)
-            else:
-                self._lines.append(_quoted_printable(line))
+            present = tuple(mark for mark in marks if mark in text)
+            if not present:
+                run.append(_quoted_printable(line))
+                continue
+            if run:
+                self._chunks.append(b"".join(run))
+                run = []
+            self._chunks.append((text, present))
+        if run:
+            self._chunks.append(b"".join(run))
 
     def encode(self, urls: Mapping[str, str]) -> bytes:
         out: list[bytes] = []
-        for line in self._lines:
-            if isinstance(line, bytes):
-                out.append(line)
+        for chunk in self._chunks:
+            if isinstance(chunk, bytes):
+                out.append(chunk)
                 continue
-            for mark in self._marks:
-                if mark in line:
-                    url = urls[mark]
-                    line = line.replace(mark, str(escape(url)) if self._html else url)
+            line, present = chunk
+            for mark in present:
+                url = urls[mark]
+                line = line.replace(mark, str(escape(url)) if self._html else url)
             out.append(_quoted_printable(line.encode("utf-8")))
         return b"".join(out)
 
