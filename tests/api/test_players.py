@@ -27,6 +27,8 @@ async def test_track_new_player_returns_201_with_profile(
     assert body["is_playing"] is False
     assert body["subscriber_count"] == 0
     assert body["tracked_since"].endswith("Z")
+    # Written out, not taken from app.players.service.PUBLIC_COLUMNS: the test pins the
+    # contract (SPEC §5), so a column dropped there must fail here.
     expected = {
         "player_id",
         "username",

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from app.subscriptions import service
 from app.subscriptions.tokens import Purpose, TokenSigner
+from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -255,18 +256,22 @@ async def test_no_anonymous_response_contains_an_email(
     assert subs.status_code == 200 and subs.json()[0]["email"] == email
 
 
+async def subscribe_to_hikaru_and_magnus(
+    client: httpx.AsyncClient, simulator: ChessComSimulator, email: str
+) -> None:
+    simulator.add_player("magnus")
+    for player in ("hikaru", "magnus"):
+        await client.post("/api/v1/subscriptions", json={"email": email, "username": player})
+
+
 async def test_admin_erase_deletes_every_row_about_the_address(
     client: httpx.AsyncClient,
-    simulator: object,
+    simulator: ChessComSimulator,
     hikaru: object,
     admin: dict[str, str],
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    simulator.add_player("magnus")  # type: ignore[attr-defined]
-    for player in ("hikaru", "magnus"):
-        await client.post(
-            "/api/v1/subscriptions", json={"email": "gone@example.com", "username": player}
-        )
+    await subscribe_to_hikaru_and_magnus(client, simulator, "gone@example.com")
     await client.post(
         "/api/v1/subscriptions", json={"email": "stay@example.com", "username": "hikaru"}
     )
@@ -311,15 +316,11 @@ async def test_notifications_are_admin_only_and_filterable(
 async def test_erase_link_still_erases_when_the_row_it_named_is_gone(
     client: httpx.AsyncClient,
     app: FastAPI,
-    simulator: object,
+    simulator: ChessComSimulator,
     hikaru: object,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    simulator.add_player("magnus")  # type: ignore[attr-defined]
-    for player in ("hikaru", "magnus"):
-        await client.post(
-            "/api/v1/subscriptions", json={"email": "fan@example.com", "username": player}
-        )
+    await subscribe_to_hikaru_and_magnus(client, simulator, "fan@example.com")
     first = await sub_row(session_factory, "fan@example.com")
     token = signer(app).sign(Purpose.erase, first.id, first.email)
     async with session_factory() as s, s.begin():
