@@ -7,7 +7,8 @@ links with `link_url` / `link_target` / `manage_url`. A link's path is written h
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import re
+from urllib.parse import urlencode, urlsplit
 
 from app.subscriptions.tokens import Purpose
 
@@ -81,3 +82,20 @@ def unsubscribe_all_url(manage_link: str) -> str:
     List-Unsubscribe): the manage page's form target, same token."""
     path, _, query = manage_link.partition("?")
     return f"{path}/unsubscribe-all?{query}"
+
+
+# What no link we write may carry: it could end the link early inside HTML, a mail header
+# or chat markup (whitespace, quotes, angle brackets, backslash, control characters).
+UNSAFE_URL_CHARS = re.compile(r"[\s<>\"'`\\\x00-\x1f\x7f-\x9f]")
+
+
+def plain_http_url(value: str | None, unsafe: re.Pattern[str] = UNSAFE_URL_CHARS) -> str | None:
+    """``value`` if it is a plain absolute http(s) URL free of ``unsafe`` characters, else
+    ``None`` (no link). Emails, webhook bodies and pages check links with this one test."""
+    if not value or unsafe.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme in ("http", "https") and parts.hostname else None

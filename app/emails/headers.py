@@ -15,7 +15,8 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry, Unstructur
 from email.policy import SMTP, Policy
 from email.utils import parseaddr
 from typing import Any, cast
-from urllib.parse import urlsplit
+
+from app.urls import plain_http_url
 
 LIST_NAME = "Chess.com Helper"
 
@@ -23,7 +24,6 @@ LIST_NAME = "Chess.com Helper"
 # bidi overrides (which can disguise text), all of which have no place in a name.
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
-_UNSAFE_URL_CHARS = re.compile(r"[\s<>\"'`\\\x00-\x1f\x7f-\x9f]")
 _LIST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9_])?$")
 # An address the fast path may write as is: a dot-atom local part at a plain domain
 # (what the API stores); anything else goes through the full parser.
@@ -167,10 +167,4 @@ def own_url(value: str, field: str) -> str:
 
 def external_url(value: str) -> str | None:
     """``value`` if it is a plain absolute http(s) URL, else ``None`` (no link)."""
-    if not value or _UNSAFE_URL_CHARS.search(value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme in ("http", "https") and parts.hostname else None
+    return plain_http_url(value)

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from app.emails.chess import describe_result, format_time_control
 from app.notifications.payloads import GameRecord
+from app.urls import plain_http_url
 from app.webhooks.events import (
     EventGame,
     EventLinks,
@@ -51,6 +52,7 @@ _DRAWS = {
     "timevsinsufficient",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+# app.urls.UNSAFE_URL_CHARS and `|`, which ends a link inside Slack's `<url|text>` markup.
 _UNSAFE_URL = re.compile(r"[\s<>\"'`|\\\x00-\x1f\x7f-\x9f]")
 _DISCORD_MARKUP = re.compile(r"([\\*_~`|>\[\]()#@:<-])")
 
@@ -128,13 +130,7 @@ def _clean(value: str | None) -> str:
 
 def _url(value: str | None) -> str | None:
     """``value`` if it is a plain absolute http(s) URL (safe inside any markup)."""
-    if not value or _UNSAFE_URL.search(value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme in ("http", "https") and parts.hostname else None
+    return plain_http_url(value, _UNSAFE_URL)
 
 
 def _own_url(value: str) -> str:
