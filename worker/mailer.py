@@ -215,6 +215,7 @@ class SMTPMailer(Mailer):
         return await self._connect(), False
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        # Options by keyword (alike in shape to GameRecord.from_game: see there).
         conn = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,

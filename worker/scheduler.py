@@ -137,6 +137,8 @@ async def claim_players(
         return []
     now: datetime = rows[0].now
     t = now.timestamp()
+    # Columns by keyword into the planner's pure view, and below into what a poll needs
+    # (alike in shape to GameRecord.from_game: see there).
     views = [
         poll_view(
             last_game_at=r.last_game_at,

@@ -57,6 +57,10 @@ class GameRecord:
     @classmethod
     def from_game(cls, game: Game) -> GameRecord:
         """The record of a game of a Chess.com monthly archive."""
+        # Field by field, by name: the one place a Chess.com game becomes a GameRecord.
+        # Keyword calls that copy one record into another look alike to the duplicate
+        # scan (the worker builds its jobs, views and connections the same way); each
+        # maps its own types, so they are kept apart.
         return cls(
             event_id=game.event_id,
             url=game.url,
