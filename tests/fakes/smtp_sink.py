@@ -5,23 +5,22 @@ with the worker under test; at fan-out sizes both matter. This sink keeps only w
 the checks need, (recipient, Message-ID) pairs, and runs in a child process, so the
 figures measure the worker and not the interpreter it shares.
 
-The parent drives it through a pipe: `SMTPSink.start(delay)`, `.count()`,
-`.deliveries()`, `.clear()`, `.stop()`. `delay` makes the server answer each DATA
-after that many seconds, like a relay that queues the message to disk first.
+The parent drives it through a pipe (`tests.fakes.child_server`): `SMTPSink.start(delay)`,
+`.count()`, `.deliveries()`, `.wait_for(n)`, `.clear()`, `.stop()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import re
-import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
+
+from tests.fakes.child_server import ChildServer, answer_commands
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.MULTILINE | re.IGNORECASE)
 
@@ -65,70 +64,26 @@ def _serve(conn: Connection, delay: float) -> None:
     controller = _Controller(handler, hostname="127.0.0.1", port=0)
     controller.start()
     conn.send((controller.hostname, controller.port))
-    try:
-        while True:
-            command = conn.recv()
-            if command == "count":
-                conn.send({"messages": handler.messages, "sessions": handler.sessions})
-            elif command == "deliveries":
-                conn.send(dict(handler.deliveries))
-            elif command == "clear":
-                handler.deliveries.clear()
-                handler.messages = handler.sessions = 0
-                conn.send(None)
-            else:  # "stop"
-                break
-    finally:
-        controller.stop()
-        conn.send(None)
+
+    def clear() -> None:
+        handler.deliveries.clear()
+        handler.messages = handler.sessions = 0
+
+    commands = {
+        "count": lambda: {"messages": handler.messages, "sessions": handler.sessions},
+        "deliveries": lambda: dict(handler.deliveries),
+        "clear": clear,
+    }
+    answer_commands(conn, commands, controller.stop)
 
 
-class SMTPSink:
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
-        self.process = process
-        self.conn = conn
-        self.host, self.port = conn.recv()
-
-    @classmethod
-    def start(cls, delay: float = 0.0) -> SMTPSink:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, delay), daemon=True)
-        process.start()
-        return cls(process, parent)
-
-    def _ask(self, command: str) -> Any:
-        self.conn.send(command)
-        return self.conn.recv()
+class SMTPSink(ChildServer):
+    serve = staticmethod(_serve)
+    counts_command = "count"
 
     def count(self) -> dict[str, int]:
-        result: dict[str, int] = self._ask("count")
-        return result
+        return self._counts()
 
     def deliveries(self) -> Counter[tuple[str, str]]:
         """How often each (recipient, Message-ID) arrived."""
         return Counter(self._ask("deliveries"))
-
-    def wait_for(self, messages: int, timeout: float = 10.0) -> dict[str, int]:
-        """Wait until the sink stored `messages` (the last few may still be in DATA)."""
-        deadline = time.monotonic() + timeout
-        while (counts := self.count())["messages"] < messages and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return counts
-
-    def clear(self) -> None:
-        self._ask("clear")
-
-    def stop(self) -> None:
-        try:
-            self._ask("stop")
-        finally:
-            self.process.join(timeout=10)
-            if self.process.is_alive():
-                self.process.kill()
-
-    def __enter__(self) -> SMTPSink:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
