@@ -19,8 +19,9 @@ import time
 
 import asyncpg
 
-from app.notifications.payloads import GameRecord, dump_payload, live_session
+from app.notifications.payloads import dump_payload
 from bench._common import make_settings, median, scratch_database, spread
+from bench._fanout_worker import session_payload
 from bench._smtp_child import SMTPChild
 from tests import db
 from worker.mailer import SMTPMailer
@@ -31,26 +32,8 @@ DELIVERY_CONCURRENCY = 4
 
 
 def payload() -> str:
-    now = int(time.time())
-    games = [
-        GameRecord(
-            event_id=f"bench-game-{i}",
-            url=f"https://www.chess.com/game/live/{98765432100 + i}",
-            end_time=now,
-            start_time=now - 300,
-            time_class="blitz",
-            time_control="180+2",
-            white="hikaru",
-            black=opponent,
-            white_rating=2800,
-            black_rating=2790,
-            white_result="win",
-            black_result="resigned",
-            rated=True,
-        )
-        for i, opponent in enumerate(("magnuscarlsen", "fabianocaruana"))
-    ]
-    return json.dumps(dump_payload(live_session("hikaru", "Hikaru Nakamura", now - 300, games)))
+    """The fan-out benchmark's live session (two games), as the events row stores it."""
+    return json.dumps(dump_payload(session_payload(int(time.time()))))  # type: ignore[arg-type]
 
 
 async def seed(url: str, rows: int) -> None:
