@@ -12,6 +12,7 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import ReadPool
 from app.subscriptions.tokens import TokenSigner
+from app.webhooks.guard import Resolver, system_resolver
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -58,8 +59,27 @@ async def _signer(request: Request) -> TokenSigner:
     return signer
 
 
+def webhook_resolver(request: Request) -> Resolver:
+    """The DNS resolver webhook URLs are checked with (tests install an offline one)."""
+    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    return resolver
+
+
+async def _webhook_resolver(request: Request) -> Resolver:
+    return webhook_resolver(request)
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ChessComDep = Annotated[ChessComClient, Depends(_chesscom)]
 SignerDep = Annotated[TokenSigner, Depends(_signer)]
+WebhookResolverDep = Annotated[Resolver, Depends(_webhook_resolver)]
 
-__all__ = ["ChessComDep", "ReadPoolDep", "SessionDep", "SettingsDep", "SignerDep"]
+__all__ = [
+    "ChessComDep",
+    "ReadPoolDep",
+    "SessionDep",
+    "SettingsDep",
+    "SignerDep",
+    "WebhookResolverDep",
+    "webhook_resolver",
+]

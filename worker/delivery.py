@@ -526,6 +526,8 @@ class Deliverer:
             raise ValueError(event.error or "event cannot be read")
         payload = event.facts.payload
         live = payload if isinstance(payload, LiveSession) else None
+        # Field by field from the row and its event (alike in shape to
+        # GameRecord.from_game and WebhookDelivery.message: see there).
         return WebhookJob(
             row_id=row.id,
             subscription_id=row.subscription_id,

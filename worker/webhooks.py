@@ -81,6 +81,8 @@ class WebhookDelivery:
         if job.notification_type == NotificationType.live_match:
             if not (job.is_active and job.confirmed):
                 return None
+            # The job's fields by keyword (alike in shape to GameRecord.from_game and
+            # Deliverer.webhook_job: see there); each call maps its own types.
             return LiveMatchMessage(
                 username=job.username,
                 player_name=job.player_name,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.deps import ChessComDep, SessionDep, SettingsDep
+from app.deps import ChessComDep, SessionDep, SettingsDep, webhook_resolver
 from app.http_errors import error_responses
 from app.schemas import Email, UsernamePath
 from app.security import AdminDep
@@ -22,14 +22,8 @@ from app.subscriptions.schemas import (
     SubscriptionStatus,
 )
 from app.webhooks import subscriptions as webhook_subscriptions
-from app.webhooks.guard import Resolver, system_resolver
 
 router = APIRouter(tags=["subscriptions"])
-
-
-def _webhook_resolver(request: Request) -> Resolver:
-    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
-    return resolver
 
 
 @router.post(
@@ -64,7 +58,7 @@ async def subscribe(
             session,
             settings,
             chesscom,
-            _webhook_resolver(request),
+            webhook_resolver(request),
             url=body.webhook.url,
             fmt=body.webhook.format,
             username=body.username,

@@ -12,7 +12,7 @@ import re
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import ChessComDep, SessionDep, SettingsDep
+from app.deps import ChessComDep, SessionDep, SettingsDep, WebhookResolverDep
 from app.errors import NotFound, Unprocessable
 from app.models import WEBHOOK_FORMATS
 from app.ratelimit import rate_limit
@@ -20,24 +20,17 @@ from app.schemas import USERNAME_PATTERN
 from app.subscribers.pages import CheckedForm, _page, _text, form_filters
 from app.urls import SUBSCRIBE_WEBHOOK_PATH
 from app.webhooks import subscriptions
-from app.webhooks.guard import Resolver, system_resolver
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
 
 
-def _resolver(request: Request) -> Resolver:
-    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
-    return resolver
-
-
-# The home page's other form: the same dependencies as app.subscribers.pages.subscribe
-# (so the signatures read alike), its own fields and rules.
 @router.post(SUBSCRIBE_WEBHOOK_PATH, response_class=HTMLResponse)
 async def subscribe_webhook(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     chesscom: ChessComDep,
+    resolver: WebhookResolverDep,
     form: CheckedForm,
 ) -> HTMLResponse:
     username = _text(form, "username", 40)
@@ -66,7 +59,7 @@ async def subscribe_webhook(
             session,
             settings,
             chesscom,
-            _resolver(request),
+            resolver,
             url=url,
             fmt=fmt,
             username=username,
