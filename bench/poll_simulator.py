@@ -21,8 +21,13 @@ game's end to the poll that sees it (all games, and the games that open a sessio
 which are the ones that notify), and requests per player-day. One poll is one request
 (the archive with an ETag; profile refreshes and month turns are left out).
 
-    .venv/bin/python -m bench.poll_simulator --players 1000 --budget 1
-    .venv/bin/python -m bench.poll_simulator --players 10000 --budget 10
+    .venv/bin/python -m bench.poll_simulator --players 1000 --seeds 1 2 3 4
+    .venv/bin/python -m bench.poll_simulator --players 10000 --fixed 300 --seeds 1
+    .venv/bin/python -m bench.poll_simulator --players 10000 --seeds 2 3 --only tiered scheduler
+
+The budget defaults to 1 request per second per 1,000 players (binding: the tiered
+policy wants about twice that). A summary table of tiered against the scheduler, one
+row per seed, closes the output.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from worker import schedule
 from worker.schedule import (
@@ -433,38 +438,77 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=3600.0, help="POLL_MAX_WAIT_SECONDS")
     parser.add_argument("--archive-delay", type=float, default=15.0, help="mean, seconds")
     parser.add_argument("--fixed", type=float, nargs="*", default=[60.0, 300.0, 1200.0])
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="one population per seed")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["fixed", "tiered", "scheduler"],
+        help="run only these policies (default: all)",
+    )
     args = parser.parse_args()
     assert claim_order_matches(), "the simulator's claim differs from worker.schedule"
     policy = Policy(args.base, 1800.0, args.max_wait)
+    summary: list[str] = []
     for n in args.players:
-        budget = args.budget if args.budget is not None else n / 1000
-        players = population(n, args.seed, args.days, args.archive_delay)
-        games = sum(len(p.ends) for p in players)
-        usable = 1 / slot_spacing(budget)  # the spacing keeps a margin for late sends
+        for seed in args.seeds:
+            ratio = _run(n, seed, args, policy)
+            if ratio:
+                summary.append(f"| {n} | {seed} | {ratio} |")
+    if summary:
         print(
-            f"\n{n} players, budget {budget:g} req/s (usable {usable:.2f}/s, "
-            f"{usable * DAY / n:.1f} per player-day), "
-            f"{args.days:g} measured days, archive delay mean {args.archive_delay:g} s, "
-            f"{games} live games in the trace"
+            "\n| players | seed | tiered p50 / p95 / p99 s | scheduler p50 / p95 / p99 s "
+            "| ratio p50 / p95 |"
         )
-        strategies = [fixed(i) for i in args.fixed]
-        strategies += [fixed(round(n / usable)), tiered(args.base, 1800.0), scheduler(policy)]
+        print("|---|---|---|---|---|")
+        print("\n".join(summary))
+
+
+def _run(n: int, seed: int, args: argparse.Namespace, policy: Policy) -> str:
+    """One population: a table of every policy; the tiered/scheduler comparison."""
+    budget = args.budget if args.budget is not None else n / 1000
+    # As the worker sees it: the budget and how many players it serves.
+    policy = replace(policy, requests_per_second=budget, tracked_players=n)
+    players = population(n, seed, args.days, args.archive_delay)
+    games = sum(len(p.ends) for p in players)
+    usable = 1 / slot_spacing(budget)  # the spacing keeps a margin for late sends
+    print(
+        f"\n{n} players, seed {seed}, budget {budget:g} req/s (usable {usable:.2f}/s, "
+        f"{usable * DAY / n:.1f} per player-day), "
+        f"{args.days:g} measured days, archive delay mean {args.archive_delay:g} s, "
+        f"{games} live games in the trace"
+    )
+    only = set(args.only or ["fixed", "tiered", "scheduler"])
+    strategies = []
+    if "fixed" in only:
+        strategies += [fixed(i) for i in args.fixed] + [fixed(round(n / usable))]
+    if "tiered" in only:
+        strategies.append(tiered(args.base, 1800.0))
+    if "scheduler" in only:
+        strategies.append(scheduler(policy))
+    print(
+        "| policy | p50 s | p95 s | p99 s | session-opening p50 / p95 s "
+        "| per subscriber p50 / p95 s | requests per player-day | sim s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    found: dict[str, tuple[float, float, float]] = {}
+    for strategy in strategies:
+        r = simulate(players, strategy, budget=budget, days=args.days, policy=policy, seed=2)
+        found[r.name] = (r.pct(r.delays, 0.5), r.pct(r.delays, 0.95), r.pct(r.delays, 0.99))
         print(
-            "| policy | p50 s | p95 s | p99 s | session-opening p50 / p95 s "
-            "| per subscriber p50 / p95 s | requests per player-day | sim s |"
+            f"| {r.name} | {r.pct(r.delays, 0.5):.0f} | {r.pct(r.delays, 0.95):.0f} "
+            f"| {r.pct(r.delays, 0.99):.0f} | {r.pct(r.opening_delays, 0.5):.0f} / "
+            f"{r.pct(r.opening_delays, 0.95):.0f} | {r.awaited_pct(0.5):.0f} / "
+            f"{r.awaited_pct(0.95):.0f} | {r.requests / r.player_days:.1f} "
+            f"| {r.seconds:.1f} |",
+            flush=True,
         )
-        print("|---|---|---|---|---|---|---|---|")
-        for strategy in strategies:
-            r = simulate(players, strategy, budget=budget, days=args.days, policy=policy, seed=2)
-            print(
-                f"| {r.name} | {r.pct(r.delays, 0.5):.0f} | {r.pct(r.delays, 0.95):.0f} "
-                f"| {r.pct(r.delays, 0.99):.0f} | {r.pct(r.opening_delays, 0.5):.0f} / "
-                f"{r.pct(r.opening_delays, 0.95):.0f} | {r.awaited_pct(0.5):.0f} / "
-                f"{r.awaited_pct(0.95):.0f} | {r.requests / r.player_days:.1f} "
-                f"| {r.seconds:.1f} |",
-                flush=True,
-            )
+    old, new = found.get(tiered(args.base, 1800.0).name), found.get("scheduler")
+    if old is None or new is None:
+        return ""
+    return (
+        f"{old[0]:.0f} / {old[1]:.0f} / {old[2]:.0f} | {new[0]:.0f} / {new[1]:.0f} / "
+        f"{new[2]:.0f} | **{new[0] / old[0]:.2f} / {new[1] / old[1]:.3f}**"
+    )
 
 
 if __name__ == "__main__":

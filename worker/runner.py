@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +40,18 @@ from worker.listener import OutboxListener
 from worker.mailer import Mailer, build_mailer
 from worker.maintenance import apply_retention, refresh_outbox_stats
 from worker.poller import Poller
-from worker.scheduler import ClaimedPlayer, claim_players, release_players, seconds_until_next_due
+from worker.scheduler import (
+    ClaimedPlayer,
+    claim_players,
+    count_tracked,
+    release_players,
+    seconds_until_next_due,
+)
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0  # longest sleep between scheduler checks
+TRACKED_COUNT_SECONDS = 60.0  # how often the schedule learns the number of tracked players
 OUTBOX_SAFETY_POLL_SECONDS = 5.0  # NOTIFY wakes delivery; this catches anything missed
 # While the LISTEN connection is down nothing wakes delivery: poll the outbox this often.
 OUTBOX_FALLBACK_POLL_SECONDS = 0.5
@@ -98,6 +107,7 @@ class Worker:
             database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
         )
         self.polling_state = LoopState("polling")
+        self._tracked_counted_at = -math.inf  # monotonic time of the last count
         self.delivery_state = LoopState("delivery")
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
         self.mail_server = MailServerState(MAIL_PAUSE_FIRST_SECONDS, MAIL_PAUSE_MAX_SECONDS)
@@ -159,8 +169,21 @@ class Worker:
         self.polling_state.ok()
         return outcome
 
+    async def _count_tracked(self) -> None:
+        """Tell the schedule how many players the budget serves (it may poll likely
+        sessions faster than the base interval when the budget can sweep everyone
+        faster); counted at most once a minute."""
+        now = time.monotonic()
+        if now - self._tracked_counted_at < TRACKED_COUNT_SECONDS:
+            return
+        async with self.session_factory() as session:
+            tracked = await count_tracked(session)
+        self.poller.policy = replace(self.poller.policy, tracked_players=tracked)
+        self._tracked_counted_at = now
+
     async def _claim(self, since: datetime | None = None) -> list[ClaimedPlayer]:
         s = self.settings
+        await self._count_tracked()
         async with self.session_factory() as session, session.begin():
             return await claim_players(
                 session,

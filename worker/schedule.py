@@ -4,24 +4,30 @@ A request budget (``CHESSCOM_REQUESTS_PER_SECOND``, shared by every worker) is s
 where a new game is most likely and most awaited:
 
 * :class:`Activity` learns when a player plays: a decayed hour-of-week profile of the
-  end times of their live games (a game seen ``HALF_LIFE`` ago counts half).
-* :func:`game_rate` is the expected rate ``λ`` of new live games: the profile's rate
-  at this hour (and the next), plus, right after a live game, the rate at which the
-  session goes on (fading when it goes quiet). :func:`weight` ``w`` grows with the
-  subscribers.
-* :func:`plan` gives a player its :class:`Turn`: it is due again after
+  end times of their live games (a game seen ``HALF_LIFE`` ago counts half), read as
+  an hour-of-day habit (the seven days pooled, neighbouring hours counting half), and
+  the typical length of their live games.
+* A **running session** (a live game ended less than the session gap ago): the next
+  game most likely follows within a minute or two and lasts about as long, so
+  :func:`next_game` plans the next poll at its expected end (``SESSION_PAUSE`` after
+  one typical game length, never later than ``base``), then checks again every
+  ``CHECK_FRACTION`` of the spread of that end while the chance fades; once the
+  session has more likely ended than not the habit takes over.
+* Outside a session :func:`plan` polls after
   ``base * (REFERENCE_RATE / (w λ)) ** (1 / URGENCY_POWER)``, within
-  ``[min_delay, max_wait]`` (what it gets when the budget is ample), and carries
-  ``rate = w λ`` for the claim.
-* :func:`claim_key` orders due players for the claim (the SQL in
-  ``worker.scheduler`` is the same order): first every player not polled for
-  ``max_wait`` (oldest poll first: nobody starves), then the largest
-  :func:`urgency` ``rate * age ** URGENCY_POWER``. Serving the most urgent first polls
-  each player when its urgency reaches a common level, so under any budget the
-  intervals shrink as ``(w λ) ** (-1 / URGENCY_POWER)``: players in a session first,
-  then those whose hours these are, the more awaited first. (Power 2 is the
-  square-root rule that minimises the mean delay; 2.5 measured a shorter tail at
-  almost the same median, see bench/RESULTS.md.)
+  ``[idle_floor, max_wait / 2]``, where ``λ`` is the habit's rate at this hour (and the
+  next) and :func:`weight` ``w`` grows with the subscribers. The floor (``base``, less
+  for popular players) keeps the players whose hours these are from taking the
+  budget in polls a few seconds apart: under a binding budget the delay that counts
+  is the tail, and it is shortest when every likely session is polled about every
+  ``base`` rather than the likeliest ones every few seconds (bench/RESULTS.md §3).
+* Every turn carries ``rate = w λ`` (in a session, the chance of the next game per
+  second around its expected end) for the claim. :func:`claim_key` orders due players
+  (the SQL in ``worker.scheduler`` is the same order): first every player not polled
+  for ``max_wait`` (oldest poll first: nobody starves), then the largest
+  :func:`urgency` ``rate * age ** URGENCY_POWER`` (power 2, the square-root rule: under
+  any budget the intervals shrink as ``(w λ) ** -1/2``), so players in a session come
+  first, then those whose hours these are, the more awaited first.
 * :class:`Slots` spaces requests so no 10 s window ever holds more than the budget,
   and halves the rate after a 429, recovering linearly.
 
@@ -48,12 +54,18 @@ SLOTS_PER_WEEK = 168
 HALF_LIFE = 14 * DAY  # a game this old counts half in the profile
 # The sum of decayed weights of a steady habit is its rate times this span.
 EFFECTIVE_SPAN = HALF_LIFE / math.log(2)
+DAY_KERNEL = (0.25, 0.5, 0.25)  # an hour of the day, smoothed with its neighbours
 LOOKAHEAD_SLOTS = 2  # the rate of this hour and the next
 PRIOR_GAMES = 1.0  # pseudo-count spread over the week: someone never seen may still play
-URGENCY_POWER = 2.5  # see the module doc
+URGENCY_POWER = 2.0  # see the module doc
 REFERENCE_RATE = 1.0 / (7 * DAY)  # one game a week at this hour, no subscriber → base interval
 DEFAULT_GAME_SECONDS = 420.0  # a live game whose length is unknown
-SESSION_FADE_SECONDS = 900.0  # after this long without a game a session has likely ended
+LENGTH_WEIGHT = 0.3  # the newest game's share in the typical game length
+SESSION_PAUSE = 60.0  # a game's end is expected this long after the previous one's + a length
+SESSION_SPREAD = 0.3  # how far that end strays: this share of a length, + SESSION_PAUSE
+SESSION_GOES_ON = 0.75  # chance that a live game is followed by another
+CHECK_FRACTION = 0.6  # past the expected end, check again every this share of the spread
+SESSION_CAP = 0.5  # a session waits at most this share of the base interval
 MIN_DELAY_FRACTION = 1 / 20  # fastest poll: base / 20 (15 s at the default 300 s)
 MIN_DELAY_FLOOR = 1.0
 
@@ -80,7 +92,7 @@ class Activity:
     weights: Mapping[int, float] = field(default_factory=dict)
     as_of: float | None = None  # the weights are decayed to this time
     last_end: float | None = None  # newest game end counted: nothing is counted twice
-    last_length: float | None = None  # how long that game took (seconds)
+    last_length: float | None = None  # typical length of their recent live games (s)
 
     def decayed(self, to: float) -> dict[int, float]:
         factor = self._factor(to)
@@ -107,27 +119,44 @@ class Activity:
             weights[h] = weights.get(h, 0.0) + 0.5 ** (max(0.0, now - end) / HALF_LIFE)
         # Slots that decayed to nothing are dropped so the stored profile stays small.
         weights = {h: w for h, w in weights.items() if w >= 1e-3}
-        start, end = fresh[-1]
-        return Activity(weights, now, end, max(0.0, end - start))
+        length = self.last_length
+        for start, end in fresh:
+            game = max(0.0, end - start)
+            length = game if length is None else length + LENGTH_WEIGHT * (game - length)
+        return Activity(weights, now, fresh[-1][1], length)
 
     def rate(self, at: float) -> float:
-        """Expected live game ends per second around ``at`` (this slot or the next)."""
+        """Expected live game ends per second around ``at`` (this slot or the next).
+
+        The hour of the day, pooled over the seven days of the week and smoothed with
+        the neighbouring hours: a weekly slot holds too few games to tell its hour from
+        chance (bench/poll_simulator: p95 0.43-0.44 of tiered's against 0.44-0.47 with
+        the weekly slot weighing 60 %)."""
         w = self.weights
         h = slot_of(at)
+        reach = len(DAY_KERNEL) // 2
 
         def smoothed(s: int) -> float:
-            week = (
-                0.5 * w.get(s, 0.0)
-                + 0.25 * w.get((s - 1) % SLOTS_PER_WEEK, 0.0)
-                + 0.25 * w.get((s + 1) % SLOTS_PER_WEEK, 0.0)
+            return (
+                sum(
+                    k * w.get((s + j - reach + 24 * d) % SLOTS_PER_WEEK, 0.0)
+                    for d in range(7)
+                    for j, k in enumerate(DAY_KERNEL)
+                )
+                / 7
             )
-            day = sum(w.get((s + 24 * d) % SLOTS_PER_WEEK, 0.0) for d in range(7)) / 7
-            return 0.6 * week + 0.4 * day
 
         count = max(smoothed((h + k) % SLOTS_PER_WEEK) for k in range(LOOKAHEAD_SLOTS))
         count *= self._factor(at)
         count += PRIOR_GAMES / SLOTS_PER_WEEK
         # One slot of the week has been observed EFFECTIVE_SPAN / WEEK times.
+        return count / (EFFECTIVE_SPAN / WEEK * HOUR)
+
+    def mean_rate(self, at: float) -> float:
+        """Expected live game ends per second averaged over the week (same scale as
+        :meth:`rate`)."""
+        count = sum(self.weights.values()) / SLOTS_PER_WEEK * self._factor(at)
+        count += PRIOR_GAMES / SLOTS_PER_WEEK
         return count / (EFFECTIVE_SPAN / WEEK * HOUR)
 
     def to_json(self) -> dict[str, Any]:
@@ -152,11 +181,24 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def session_rate(since: float, game_seconds: float | None) -> float:
-    """Expected new game ends per second ``since`` seconds after a live game ended:
-    about one more game per three game lengths, fading as the session goes quiet."""
+def next_game(since: float, game_seconds: float | None) -> tuple[float, float]:
+    """A running session, ``since`` seconds after a live game ended: ``(wait, rate)``,
+    the seconds until the next poll worth making and the expected new game ends per
+    second around then.
+
+    The next game most likely starts within a minute or two and lasts about as long as
+    the player's games do, so its end is expected ``SESSION_PAUSE + length`` after the
+    last one's: a poll before that is wasted. Past it the game may still come (a longer
+    game, a longer pause): check every ``CHECK_FRACTION`` of the spread of that end,
+    with a chance that fades as the wait grows."""
     length = max(60.0, game_seconds or DEFAULT_GAME_SECONDS)
-    return math.exp(-max(0.0, since) / SESSION_FADE_SECONDS) / (3 * length)
+    expected = length + SESSION_PAUSE
+    spread = SESSION_SPREAD * length + SESSION_PAUSE
+    rate = SESSION_GOES_ON / spread
+    late = since - expected
+    if late < 0:
+        return -late, rate
+    return CHECK_FRACTION * spread, rate * math.exp(-late / spread)
 
 
 # --------------------------------------------------------------------------- turns
@@ -170,6 +212,12 @@ class Policy:
     gap_seconds: float  # LIVE_SESSION_GAP_SECONDS
     max_wait_seconds: float = 3600.0  # POLL_MAX_WAIT_SECONDS: the longest planned delay
     requests_per_second: float = 10.0  # CHESSCOM_REQUESTS_PER_SECOND
+    tracked_players: int = 0  # players the budget serves (0: unknown)
+
+    @property
+    def sweep_seconds(self) -> float:
+        """How long the full budget takes to poll every tracked player once."""
+        return self.tracked_players * slot_spacing(self.requests_per_second)
 
     @property
     def min_delay(self) -> float:
@@ -179,6 +227,16 @@ class Policy:
     def max_wait(self) -> float:
         """A player not polled for this long is overdue and goes first."""
         return max(self.max_wait_seconds, self.base_seconds)
+
+    def idle_floor(self, w: float) -> float:
+        """The shortest delay outside a session: ``base``, or the time the budget takes
+        to sweep every player if that is shorter (a budget to spare goes to the likely
+        sessions), shorter for players with more than one subscriber (``* sqrt(2 / w)``),
+        never below ``min_delay``."""
+        floor = self.base_seconds
+        if self.tracked_players > 0:
+            floor = min(floor, self.sweep_seconds)
+        return max(self.min_delay, floor * min(1.0, math.sqrt(2.0 / w)))
 
     @property
     def longest_delay(self) -> float:
@@ -212,17 +270,21 @@ def quantize(rate: float) -> float:
     return float(2.0 ** (round(math.log2(rate) * 4) / 4))
 
 
+def habit_rate(activity: Activity, at: float) -> float:
+    """``λ`` outside a session: the rate at this hour, times the square root of how far
+    it stands above the player's own weekly average.
+
+    The second factor weighs a player's own usual hours: the rate alone sends the
+    budget to the busiest players' every hour, and the sessions it misses are the
+    casual players' (bench/poll_simulator, 1,000 players at 1/s, four seeds: p95
+    0.40-0.41 of tiered's with it, 0.43-0.45 without)."""
+    rate = activity.rate(at)
+    return rate * math.sqrt(rate / activity.mean_rate(at))
+
+
 def in_session(view: PollView, *, now: float, policy: Policy) -> bool:
     """True while the newest live game ended less than the session gap ago."""
     return view.last_live_end is not None and now - view.last_live_end < policy.gap_seconds
-
-
-def game_rate(view: PollView, *, now: float, policy: Policy) -> float:
-    """Expected live game ends per second: the learned habit plus a running session."""
-    rate = view.activity.rate(now)
-    if view.last_live_end is not None and in_session(view, now=now, policy=policy):
-        rate += session_rate(now - view.last_live_end, view.activity.last_length)
-    return rate
 
 
 def weight(subscribers: int) -> float:
@@ -234,20 +296,42 @@ def weight(subscribers: int) -> float:
     return 1.0 + math.log2(1 + max(0, subscribers))
 
 
+def session_cap(activity: Activity, policy: Policy) -> float:
+    """The longest wait in a session: half the base interval, and less when a game
+    lasts more than four base intervals (``2 * base**2 / length``).
+
+    An operator who sets the base interval far below a game's length asks for polls
+    far faster than games end: then a session is polled as often, relative to its
+    games, so a short game or an early end is still noticed before the idle
+    players' news (tests/worker/test_budget_processes.py)."""
+    length = max(60.0, activity.last_length or DEFAULT_GAME_SECONDS)
+    base = policy.base_seconds
+    return base * min(SESSION_CAP, 2 * base / length)
+
+
 def plan(view: PollView, *, now: float, policy: Policy) -> Turn:
     """The next turn of one player (see the module doc).
 
     Closed accounts wait a day; after failed polls the delay doubles per failure up
-    to ``max_wait``. More subscribers never lengthen the delay nor lower the rate.
+    to ``max_wait``. More subscribers never lengthen the delay nor lower the rate:
+    whether the session or the habit decides does not depend on them.
     """
     if view.closed:
         return Turn(DAY, 0.0)
     if view.failures > 0:
         delay = policy.base_seconds * 2.0 ** min(view.failures, 32)
         return Turn(min(delay, policy.longest_delay), 0.0)
-    value = weight(view.subscribers) * game_rate(view, now=now, policy=policy)
+    w = weight(view.subscribers)
+    if view.last_live_end is not None and in_session(view, now=now, policy=policy):
+        wait, rate = next_game(now - view.last_live_end, view.activity.last_length)
+        wait = max(min(wait, session_cap(view.activity, policy)), policy.min_delay)
+        habit = view.activity.rate(now + wait)
+        if rate > habit:  # the session still more likely than a new one
+            return Turn(wait, quantize(w * (rate + habit)))
+    value = w * habit_rate(view.activity, now)
     delay = policy.base_seconds * (REFERENCE_RATE / value) ** (1 / URGENCY_POWER)
-    return Turn(min(max(delay, policy.min_delay), policy.longest_delay), quantize(value))
+    delay = min(max(delay, policy.idle_floor(w)), policy.longest_delay)
+    return Turn(delay, quantize(value))
 
 
 def next_poll_delay(view: PollView, *, now: float, policy: Policy) -> float:

@@ -198,6 +198,12 @@ async def release_players(session: AsyncSession, player_ids: list[int]) -> None:
         )
 
 
+async def count_tracked(session: AsyncSession) -> int:
+    """Players the request budget serves (closed accounts excepted)."""
+    value = await session.scalar(text("SELECT count(*) FROM players WHERE gone_at IS NULL"))
+    return int(value or 0)
+
+
 async def seconds_until_next_due(session: AsyncSession) -> float | None:
     value = await session.scalar(
         text("SELECT extract(epoch FROM min(next_poll_at) - now()) FROM players")

@@ -17,6 +17,7 @@ from worker.schedule import (
     DAY,
     HOUR,
     JITTER,
+    SESSION_PAUSE,
     WINDOW,
     Activity,
     Candidate,
@@ -24,6 +25,7 @@ from worker.schedule import (
     PollView,
     Slots,
     choose,
+    habit_rate,
     in_session,
     plan,
     quantize,
@@ -65,29 +67,91 @@ def test_closed_and_failing_players(view: PollView, expected: float) -> None:
     assert plan(view, now=T0, policy=POLICY).delay == expected
 
 
-def test_a_player_in_a_session_is_polled_fast() -> None:
-    turn = plan(PollView(last_live_end=T0 - 30), now=T0, policy=POLICY)
-    assert turn.delay <= BASE / 5
+def games_of(length: float) -> Activity:
+    """Someone whose one live game so far (a day ago) took `length` seconds."""
+    return Activity().observe([(T0 - DAY - length, T0 - DAY)], now=T0)
+
+
+def test_a_session_is_polled_at_the_next_games_expected_end() -> None:
+    # A 80-second game just ended: the next one most likely ends a pause + 80 s on.
+    view = PollView(last_live_end=T0, activity=games_of(80))
+    turn = plan(view, now=T0, policy=POLICY)
+    assert turn.delay == pytest.approx(80 + SESSION_PAUSE)
     idle = plan(PollView(last_live_end=T0 - 3 * DAY), now=T0, policy=POLICY)
-    assert idle.delay >= 10 * turn.delay
+    assert idle.delay > 2 * turn.delay
     assert turn.rate > 100 * idle.rate
+    # Seen late: the expected end is reckoned from the game's end, not from the poll.
+    assert plan(view, now=T0 + 100, policy=POLICY).delay == pytest.approx(SESSION_PAUSE - 20)
+    # Longer games: a session never waits more than half the base interval, and less
+    # when a game lasts several base intervals.
+    blitz = PollView(last_live_end=T0, activity=games_of(400))
+    assert plan(blitz, now=T0, policy=POLICY).delay == BASE / 2
+    rapid = PollView(last_live_end=T0, activity=games_of(1500))
+    assert plan(rapid, now=T0, policy=POLICY).delay == pytest.approx(2 * BASE**2 / 1500)
+    fast = Policy(base_seconds=8, gap_seconds=1800)
+    assert plan(rapid, now=T0, policy=fast).delay == fast.min_delay == 1.0
 
 
-def test_a_quiet_session_slows_down() -> None:
-    delays = [
-        plan(PollView(last_live_end=T0 - since), now=T0, policy=POLICY).delay
-        for since in (0, 600, 1200, 1799, 1800)
-    ]
-    assert delays == sorted(delays)
-    assert not in_session(PollView(last_live_end=T0 - 1800), now=T0, policy=POLICY)
+def test_past_the_expected_end_a_session_is_checked_often_then_handed_back() -> None:
+    view = PollView(last_live_end=T0, activity=games_of(180))
+    first = plan(view, now=T0, policy=POLICY)
+    checks = [plan(view, now=T0 + since, policy=POLICY) for since in (240, 300, 400, 600)]
+    assert all(POLICY.min_delay <= c.delay <= BASE / 4 for c in checks)
+    rates = [first.rate] + [c.rate for c in checks]
+    assert rates == sorted(rates, reverse=True)
+    # Long past it the session has most likely ended: the habit decides again, though
+    # the player still counts as playing until the session gap has passed.
+    quiet = plan(view, now=T0 + 1500, policy=POLICY)
+    assert quiet.delay >= BASE
+    assert quiet.rate < rates[-1]
+    assert in_session(view, now=T0 + 1500, policy=POLICY)
+
+
+def test_the_typical_game_length_follows_recent_games() -> None:
+    activity = Activity().observe(
+        [(T0 - 10_000 + k * 700, T0 - 10_000 + k * 700 + 600) for k in range(10)], now=T0
+    )
+    assert activity.last_length == pytest.approx(600)
+    quick = activity.observe([(T0 - 100, T0 - 40)], now=T0)  # one resignation
+    assert quick.last_length is not None
+    assert 60 < quick.last_length < 600
+    assert quick.last_length > 400  # one short game does not make the player a bullet player
 
 
 def test_the_learned_hours_are_polled_more() -> None:
     view = PollView(last_live_end=T0 - DAY + 20 * HOUR, activity=evenings())
     evening = plan(view, now=T0 + 20 * HOUR, policy=POLICY)
     morning = plan(view, now=T0 + 8 * HOUR, policy=POLICY)
-    assert evening.delay < BASE / 2 < BASE < morning.delay
+    assert evening.delay <= BASE < morning.delay
     assert evening.rate > 10 * morning.rate
+
+
+def test_outside_a_session_the_base_interval_is_the_floor_less_for_popular_players() -> None:
+    # Under a binding budget the tail is shortest when every likely session is polled
+    # about every POLL_INTERVAL_SECONDS rather than the likeliest every few seconds.
+    delays = [
+        plan(
+            PollView(last_live_end=T0 - DAY, subscribers=subs, activity=evenings()),
+            now=T0 + 20 * HOUR,
+            policy=POLICY,
+        ).delay
+        for subs in (0, 1, 5, 50, 1000)
+    ]
+    assert delays[0] == delays[1] == BASE
+    assert delays == sorted(delays, reverse=True)
+    assert POLICY.min_delay <= delays[-1] < BASE / 2
+
+
+def test_a_players_own_hours_weigh_in() -> None:
+    # Spread evenly over the week the habit is its own average: nothing added.
+    even = Activity().observe(
+        [(T0 - k * HOUR - 400, T0 - k * HOUR) for k in range(1, 24 * 28)], now=T0
+    )
+    assert habit_rate(even, T0) == pytest.approx(even.rate(T0), rel=0.05)
+    # Concentrated in the evening: more than the rate at its hours, less elsewhere.
+    evening = evenings()
+    assert habit_rate(evening, T0 + 20 * HOUR) > 2 * evening.rate(T0 + 20 * HOUR)
+    assert habit_rate(evening, T0 + 8 * HOUR) < evening.rate(T0 + 8 * HOUR)
 
 
 def test_an_unknown_player_is_still_polled_within_max_wait() -> None:
@@ -297,3 +361,39 @@ def test_rows_never_planned_go_first() -> None:
     planned = Candidate(1, T0 - 5, T0 - 60, rate=1.0)
     unplanned = Candidate(2, T0 - 5, T0 - 30, rate=0.0)
     assert choose([planned, unplanned], now=T0, limit=2, policy=POLICY) == [unplanned, planned]
+
+
+@PROPS
+@given(
+    length=st.floats(0, 4 * HOUR),
+    since=st.floats(0, 1),
+    subs=st.integers(0, 5000),
+    base=st.sampled_from([2.0, 8.0, 60.0, 300.0, 900.0]),
+)
+def test_a_session_never_waits_longer_than_half_the_base_interval(
+    length: float, since: float, subs: int, base: float
+) -> None:
+    # Until its next game is overdue a session (of a player whose habit is weaker than
+    # the session, as here: one game so far) is planned within half the base interval.
+    policy = Policy(base_seconds=base, gap_seconds=1800)
+    activity = games_of(length)
+    expected = max(60.0, activity.last_length or 0.0) + SESSION_PAUSE
+    elapsed = since * min(expected, policy.gap_seconds - 1)
+    view = PollView(last_live_end=T0, subscribers=subs, activity=activity)
+    turn = plan(view, now=T0 + elapsed, policy=policy)
+    assert turn.delay <= max(policy.min_delay, base / 2)
+    assert turn.delay >= policy.min_delay
+
+
+def test_a_budget_to_spare_lowers_the_floor() -> None:
+    view = PollView(last_live_end=T0 - DAY, activity=evenings())
+    at = T0 + 20 * HOUR
+    # 1,000 players at 1/s: sweeping them all takes 1,100 s > base: the base is the floor.
+    tight = Policy(BASE, 1800, requests_per_second=1, tracked_players=1000)
+    assert plan(view, now=at, policy=tight).delay == BASE
+    # At 10/s the budget sweeps them in 110 s: likely sessions get that much more.
+    ample = Policy(BASE, 1800, requests_per_second=10, tracked_players=1000)
+    assert ample.sweep_seconds == pytest.approx(110)
+    assert plan(view, now=at, policy=ample).delay == pytest.approx(110)
+    # Unknown (0 players): the base interval.
+    assert plan(view, now=at, policy=POLICY).delay == BASE
