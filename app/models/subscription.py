@@ -82,6 +82,9 @@ class EmailSubscription(TimestampMixin, Base):
     consent_user_agent: Mapped[str | None] = mapped_column(String(500))
     confirmation_sent_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # A webhook's manage links signed before this no longer work (its page's "replace
+    # the link"; app.webhooks.manage). The same on every row of one webhook URL.
+    manage_links_since: Mapped[datetime | None]
     # Subscriber controls (issue 12), shared by every channel: fan-out skips a paused
     # subscription and one whose filters no game of the session passes.
     paused: Mapped[bool] = mapped_column(default=False, server_default="false")

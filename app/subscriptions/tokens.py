@@ -7,7 +7,8 @@ import hmac
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +39,9 @@ class Purpose(StrEnum):
 class TokenClaims:
     subject: int | str  # the subscription id
     email_digest: str
+    # When it was signed (to the second); not part of what the token claims, so two
+    # tokens with the same claims compare equal whenever they were signed.
+    issued_at: datetime | None = field(default=None, compare=False)
 
 
 def email_digest(email: str) -> str:
@@ -155,7 +159,9 @@ class TokenSigner:
         if not token or len(token) > 1000:
             raise InvalidToken()
         try:
-            data = self._serializer(purpose).loads(token, max_age=max_age)
+            data, issued_at = self._serializer(purpose).loads(
+                token, max_age=max_age, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise InvalidToken("This link has expired") from exc
         except BadSignature as exc:
@@ -165,4 +171,4 @@ class TokenSigner:
         subject = data["s"]
         if not isinstance(subject, int | str) or not isinstance(data["e"], str):
             raise InvalidToken()
-        return TokenClaims(subject=subject, email_digest=data["e"])
+        return TokenClaims(subject=subject, email_digest=data["e"], issued_at=issued_at)

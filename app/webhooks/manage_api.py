@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep, SignerDep
 from app.http_errors import error_responses
 from app.models import Channel
 from app.subscribers.router import add_subscription_routes, manage_bearer
+from app.urls import WEBHOOK_MANAGE_PATH, manage_url
 from app.webhooks import manage
-from app.webhooks.schemas import MyWebhook
+from app.webhooks.schemas import MyWebhook, NewManageLink
 from app.webhooks.subscriptions import erase_webhook
 
 router = APIRouter(prefix="/webhooks/me", tags=["webhooks"])
@@ -57,6 +58,22 @@ async def get_webhook(url: WebhookDep, session: SessionDep) -> MyWebhook:
 async def delete_webhook(url: WebhookDep, session: SessionDep) -> Response:
     await erase_webhook(session, url)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/link",
+    response_model=NewManageLink,
+    summary="Replace the webhook's manage link",
+    description="Every manage link of the webhook signed until now stops working (this "
+    "token too); the answer carries the new one, which is also posted to the webhook.",
+    responses={**_UNAUTHORIZED, **error_responses(429)},
+)
+async def replace_link(
+    url: WebhookDep, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> NewManageLink:
+    token = await manage.replace_links(session, settings, signer, url)
+    link = manage_url(settings.public_url, token, path=WEBHOOK_MANAGE_PATH)
+    return NewManageLink(token=token, manage_url=link)
 
 
 add_subscription_routes(

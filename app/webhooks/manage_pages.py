@@ -13,20 +13,27 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.deps import SignerDep
 from app.models import Channel
 from app.models.subscription import TIME_CLASSES
 from app.ratelimit import rate_limit
 from app.subscribers.pages import _DONE, ManageVisit, _page, visit_dependency
 from app.subscriptions.tokens import TokenSigner
-from app.urls import WEBHOOK_MANAGE_PATH
+from app.urls import WEBHOOK_MANAGE_PATH, manage_target
 from app.webhooks import manage
 from app.webhooks.subscriptions import erase_webhook
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
+
+_NOTICES = {
+    **_DONE,
+    "new_link": "Replaced: the links posted until now no longer work. This page has the "
+    "new one, and we posted it to the channel.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,7 @@ class WebhookVisit(ManageVisit):
             query=urlencode({"token": self.token}),
             manage_path=self.path,
             about="Post about",
-            notice=_DONE.get(done),
+            notice=_NOTICES.get(done),
             error=error,
             time_classes=list(TIME_CLASSES),
         )
@@ -99,3 +106,11 @@ async def save_webhook_subscription(visit: WebhookVisitDep, subscription_id: int
 @router.post(WEBHOOK_MANAGE_PATH + "/erase", response_class=HTMLResponse)
 async def erase_webhook_page(visit: WebhookVisitDep) -> Response:
     return await visit.erase()
+
+
+@router.post(WEBHOOK_MANAGE_PATH + "/new-link", response_class=HTMLResponse)
+async def replace_link(visit: WebhookVisitDep, signer: SignerDep) -> Response:
+    await visit.form()
+    token = await manage.replace_links(visit.session, visit.settings, signer, visit.address)
+    target = manage_target(token, path=WEBHOOK_MANAGE_PATH, done="new_link")
+    return RedirectResponse(target, status_code=303)

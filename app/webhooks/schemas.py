@@ -34,3 +34,10 @@ class MyWebhook(BaseModel):
         "never shown back."
     )
     subscriptions: list[MyWebhookSubscription]
+
+
+class NewManageLink(BaseModel):
+    """A webhook's replacement manage link: the links signed before it no longer work."""
+
+    token: str = Field(description="The new opaque manage token (the bearer from now on)")
+    manage_url: str = Field(examples=["https://helper.example.org/manage/webhook?token=..."])

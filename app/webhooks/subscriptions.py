@@ -77,6 +77,26 @@ async def _queue_verification(
     await request_confirmation(session, sub.id, player_id=sub.player_id)
 
 
+async def queue_manage_link(
+    session: AsyncSession, settings: Settings, sub: EmailSubscription
+) -> bool:
+    """Post the webhook its manage link (a message of its own), unless today's cap of
+    posts to the URL is reached. True if queued."""
+    assert sub.webhook_url is not None
+    if (
+        await _messages_today(session, sub.webhook_url)
+        >= settings.confirmation_emails_per_address_per_day
+    ):
+        return False
+    return await request_event(
+        session,
+        NotificationType.manage_link,
+        f"manage:{uuid.uuid4()}",
+        sub.id,
+        player_id=sub.player_id,
+    )
+
+
 async def subscribe_webhook(
     session: AsyncSession,
     settings: Settings,
@@ -136,14 +156,7 @@ async def subscribe_webhook_to_player(
         # Already active: nothing changes (its secret is not shown again), but the channel
         # gets a message with its manage link: the way back to its controls when older
         # messages are gone (capped per URL and day with the verifications).
-        if await _messages_today(session, url) < settings.confirmation_emails_per_address_per_day:
-            await request_event(
-                session,
-                NotificationType.manage_link,
-                f"manage:{uuid.uuid4()}",
-                sub.id,
-                player_id=sub.player_id,
-            )
+        await queue_manage_link(session, settings, sub)
         return WebhookSubscribed("pending_confirmation" if confirm else "active", None)
     secret = new_secret() if fmt == "json" else None
     if sub is None:

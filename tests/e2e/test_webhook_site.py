@@ -3,7 +3,8 @@
 A channel owner subscribes a Discord-like webhook from `/` (choosing time classes), the
 verification message reaches a real receiver on loopback, its confirm link is opened
 and pressed; then the manage link of a posted alert opens the webhook's page, where
-filters, pause and resume are changed, and the next sessions obey them. Every page is
+filters, pause and resume are changed, and the next sessions obey them; the link is
+replaced (the old one stops working) and the webhook erased. Every page is
 scanned with axe-core (zero serious or critical violations), and loads nothing foreign.
 """
 
@@ -106,6 +107,15 @@ async def test_webhook_subscribed_from_home_then_managed_from_its_messages(
     await expect(tab.page.locator("#notice")).to_have_text("Resumed.")
     stack.sim.add_game("hikaru", end_time=now - 6000, time_class="rapid")
     await _posts(stack, receiver, 4)
+
+    # Replacing the link: the page moves to a new one, the old one stops working.
+    await tab.page.wait_for_timeout(1100)  # revocation is to the second
+    await tab.page.click("#new-link")
+    await expect(tab.page.locator("#notice")).to_contain_text("Replaced")
+    await axe_scan(tab, "webhook manage, link replaced")
+    old, manage = manage, tab.page.url.split("&done=", 1)[0]
+    await _open_ok(tab, old, status=401)
+    await _open_ok(tab, manage)
 
     # A bad link explains itself; erasing needs the box ticked, then ends everything.
     await bad_link_then_erase(

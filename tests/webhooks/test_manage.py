@@ -4,6 +4,7 @@ worker obeying what was changed. Real PostgreSQL, real loopback receivers."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -435,3 +436,48 @@ async def test_subscribing_an_active_webhook_again_posts_its_manage_link(
         row = await s.get(EmailSubscription, sub.id)
         assert row is not None and row.webhook_secret == sub.webhook_secret
         assert row.is_active and row.confirmed_at is not None
+
+
+async def test_replacing_the_link_revokes_older_links_and_posts_the_new_one(
+    hooks: Hooks,
+) -> None:
+    client = hooks.client
+    with serve_receiver("discord") as receiver:
+        await hooks.start(receiver.url("/hook"), "discord")
+        await hooks.play("blitz")
+        old = manage_token(receiver.requests[-1].body)
+        csrf = csrf_of((await client.get("/manage/webhook", params={"token": old})).text)
+        await asyncio.sleep(1.05)  # revocation is to the second: a later second than `old`'s
+        r = await client.post(
+            "/manage/webhook/new-link", params={"token": old}, data={"csrf_token": csrf}
+        )
+        assert r.status_code == 303, r.text
+        page = await client.get(r.headers["location"])
+        assert page.status_code == 200 and "Replaced" in page.text
+        new = unquote(r.headers["location"].split("token=", 1)[1].split("&", 1)[0])
+        assert new != old
+        for token, status in ((old, 401), (new, 200)):
+            assert (
+                await client.get("/api/v1/webhooks/me", headers=bearer(token))
+            ).status_code == status
+            assert (
+                await client.get("/manage/webhook", params={"token": token})
+            ).status_code == status
+        assert "replaced" in (await client.get("/api/v1/webhooks/me", headers=bearer(old))).text
+
+        # The channel gets the new link too; it works.
+        await hooks.make_worker(hooks.settings).run_once()
+        assert len(receiver.requests) == 2
+        posted = manage_token(receiver.requests[-1].body)
+        assert (await client.get("/api/v1/webhooks/me", headers=bearer(posted))).status_code == 200
+
+        # The same over the API: the answer carries the new link.
+        await asyncio.sleep(1.05)
+        r = await client.post("/api/v1/webhooks/me/link", headers=bearer(new))
+        assert r.status_code == 200, r.text
+        newest = r.json()["token"]
+        assert r.json()["manage_url"] == f"http://testserver/manage/webhook?token={newest}"
+        for token, status in ((new, 401), (posted, 401), (newest, 200)):
+            assert (
+                await client.get("/api/v1/webhooks/me", headers=bearer(token))
+            ).status_code == status
