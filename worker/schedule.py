@@ -21,6 +21,8 @@ where a new game is most likely and most awaited:
   budget in polls a few seconds apart: under a binding budget the delay that counts
   is the tail, and it is shortest when every likely session is polled about every
   ``base`` rather than the likeliest ones every few seconds (bench/RESULTS.md §3).
+  With a budget to spare, ``base`` in these rules is :attr:`Policy.pace`, the time
+  the budget takes to poll every tracked player once, if that is shorter.
 * Every turn carries ``rate = w λ`` (in a session, the chance of the next game per
   second around its expected end) for the claim. :func:`claim_key` orders due players
   (the SQL in ``worker.scheduler`` is the same order): first every player not polled
@@ -181,7 +183,9 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def next_game(since: float, game_seconds: float | None) -> tuple[float, float]:
+def next_game(
+    since: float, game_seconds: float | None, check_share: float = 1.0
+) -> tuple[float, float]:
     """A running session, ``since`` seconds after a live game ended: ``(wait, rate)``,
     the seconds until the next poll worth making and the expected new game ends per
     second around then.
@@ -198,7 +202,7 @@ def next_game(since: float, game_seconds: float | None) -> tuple[float, float]:
     late = since - expected
     if late < 0:
         return -late, rate
-    return CHECK_FRACTION * spread, rate * math.exp(-late / spread)
+    return CHECK_FRACTION * check_share * spread, rate * math.exp(-late / spread)
 
 
 # --------------------------------------------------------------------------- turns
@@ -233,10 +237,15 @@ class Policy:
         to sweep every player if that is shorter (a budget to spare goes to the likely
         sessions), shorter for players with more than one subscriber (``* sqrt(2 / w)``),
         never below ``min_delay``."""
-        floor = self.base_seconds
+        return max(self.min_delay, self.pace * min(1.0, math.sqrt(2.0 / w)))
+
+    @property
+    def pace(self) -> float:
+        """The base interval, or the time the budget takes to sweep every tracked
+        player if that is shorter: what the budget affords."""
         if self.tracked_players > 0:
-            floor = min(floor, self.sweep_seconds)
-        return max(self.min_delay, floor * min(1.0, math.sqrt(2.0 / w)))
+            return min(self.base_seconds, self.sweep_seconds)
+        return self.base_seconds
 
     @property
     def longest_delay(self) -> float:
@@ -305,7 +314,7 @@ def session_cap(activity: Activity, policy: Policy) -> float:
     games, so a short game or an early end is still noticed before the idle
     players' news (tests/worker/test_budget_processes.py)."""
     length = max(60.0, activity.last_length or DEFAULT_GAME_SECONDS)
-    base = policy.base_seconds
+    base = policy.pace
     return base * min(SESSION_CAP, 2 * base / length)
 
 
@@ -323,7 +332,8 @@ def plan(view: PollView, *, now: float, policy: Policy) -> Turn:
         return Turn(min(delay, policy.longest_delay), 0.0)
     w = weight(view.subscribers)
     if view.last_live_end is not None and in_session(view, now=now, policy=policy):
-        wait, rate = next_game(now - view.last_live_end, view.activity.last_length)
+        share = policy.pace / policy.base_seconds
+        wait, rate = next_game(now - view.last_live_end, view.activity.last_length, share)
         wait = max(min(wait, session_cap(view.activity, policy)), policy.min_delay)
         habit = view.activity.rate(now + wait)
         if rate > habit:  # the session still more likely than a new one

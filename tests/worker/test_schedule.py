@@ -397,3 +397,11 @@ def test_a_budget_to_spare_lowers_the_floor() -> None:
     assert plan(view, now=at, policy=ample).delay == pytest.approx(110)
     # Unknown (0 players): the base interval.
     assert plan(view, now=at, policy=POLICY).delay == BASE
+    # Sessions too: the wait before the expected end and the checks after it shrink
+    # by the same share (110 / 300) when the budget can sweep everyone that fast.
+    blitz = PollView(last_live_end=T0, activity=games_of(400))
+    assert plan(blitz, now=T0, policy=tight).delay == BASE / 2
+    assert plan(blitz, now=T0, policy=ample).delay == pytest.approx(55)
+    late = T0 + 400 + SESSION_PAUSE + 10
+    check = plan(blitz, now=late, policy=tight).delay
+    assert plan(blitz, now=late, policy=ample).delay == pytest.approx(check * 110 / 300)
