@@ -129,7 +129,9 @@ async def bare_run(sink: SMTPSink, connections: int, n: int, message: Path) -> d
     return result
 
 
-async def fan_out_figures(sizes: list[int], repeats: int, connections: int) -> None:
+async def fan_out_figures(
+    sizes: list[int], repeats: int, connections: int, large_repeats: int = 1
+) -> None:
     print(f"## Fan-out into an aiosmtpd sink (another process), {connections} connections\n")
     message = Path(tempfile.mkdtemp()) / "message.eml"
     size_bytes = sample_message(message)
@@ -139,7 +141,7 @@ async def fan_out_figures(sizes: list[int], repeats: int, connections: int) -> N
             for i, n in enumerate(sizes):
                 await seed(url, 1000 + i, f"star{i}", n)
             for i, n in enumerate(sizes):
-                runs = repeats if n <= 20_000 else 1
+                runs = repeats if n <= 20_000 else large_repeats
                 worker: list[dict[str, Any]] = []
                 bare: list[dict[str, Any]] = []
                 for _ in range(runs):  # alternating, so both see the same machine
@@ -296,19 +298,27 @@ async def _bare_claim_record(url: str, rows: int, batch: int) -> float:
         await conn.close()
 
 
-async def run(sizes: list[int], repeats: int, connections: int, claim_rows: int) -> None:
-    await claim_record_figures(claim_rows, repeats, 500)
-    await fan_out_figures(sizes, repeats, connections)
+async def run(
+    sizes: list[int], repeats: int, connections: int, claim_rows: int, large_repeats: int
+) -> None:
+    if claim_rows:
+        await claim_record_figures(claim_rows, repeats, 500)
+    await fan_out_figures(sizes, repeats, connections, large_repeats)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per side (1 above 20,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side up to 20,000")
+    parser.add_argument(
+        "--large-repeats", type=int, default=1, help="runs per side above 20,000 (~5 min each)"
+    )
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--claim-rows", type=int, default=20_000)
+    parser.add_argument("--claim-rows", type=int, default=20_000, help="0: skip that figure")
     args = parser.parse_args()
-    asyncio.run(run(args.sizes, args.repeats, args.connections, args.claim_rows))
+    asyncio.run(
+        run(args.sizes, args.repeats, args.connections, args.claim_rows, args.large_repeats)
+    )
 
 
 if __name__ == "__main__":
