@@ -52,7 +52,10 @@ def sink_settings(clean_db: str, tmp_path: Path, sink: SMTPSink) -> Settings:
         smtp_pool_size=CONCURRENCY,
         delivery_concurrency=CONCURRENCY,
         delivery_batch_size=500,
-        delivery_lease_seconds=2,
+        # Short, so the kill test's restart waits little for the dead worker's leases; not
+        # so short that a loaded CI machine stalling a second or two between a send and
+        # its recorded batch lets the lease lapse (a lapsed lease is re-sent by design).
+        delivery_lease_seconds=6,
         email_from="Chess.com Helper <alerts@helper.test>",
         db_pool_size=5,
     )
