@@ -125,12 +125,16 @@ class ReadPool:
     there is no session state to reset: asyncpg's default reset (a round trip on every
     release) is left out. They are opened on demand, none at start-up (the API starts
     without its database, as /readyz expects). A request waits for a free connection as
-    long as it takes, in the order it came (asyncpg gives a returned connection to the
-    longest waiter before the releasing task can ask again).
+    long as it takes, in the order it came: asyncpg's queue lets a newly arrived request
+    take a returned connection before the waiter it woke runs (the woken one queues again
+    at the back), which on a quiet machine gave p50 3.5 ms but p99 196 ms at 64
+    connections. A FIFO semaphore sized to the pool admits requests in arrival order, as
+    `FairQueuePool` does for SQLAlchemy's pool, so the queue never has a waiter to skip.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
         self._pool = pool
+        self._gate = asyncio.Semaphore(size)
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
         """One statement on a pooled connection.
@@ -140,7 +144,7 @@ class ReadPool:
         answers it with 503 and Retry-After.
         """
         try:
-            async with self._pool.acquire() as conn:
+            async with self._gate, self._pool.acquire() as conn:
                 try:
                     row: asyncpg.Record | None = await conn.fetchrow(query, *args)
                 except DISCONNECTED:
@@ -180,7 +184,7 @@ async def create_read_pool(engine: AsyncEngine, size: int) -> ReadPool:
         reset=_nothing_to_reset,
         **connect,
     )
-    return ReadPool(pool)
+    return ReadPool(pool, size)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
