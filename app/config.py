@@ -121,7 +121,9 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(default=500, ge=1, le=5000)
     # How long a claimed outbox row is reserved: longer than one SMTP send can take.
     delivery_lease_seconds: int = Field(default=60, ge=1)
-    delivery_retry_base_seconds: float = Field(default=2.0, gt=0)
+    # The first retry's wait; later ones follow app.backoff's schedule (5 s, 2 min,
+    # 10 min, 30 min by default: five attempts span over 30 minutes, SPEC §7).
+    delivery_retry_base_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Where /healthz and /metrics of the worker listen (0.0.0.0 in a container).

@@ -19,12 +19,12 @@ import time
 
 import asyncpg
 
+from app.emails.mailer import SMTPMailer
 from app.notifications.payloads import dump_payload
 from bench._common import make_settings, median, scratch_database, spread
 from bench._fanout_worker import session_payload
 from bench._smtp_child import SMTPChild
 from tests import db
-from worker.mailer import SMTPMailer
 from worker.runner import Worker
 
 POOL_SIZES = (1, 4)
@@ -100,8 +100,9 @@ async def drain(url: str, smtp: SMTPChild, rows: int, pool: int) -> tuple[float,
         started = time.perf_counter()
         await worker.drain_outbox()
         elapsed = time.perf_counter() - started
-        assert isinstance(worker.mailer, SMTPMailer)
-        connections = worker.mailer.connections_opened
+        mailer = worker.deliverer.channels["email"].mailer  # type: ignore[attr-defined]
+        assert isinstance(mailer, SMTPMailer)
+        connections = mailer.connections_opened
     finally:
         await worker.aclose()
     received = smtp.wait_for(rows)["messages"]

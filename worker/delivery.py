@@ -27,28 +27,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.backoff import retry_delay
+from app.channels.base import Delivery, Event, Result, Verdict
+from app.channels.registry import AnyChannel, subscription_columns
 from app.config import Settings
-from app.emails.messages import EventFacts, Recipient, Site, prepare, recipient_links, spec_for
-from app.emails.render import PreparedMessage, Rendered
-from app.models import Channel, NotificationType
-from app.notifications.payloads import LiveSession, load_payload
-from app.subscriptions.tokens import TokenSigner
-from app.webhooks.client import WebhookSender
-from app.webhooks.outcome import Verdict
+from app.notifications.payloads import load_payload
 from worker import metrics
-from worker.mailer import Mailer, MailError, MailServerUnavailable
-from worker.webhooks import WebhookDelivery, WebhookJob
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +55,33 @@ TICK_SECONDS = 0.1
 # Batches claimed while one is being sent, per run_batch call (then the runner's loop
 # looks at the mail server and the stop signal before claiming again).
 REFILLS = 8
+# A paused row (nothing sent) waits this long when its channel did not say.
+PAUSE_SECONDS = 1.0
+SKIPPED = Result(Verdict.skipped, "skipped: subscription no longer active")
 
 
 @dataclass(slots=True)
 class ClaimedRow:
+    """A leased outbox row: what the pipeline needs, and the channel's :class:`Delivery`."""
+
     id: int
-    subscription_id: int
     event_id: int
-    notification_type: str
-    attempts: int
-    email: str | None  # None for a webhook subscription
-    is_active: bool
-    confirmed: bool
+    channel: str
     locked_until: datetime  # the lease we hold: proof the row is still ours
-    channel: str = Channel.email
-    webhook_url: str | None = None
-    webhook_format: str | None = None
-    webhook_secret: str | None = None
+    delivery: Delivery
     claimed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def subscription_id(self) -> int:
+        return self.delivery.subscription_id
+
+    @property
+    def notification_type(self) -> str:
+        return self.delivery.kind
+
+    @property
+    def attempts(self) -> int:
+        return self.delivery.attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +92,9 @@ class Outcome:
     error: str | None = None
     delay: float = 0.0  # before the next attempt when neither sent nor final
     postponed: bool = False  # not sent at all (server down, host on hold): not counted
-    halts: bool = False  # the mail server is down: the batch's other rows wait
+    halts: bool = False  # the channel's server is down: the batch's other rows wait
     label: str = "sent"  # the metric's outcome
-    kind: str | None = None  # the metric's type, when not the row's (webhook_...)
+    deactivate: bool = False  # the address is gone: its subscription ends
 
 
 @dataclass(slots=True)
@@ -100,17 +103,26 @@ class BatchResult:
     tally: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Event:
-    facts: EventFacts | None  # None: the payload cannot be read
-    prepared: PreparedMessage | None  # the email, rendered once
-    payload: dict[str, Any]
-    occurred_at: datetime
-    error: str | None = None  # why it cannot be rendered (every email row of it fails)
+    event: Event | None  # None: the payload cannot be read
+    payload: dict[str, Any]  # as stored (for metrics)
+    error: str | None = None  # why it cannot be rendered (every row of it fails)
+    # What each channel prepared from it (or why it could not), made on first use.
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
-_CLAIM = text(
-    """
+class _PrepareFailed:
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _claim_statement(columns: tuple[str, ...]) -> Any:
+    """The one claim (SPEC §7): due rows in ``next_attempt_at, id`` order, leased and
+    counted in one statement, with the subscription columns the channels read."""
+    extra = "".join(f", s.{c}" for c in columns if c.isidentifier())
+    return text(
+        f"""
 WITH due AS (
     SELECT n.id FROM notification_logs n
     WHERE n.status = 'pending' AND n.next_attempt_at <= now()
@@ -124,10 +136,14 @@ SET locked_until = now() + make_interval(secs => :lease), attempts = n.attempts 
 FROM due, email_subscriptions s
 WHERE n.id = due.id AND s.id = n.subscription_id
 RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts,
-          s.email, s.is_active, s.confirmed_at IS NOT NULL AS confirmed, n.locked_until,
-          s.channel, s.webhook_url, s.webhook_format, s.webhook_secret
+          s.is_active, s.confirmed_at IS NOT NULL AS confirmed, n.locked_until,
+          s.channel{extra}
 """
-)
+    )
+
+
+TARGET_COLUMNS = subscription_columns()
+_CLAIM = _claim_statement(TARGET_COLUMNS)
 
 _EVENTS = text(
     """
@@ -176,7 +192,7 @@ WHERE n.id = r.id AND n.status = 'pending' AND n.locked_until = r.lease
 """
 )
 
-# A webhook answered 404/410: it no longer exists, so its subscription ends.
+# A channel found the address gone (a webhook's 404/410): its subscription ends.
 _DEACTIVATE = text(
     """
 UPDATE email_subscriptions SET is_active = false, unsubscribed_at = now(), updated_at = now()
@@ -193,48 +209,34 @@ FROM notification_logs WHERE status = 'pending'
 )
 
 
-def retry_delay(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
-    """Backoff after the n-th failed attempt: 2 s, 6 s, 18 s, 54 s, ... capped, jittered
-    over the upper half so many failed rows do not retry in lockstep."""
-    delay = min(cap, base * 3.0 ** max(0, attempts - 1))
-    return delay / 2 + random.uniform(0, delay / 2)
-
-
 class Deliverer:
+    """The outbox pipeline: claims rows, hands each to its channel, records outcomes."""
+
     def __init__(
         self,
         settings: Settings,
-        mailer: Mailer,
-        signer: TokenSigner,
+        channels: dict[str, AnyChannel],
         session_factory: async_sessionmaker[AsyncSession],
-        webhook_sender: WebhookSender | None = None,
     ) -> None:
         self.settings = settings
-        self.mailer = mailer
-        self.signer = signer
+        self.channels = channels
         self.session_factory = session_factory
-        self.site = Site(
-            sender=settings.email_from,
-            public_url=settings.public_url,
-            manage_link_days=max(1, settings.manage_token_max_age_seconds // 86400),
-        )
         self._events: OrderedDict[int, _Event] = OrderedDict()
         self._renewing = asyncio.Lock()
-        # Set when a send found the mail server unreachable, cleared by the next
-        # success; the runner then pauses delivery and probes with one row at a time.
-        self.server_unavailable: MailServerUnavailable | None = None
-        self.postpone_seconds = 1.0
         # The events of every row waiting or in a sender when a claim lands (half a
         # batch + the senders) and of the new batch, with room to spare.
         self._cache_size = max(
             EVENT_CACHE_SIZE, 2 * settings.delivery_batch_size + settings.delivery_concurrency
         )
-        self.webhooks = WebhookDelivery(
-            settings, signer, webhook_sender or WebhookSender.from_settings(settings)
-        )
 
     async def aclose(self) -> None:
-        await self.webhooks.sender.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
+
+    @property
+    def down(self) -> list[AnyChannel]:
+        """The channels whose server is down as a whole (their rows wait, uncounted)."""
+        return [c for c in self.channels.values() if c.outage.down]
 
     # -- the database side ------------------------------------------------------
 
@@ -248,7 +250,7 @@ class Deliverer:
                     "lease": self.settings.delivery_lease_seconds,
                 },
             )
-            rows = [ClaimedRow(**r._asdict()) for r in result]
+            rows = [_claimed(r) for r in result]
             wanted = {r.event_id for r in rows}
             for event_id in wanted & self._events.keys():
                 self._events.move_to_end(event_id)  # in use: newest, never evicted below
@@ -320,22 +322,19 @@ class Deliverer:
     def _prepare(self, event: Any) -> _Event:
         payload = event.payload or {}
         try:
-            facts = EventFacts(
+            loaded = Event(
+                id=event.id,
                 kind=event.kind,
                 key=event.key,
                 payload=load_payload(event.kind, payload),
+                occurred_at=event.occurred_at,
                 player_username=event.username,
                 player_name=event.name,
             )
         except Exception as exc:  # a payload that cannot be read never will: fail its rows
             log.exception("cannot read event %s", event.id)
-            return _Event(None, None, payload, event.occurred_at, f"bad payload: {exc}"[:500])
-        try:
-            return _Event(facts, prepare(facts, self.site), payload, event.occurred_at)
-        except Exception as exc:  # an email that cannot render never will: fail its rows
-            log.exception("cannot render event %s", event.id)
-            error = f"render error: {type(exc).__name__}"
-            return _Event(facts, None, payload, event.occurred_at, error)
+            return _Event(None, payload, f"bad payload: {exc}"[:500])
+        return _Event(loaded, payload)
 
     def _remember(self, event_id: int, event: _Event) -> None:
         self._events[event_id] = event
@@ -446,138 +445,46 @@ class Deliverer:
             return row.id in kept
 
     async def _send(self, row: ClaimedRow) -> Outcome:
-        """Render and send one row; every failure becomes an outcome, never an exception."""
-        if row.channel == Channel.webhook:
-            return await self._send_webhook(row)
+        """Render and send one row through its channel; every failure becomes an
+        outcome, never an exception."""
+        channel = self.channels.get(row.channel)
+        if channel is None:
+            return self._judge(row, Result(Verdict.failed, f"no channel {row.channel!r}"))
         try:
-            message = self._render(row)
+            message = channel.render(self._prepared(row, channel), row.delivery)
         except Exception as exc:  # a row we cannot render will never render: fail it
             log.exception("cannot render notification %s", row.id)
-            return Outcome(
-                row, sent=False, final=True, error=f"render error: {exc}"[:1000], label="failed"
-            )
+            error = f"render error: {type(exc).__name__}: {exc}"
+            return self._judge(row, Result(Verdict.failed, error))
         if message is None:
-            return Outcome(
-                row,
-                sent=False,
-                final=True,
-                error="skipped: subscription no longer active",
-                label="skipped",
-            )
-        try:
-            await self.mailer.send_raw(message)
-        except MailServerUnavailable as exc:
-            self.server_unavailable = exc
-            error = str(exc)[:1000]
-            return Outcome(
-                row, sent=False, delay=self.postpone_seconds, postponed=True, halts=True,
-                error=error, label="postponed",
-            )  # fmt: skip
-        except MailError as exc:
-            final = not exc.retryable or row.attempts >= self.settings.delivery_max_attempts
-            log.warning(
-                "delivery of notification %s failed (attempt %d%s): %s",
-                row.id,
-                row.attempts,
-                ", giving up" if final else "",
-                exc,
-            )
-            delay = (
-                0.0
-                if final
-                else retry_delay(row.attempts, base=self.settings.delivery_retry_base_seconds)
-            )
-            return Outcome(
-                row,
-                sent=False,
-                final=final,
-                delay=delay,
-                error=str(exc)[:1000] or type(exc).__name__,
-                label="failed" if final else "retry",
-            )
-        self.server_unavailable = None
-        return Outcome(row, sent=True)
-
-    def _render(self, row: ClaimedRow) -> Rendered | None:
-        """The message for a row, or None when its recipient no longer wants it."""
-        event = self._event(row)
-        if event.prepared is None:
-            raise ValueError(event.error or "event cannot be rendered")
-        if row.email is None:
-            raise ValueError("an email notification for a subscription without an address")
-        spec = spec_for(row.notification_type)
-        recipient = Recipient(row.subscription_id, row.email, row.is_active, row.confirmed)
-        if not spec.wanted(recipient):
-            return None
-        links = recipient_links(spec, self.signer, self.site.public_url, recipient)
-        return event.prepared.render(to=row.email, row_id=row.id, links=links)
-
-    def _event(self, row: ClaimedRow) -> _Event:
-        event = self._events.get(row.event_id)
-        if event is None:
-            raise LookupError(f"event {row.event_id} is gone")
-        return event
-
-    def webhook_job(self, row: ClaimedRow) -> WebhookJob:
-        """What a webhook row needs, from its event (rendered per row: webhook
-        audiences are small, and each body is signed for its own receiver)."""
-        event = self._event(row)
-        if event.facts is None:
-            raise ValueError(event.error or "event cannot be read")
-        payload = event.facts.payload
-        live = payload if isinstance(payload, LiveSession) else None
-        # Field by field from the row and its event (alike in shape to
-        # GameRecord.from_game and WebhookDelivery.message: see there).
-        return WebhookJob(
-            row_id=row.id,
-            subscription_id=row.subscription_id,
-            notification_type=row.notification_type,
-            is_active=row.is_active,
-            confirmed=row.confirmed,
-            url=row.webhook_url or "",
-            format=row.webhook_format or "",
-            secret=row.webhook_secret,
-            username=live.username if live else (event.facts.player_username or ""),
-            player_name=live.name if live else event.facts.player_name,
-            games=live.games if live and row.notification_type == NotificationType.live_match
-            else (),
-            event_key=event.facts.key,
-            occurred_at=event.occurred_at,
-        )  # fmt: skip
-
-    async def _send_webhook(self, row: ClaimedRow) -> Outcome:
-        """One attempt at a webhook row (SPEC §9), judged like an email's."""
-        kind = f"webhook_{row.notification_type}"
-        try:
-            job = self.webhook_job(row)
-            message = self.webhooks.message(job)
-        except Exception as exc:  # a row we cannot render will never render: fail it
-            log.exception("cannot render notification %s", row.id)
-            error = f"render error: {type(exc).__name__}"
-            return Outcome(row, sent=False, final=True, error=error, label="failed", kind=kind)
-        if message is None:
-            error = "skipped: subscription no longer active"
-            return Outcome(row, sent=False, final=True, error=error, label="skipped", kind=kind)
-        outcome = await self.webhooks.send(job, message)
-        if outcome.verdict is Verdict.delivered:
-            return Outcome(row, sent=True, kind=kind)
-        if outcome.verdict is Verdict.postponed:
-            delay = self.postpone_seconds if outcome.retry_after is None else outcome.retry_after
-            error = (outcome.error or "host on hold")[:1000]
-            return Outcome(
-                row, sent=False, postponed=True, delay=delay, error=error, label="postponed",
-                kind=kind,
-            )  # fmt: skip
-        error = (outcome.error or outcome.verdict.value)[:1000]
-        final = (
-            outcome.verdict is not Verdict.retry
-            or row.attempts >= self.settings.delivery_max_attempts
-        )
-        if outcome.verdict is Verdict.gone:
+            return self._judge(row, SKIPPED)
+        result = await channel.send(message, row.delivery)
+        outcome = self._judge(row, result)
+        if outcome.deactivate:
             await self._deactivate(row.subscription_id)
+        if result.verdict is Verdict.paused and channel.outage.down:
+            return replace(outcome, halts=True)
+        return outcome
+
+    def _judge(self, row: ClaimedRow, result: Result) -> Outcome:
+        """What a channel's verdict means for the row (SPEC §7): the retry policy."""
+        verdict = result.verdict
+        if verdict is Verdict.delivered:
+            return Outcome(row, sent=True)
+        error = (result.error or verdict.value)[:1000]
+        if verdict is Verdict.paused:
+            delay = result.retry_after if result.retry_after is not None else PAUSE_SECONDS
+            return Outcome(
+                row, sent=False, postponed=True, delay=delay, error=error, label="postponed"
+            )
+        if verdict is Verdict.skipped:
+            return Outcome(row, sent=False, final=True, error=error, label="skipped")
+        final = verdict is not Verdict.retry or row.attempts >= self.settings.delivery_max_attempts
+        if verdict is Verdict.gone:
             error = f"gone: {error}"[:1000]
         log.warning(
-            "webhook notification %s failed (attempt %d%s): %s",
+            "%s notification %s failed (attempt %d%s): %s",
+            row.channel,
             row.id,
             row.attempts,
             ", giving up" if final else "",
@@ -585,18 +492,42 @@ class Deliverer:
         )
         delay = 0.0
         if not final:
-            delay = outcome.retry_after or retry_delay(
-                row.attempts, base=self.settings.delivery_retry_base_seconds
+            delay = result.retry_after or retry_delay(
+                row.attempts, first=self.settings.delivery_retry_base_seconds
             )
         return Outcome(
             row, sent=False, final=final, delay=delay, error=error,
-            label="failed" if final else "retry", kind=kind,
+            label="failed" if final else "retry", deactivate=verdict is Verdict.gone,
         )  # fmt: skip
 
+    def _prepared(self, row: ClaimedRow, channel: AnyChannel) -> Any:
+        """What ``channel`` made of the row's event, made once per event and channel."""
+        event = self._events.get(row.event_id)
+        if event is None:
+            raise LookupError(f"event {row.event_id} is gone")
+        if event.event is None:
+            raise ValueError(event.error or "event cannot be read")
+        prepared = event.prepared.get(channel.name)
+        if prepared is None:
+            try:
+                prepared = channel.prepare(event.event)
+            except Exception as exc:  # what cannot be prepared never will: fail its rows
+                log.exception("cannot prepare event %s for %s", row.event_id, channel.name)
+                prepared = _PrepareFailed(f"{type(exc).__name__}: {exc}")
+            event.prepared[channel.name] = prepared
+        if isinstance(prepared, _PrepareFailed):
+            raise ValueError(prepared.error)
+        return prepared
+
     async def _deactivate(self, subscription_id: int) -> None:
-        """A webhook that answered 404/410 no longer exists: its subscription ends."""
+        """An address the channel found gone (a webhook's 404/410): its subscription ends."""
         async with self.session_factory() as session, session.begin():
             await session.execute(_DEACTIVATE, {"subscription_id": subscription_id})
+
+    def metric_type(self, row: ClaimedRow) -> str:
+        channel = self.channels.get(row.channel)
+        kind = row.notification_type
+        return channel.metric_type(kind) if channel is not None else f"{row.channel}_{kind}"
 
     def payload_of(self, event_id: int) -> dict[str, Any]:
         """The raw payload of a cached event (for metrics); empty when not cached."""
@@ -732,7 +663,7 @@ class _Recorder:
     def _observe(self, batch: list[Outcome]) -> None:
         """Metrics of a recorded batch: counters added to once per kind of outcome, the
         latency histogram once per sent email (its start looked up once per event)."""
-        counts = Counter((o.kind or o.row.notification_type, o.label) for o in batch)
+        counts = Counter((self._deliverer.metric_type(o.row), o.label) for o in batch)
         for (kind, label), n in counts.items():
             metrics.EMAILS.labels(kind, label).inc(n)
         now = time.time()
@@ -757,6 +688,25 @@ class _Recorder:
         if self._flusher is not None:
             await self._flusher
         await self._flush_loop()
+
+
+def _claimed(r: Any) -> ClaimedRow:
+    """A claimed row as the pipeline holds it: the channel's part in its Delivery."""
+    return ClaimedRow(
+        id=r.id,
+        event_id=r.event_id,
+        channel=r.channel,
+        locked_until=r.locked_until,
+        delivery=Delivery(
+            row_id=r.id,
+            subscription_id=r.subscription_id,
+            kind=r.notification_type,
+            attempts=r.attempts,
+            is_active=r.is_active,
+            confirmed=r.confirmed,
+            target={c: getattr(r, c) for c in TARGET_COLUMNS},
+        ),
+    )
 
 
 def _leases(rows: list[ClaimedRow]) -> dict[str, Any]:

@@ -100,39 +100,6 @@ class LoopState:
         return None if self.last_ok is None else time.monotonic() - self.last_ok
 
 
-class MailServerState:
-    """Whether the mail server answered the last sends, and how long rows wait before the
-    next probe while it does not (doubling from `first` to `maximum`). One log line when
-    it goes away, one when it is back."""
-
-    def __init__(self, first: float, maximum: float) -> None:
-        self.first = first
-        self.maximum = maximum
-        self.pause = first
-        self.down_since: float | None = None
-
-    def update(self, unavailable: BaseException | None) -> float:
-        """Take the latest outcome (the error that made it unreachable, or None);
-        returns how long to postpone rows now."""
-        if unavailable is None:
-            if self.down_since is not None:
-                log.info(
-                    "SMTP server reachable again after %.1fs", time.monotonic() - self.down_since
-                )
-            self.down_since, self.pause = None, self.first
-        elif self.down_since is None:
-            self.down_since = time.monotonic()
-            log.warning(
-                "%s; emails wait (no attempt counted) and one probes it", describe(unavailable)
-            )
-        else:
-            self.pause = min(self.maximum, self.pause * 2)
-        return self.pause
-
-    def down_for(self) -> float:
-        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
-
-
 async def check_health(
     engine: AsyncEngine,
     loops: Sequence[LoopState],

@@ -15,11 +15,12 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from app.channels.registry import build_channels
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
@@ -29,15 +30,8 @@ from app.subscriptions.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
 from worker.delivery import Deliverer
-from worker.health import (
-    LoopState,
-    MailServerState,
-    check_health,
-    describe,
-    is_connectivity_error,
-)
+from worker.health import LoopState, check_health, describe, is_connectivity_error
 from worker.listener import OutboxListener
-from worker.mailer import Mailer, build_mailer
 from worker.maintenance import apply_retention, refresh_outbox_stats
 from worker.poller import Poller
 from worker.scheduler import (
@@ -59,11 +53,8 @@ OUTBOX_FALLBACK_POLL_SECONDS = 0.5
 # up to the maximum; the first retry is quick because most outages are restarts.
 ERROR_BACKOFF_FIRST_SECONDS = 0.25
 ERROR_BACKOFF_MAX_SECONDS = 5.0
-# The mail server unreachable: delivery pauses and probes with one row, waiting this
-# long first and doubling up to the maximum; rows wait without losing attempts.
-MAIL_PAUSE_FIRST_SECONDS = 1.0
-MAIL_PAUSE_MAX_SECONDS = 5.0
-# --once gives an unreachable mail server this long before it exits with rows pending.
+# --once gives a channel whose server is unreachable this long before it exits with
+# rows pending.
 ONCE_MAIL_WAIT_SECONDS = 30.0
 OUTBOX_STATS_SECONDS = 5.0  # how often the outbox gauges are refreshed
 RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
@@ -81,8 +72,8 @@ class Worker:
         self,
         settings: Settings,
         *,
-        mailer: Mailer | None = None,
         client: ChessComClient | None = None,
+        channel_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.stop = asyncio.Event()
@@ -98,11 +89,10 @@ class Worker:
             timeout=settings.chesscom_timeout_seconds,
         )
         self.limiter = AdaptiveLimiter(settings.poll_concurrency)
-        self.mailer = mailer or build_mailer(settings)
         self.poller = Poller(settings, self.client, self.limiter, self.session_factory)
-        self.deliverer = Deliverer(
-            settings, self.mailer, TokenSigner(settings.resolved_secret_key()), self.session_factory
-        )
+        signer = TokenSigner(settings.resolved_secret_key())
+        channels = build_channels(settings, signer, channel_options)
+        self.deliverer = Deliverer(settings, channels, self.session_factory)
         self.listener = OutboxListener(
             database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
         )
@@ -110,11 +100,9 @@ class Worker:
         self._tracked_counted_at = -math.inf  # monotonic time of the last count
         self.delivery_state = LoopState("delivery")
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
-        self.mail_server = MailServerState(MAIL_PAUSE_FIRST_SECONDS, MAIL_PAUSE_MAX_SECONDS)
 
     async def aclose(self) -> None:
         await self.client.aclose()
-        await self.mailer.aclose()
         await self.deliverer.aclose()
         await self.engine.dispose()
 
@@ -223,20 +211,16 @@ class Worker:
     # -- delivery ---------------------------------------------------------------
 
     async def _deliver_batch(self) -> int:
-        # While the mail server is unreachable, one row at a time probes it. Cancelled
-        # at shutdown, the deliverer releases rows whose send never started.
+        # While a channel's server is unreachable, one row at a time probes it.
+        # Cancelled at shutdown, the deliverer releases rows whose send never started.
         limit = 1 if self.mail_paused else None
         batch = await self.deliverer.run_batch(self.stop, limit=limit, tick=self.delivery_state.ok)
         self.mail_tally.update(batch.tally)
-        self._track_mail_server()
         return batch.claimed
-
-    def _track_mail_server(self) -> None:
-        self.deliverer.postpone_seconds = self.mail_server.update(self.deliverer.server_unavailable)
 
     @property
     def mail_paused(self) -> bool:
-        return self.mail_server.down_since is not None
+        return bool(self.deliverer.down)
 
     async def delivery_loop(self) -> None:
         backoff = ERROR_BACKOFF_FIRST_SECONDS
@@ -268,7 +252,9 @@ class Worker:
     async def drain_outbox(self) -> None:
         """--once: deliver until nothing is due now or soon."""
         while True:
-            if self.mail_server.down_for() > ONCE_MAIL_WAIT_SECONDS:
+            if max((c.outage.down_for() for c in self.deliverer.down), default=0.0) > (
+                ONCE_MAIL_WAIT_SECONDS
+            ):
                 log.warning("SMTP server still unreachable; pending emails wait for the next run")
                 return
             if await self._deliver_batch() and not self.mail_paused:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 
-# worker.mailer's MailError family has the same shape for SMTP: each client keeps its own
+# app.emails.mailer's MailError family has the same shape for SMTP: each client keeps its own
 # errors, retryable or permanent, next to the code that raises them (STYLE habit 11).
 class ChessComError(Exception):
     """Base class: an answer from Chess.com we cannot use."""

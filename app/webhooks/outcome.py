@@ -10,30 +10,14 @@ retrying and fails the row at once.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
+from app.channels.base import DELIVERED, Result, Verdict
 from app.retry_after import parse_retry_after
 from app.webhooks.client import WebhookResponse
 
 MAX_RETRY_AFTER = 3600.0  # a longer wait than this is answered by the normal backoff
 DEFAULT_RETRY_AFTER = 5.0  # a 429 that says nothing
-
-
-class Verdict(StrEnum):
-    delivered = "delivered"
-    retry = "retry"  # try again (after `retry_after` when the receiver said so)
-    failed = "failed"  # never again for this row
-    gone = "gone"  # never again for this subscription
-    postponed = "postponed"  # not sent at all (the host's 429 wait): no attempt counted
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    verdict: Verdict
-    error: str | None = None
-    retry_after: float | None = None  # seconds the receiver asked us to wait
 
 
 def _body_delay(body: bytes) -> float | None:
@@ -67,18 +51,18 @@ def _snippet(body: bytes) -> str:
     return " ".join(text.split())
 
 
-def classify(response: WebhookResponse, now: datetime | None = None) -> Outcome:
+def classify(response: WebhookResponse, now: datetime | None = None) -> Result:
     """The verdict on one answer."""
     status = response.status_code
     described = f"HTTP {status}" + (f": {_snippet(response.body)}" if response.body else "")
     if 200 <= status < 300:
-        return Outcome(Verdict.delivered)
+        return DELIVERED
     if status == 429:
-        return Outcome(Verdict.retry, described, retry_after(response, now))
+        return Result(Verdict.retry, described, retry_after(response, now))
     if status in (404, 410):
-        return Outcome(Verdict.gone, described)
+        return Result(Verdict.gone, described)
     if status == 408 or status >= 500:
-        return Outcome(Verdict.retry, described)
+        return Result(Verdict.retry, described)
     if 300 <= status < 400:
-        return Outcome(Verdict.failed, f"HTTP {status}: redirects are not followed")
-    return Outcome(Verdict.failed, described)
+        return Result(Verdict.failed, f"HTTP {status}: redirects are not followed")
+    return Result(Verdict.failed, described)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app.emails.mailer import FileMailer, Mailer, MailError, TransientMailError
 from tests.emails.conftest import erase_confirmation
-from worker.mailer import FileMailer, Mailer, MailError, TransientMailError
 
 
 def erase_email(row_id: int = 1, erase_url: str = "https://helper.example/e?t=1") -> EmailMessage:
@@ -74,7 +74,7 @@ async def test_hostile_message_id_cannot_escape_the_directory(tmp_path: Path) ->
 
 
 async def test_logs_recipient_and_subject(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="worker.mailer")
+    caplog.set_level(logging.INFO, logger="app.emails.mailer")
     await FileMailer(tmp_path).send(erase_email())
     assert any(
         "fan@example.com" in record.getMessage()

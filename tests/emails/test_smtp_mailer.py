@@ -10,9 +10,7 @@ from email.message import EmailMessage
 import aiosmtplib
 import pytest
 
-from tests.emails.conftest import erase_confirmation
-from tests.fakes.smtp import SMTPServerFake, running_smtp_server
-from worker.mailer import (
+from app.emails.mailer import (
     Mailer,
     MailError,
     PermanentMailError,
@@ -20,6 +18,8 @@ from worker.mailer import (
     TransientMailError,
     _to_mail_error,
 )
+from tests.emails.conftest import erase_confirmation
+from tests.fakes.smtp import SMTPServerFake, running_smtp_server
 
 
 def email_to(recipient: str, row_id: int = 1) -> EmailMessage:
@@ -120,7 +120,7 @@ async def test_5xx_is_permanent(
 async def test_connection_dropped_by_the_server_is_replaced(
     mailer: SMTPMailer, smtp_server: SMTPServerFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="worker.mailer")
+    caplog.set_level(logging.INFO, logger="app.emails.mailer")
     await mailer.send(email_to("fan@example.com", 1))
     # The server closes the idle connection; the client has not noticed yet.
     smtp_server.drop_connections()

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from worker.concurrency import AdaptiveLimiter
-from worker.delivery import retry_delay
 
 
 async def test_never_more_in_flight_than_the_limit() -> None:
@@ -76,16 +75,3 @@ def test_missing_retry_after_uses_the_default_and_long_ones_are_capped() -> None
     limiter = AdaptiveLimiter(4, default_pause=5.0, max_pause=60.0)
     assert limiter.on_rate_limited(None) == 5.0
     assert limiter.on_rate_limited(3600) == 60.0
-
-
-@pytest.mark.parametrize(
-    ("attempts", "low", "high"), [(1, 1.0, 2.0), (2, 3.0, 6.0), (3, 9.0, 18.0), (4, 27.0, 54.0)]
-)
-def test_delivery_backoff_grows_and_is_jittered(attempts: int, low: float, high: float) -> None:
-    delays = {retry_delay(attempts, base=2.0) for _ in range(50)}
-    assert all(low <= d <= high for d in delays)
-    assert len(delays) > 1  # jittered, not lockstep
-
-
-def test_delivery_backoff_is_capped() -> None:
-    assert retry_delay(50, base=2.0, cap=600) <= 600

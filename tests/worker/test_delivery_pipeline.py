@@ -101,7 +101,7 @@ class CountingMailer:
 
 
 def deliverer_with(worker: Worker, mailer: CountingMailer) -> Deliverer:
-    worker.deliverer.mailer = mailer  # type: ignore[assignment]
+    worker.deliverer.channels["email"].mailer = mailer  # type: ignore[attr-defined]
     return worker.deliverer
 
 

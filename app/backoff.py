@@ -1,0 +1,80 @@
+"""Backoff, written once: how long to wait after a failure. Pure, no I/O.
+
+Two shapes, both here so every caller agrees on jitter and caps:
+
+- :class:`Backoff`: a loop that keeps trying something until it works again (the
+  database, the LISTEN connection, a mail server that is down, a poll that failed).
+  The first wait is short (most outages are restarts), each failure doubles it up to a
+  maximum, a success starts again from the first.
+- :func:`retry_delay`: an outbox row's next attempt (SPEC §7). Five attempts spread over
+  at least 30 minutes, so a receiver or relay that is down for a deploy loses nothing:
+  after the 1st, 2nd, 3rd and 4th failed attempt the row waits 5 s, 2 min, 10 min and
+  30 min (``first`` times :data:`RETRY_STEPS`), each lengthened by up to a quarter at random.
+  The jitter only lengthens, so the spread is never shorter than the schedule says,
+  and many rows that failed together do not come back in lockstep.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# The retry schedule in units of the first wait: 5 s, 2 min, 10 min, 30 min by default.
+RETRY_STEPS: tuple[float, ...] = (1.0, 24.0, 120.0, 360.0)
+RETRY_JITTER = 0.25  # each wait is lengthened by up to this share of itself
+DEFAULT_FIRST_RETRY_SECONDS = 5.0
+
+Random = Callable[[], float]  # uniform in [0, 1)
+
+
+def retry_delay(
+    attempts: int,
+    *,
+    first: float = DEFAULT_FIRST_RETRY_SECONDS,
+    jitter: float = RETRY_JITTER,
+    rand: Random = random.random,
+) -> float:
+    """Seconds before the next attempt of a row that has failed ``attempts`` times
+    (1 after its first attempt). Beyond the schedule the last step repeats."""
+    step = RETRY_STEPS[min(max(attempts, 1), len(RETRY_STEPS)) - 1]
+    return first * step * (1.0 + jitter * rand())
+
+
+def retry_span(attempts: int, *, first: float = DEFAULT_FIRST_RETRY_SECONDS) -> float:
+    """The shortest time from a row's first attempt to its ``attempts``-th (no jitter)."""
+    return sum(retry_delay(n, first=first, jitter=0.0) for n in range(1, attempts))
+
+
+def doubling(failures: int, *, first: float, maximum: float) -> float:
+    """The wait after ``failures`` (≥ 1) failures in a row: ``first``, doubling, capped."""
+    return min(maximum, first * 2.0 ** max(0, failures - 1))
+
+
+@dataclass
+class Backoff:
+    """Waits between tries of something that is failing: :meth:`failed` returns the
+    next wait (``first`` doubling to ``maximum``, jittered down to ``1 - jitter`` of it,
+    so many waiters do not retry in lockstep), :meth:`succeeded` starts again."""
+
+    first: float
+    maximum: float
+    jitter: float = 0.0
+    rand: Random = random.random
+    failures: int = 0
+    delay: float = 0.0  # the wait the latest failure asked for (0 while none)
+
+    def failed(self) -> float:
+        """Count a failure; returns how long to wait before the next try."""
+        self.failures += 1
+        delay = doubling(self.failures, first=self.first, maximum=self.maximum)
+        self.delay = delay * (1.0 - self.jitter * self.rand())
+        return self.delay
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.delay = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0

@@ -1,0 +1,235 @@
+"""The webhook channel (SPEC §9): Discord, Slack and the signed JSON event.
+
+Rendered per row from its event (webhook audiences are small, and each body is signed
+for its own receiver), so every attempt of a row posts the same body under the same
+``webhook-id`` (``msg_<row id>``): a receiver that saw an attempt whose answer was lost
+can drop the repeat. The answer is classified by :func:`app.webhooks.outcome.classify`;
+a 429 holds the whole host (:class:`app.webhooks.client.WebhookSender` keeps each host's
+wait), so its other rows wait uncounted instead of hammering it, and so does a host
+that refuses connections (down as a whole).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.channels.base import (
+    Address,
+    Channel,
+    Confirmation,
+    ConfirmBy,
+    Delivery,
+    Event,
+    InvalidAddress,
+    Result,
+    Verdict,
+)
+from app.config import Settings
+from app.models import WEBHOOK_FORMATS, NotificationType
+from app.notifications.payloads import GameRecord, LiveSession
+from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
+from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
+from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
+from app.webhooks.outcome import classify
+from app.webhooks.payloads import (
+    LiveMatchMessage,
+    ManageLinkMessage,
+    Message,
+    VerificationMessage,
+    WebhookFormat,
+    render_body,
+)
+from app.webhooks.signing import signed_headers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookJob:
+    """What one outbox row of a webhook subscription needs to be sent."""
+
+    row_id: int
+    subscription_id: int
+    notification_type: str
+    is_active: bool
+    confirmed: bool
+    url: str
+    format: str
+    secret: str | None
+    username: str
+    player_name: str | None
+    games: Sequence[GameRecord]
+    event_key: str
+    occurred_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"msg_{self.row_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookPost:
+    """One row's rendered message, and what it is sent for."""
+
+    job: WebhookJob
+    message: Message
+
+
+class WebhookChannel(Channel[Event, WebhookPost]):
+    name = "webhook"
+    columns = ("webhook_url", "webhook_format", "webhook_secret")
+
+    def __init__(
+        self,
+        settings: Settings,
+        signer: TokenSigner,
+        *,
+        sender: WebhookSender | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.signer = signer
+        self.sender = sender or WebhookSender.from_settings(settings)
+        self.resolver = resolver or system_resolver
+
+    async def aclose(self) -> None:
+        await self.sender.aclose()
+
+    # -- subscribing ----------------------------------------------------------------
+
+    async def check_address(self, given: Mapping[str, Any]) -> Address:
+        """The canonical URL, checked with its host's current addresses (SPEC §9)."""
+        url, fmt = given.get("url"), given.get("format")
+        if fmt not in WEBHOOK_FORMATS:
+            raise InvalidAddress(f"webhook.format must be one of {', '.join(WEBHOOK_FORMATS)}")
+        if not isinstance(url, str):
+            raise InvalidAddress("webhook.url is required")
+        try:
+            target = await check_webhook_url(
+                url,
+                allow_private=self.settings.webhook_allow_private,
+                resolver=self.resolver,
+                within=self.settings.webhook_timeout_seconds,
+            )
+        except RefusedURL as exc:
+            raise InvalidAddress(f"webhook.url refused: {exc}") from exc
+        return Address(target.url, {"webhook_url": target.url, "webhook_format": fmt})
+
+    def confirmation(self) -> Confirmation:
+        # A verification post carrying the confirm link: proof the poster can read it.
+        return Confirmation(ConfirmBy.message, required=self.settings.require_email_confirmation)
+
+    # -- delivering -----------------------------------------------------------------
+
+    def prepare(self, event: Event) -> Event:
+        return event  # each body is rendered (and signed) for its own receiver
+
+    def render(self, prepared: Event, delivery: Delivery) -> WebhookPost | None:
+        job = self.job(prepared, delivery)
+        message = self.message(job)
+        return None if message is None else WebhookPost(job, message)
+
+    def job(self, event: Event, delivery: Delivery) -> WebhookJob:
+        """What a row needs, from its event and its subscription's columns."""
+        payload = event.payload
+        live = payload if isinstance(payload, LiveSession) else None
+        target = delivery.target
+        # Field by field from the row and its event (alike in shape to
+        # GameRecord.from_game and message() below: see there).
+        return WebhookJob(
+            row_id=delivery.row_id,
+            subscription_id=delivery.subscription_id,
+            notification_type=delivery.kind,
+            is_active=delivery.is_active,
+            confirmed=delivery.confirmed,
+            url=target.get("webhook_url") or "",
+            format=target.get("webhook_format") or "",
+            secret=target.get("webhook_secret"),
+            username=live.username if live else (event.player_username or ""),
+            player_name=live.name if live else event.player_name,
+            games=live.games if live and delivery.kind == NotificationType.live_match else (),
+            event_key=event.key,
+            occurred_at=event.occurred_at,
+        )  # fmt: skip
+
+    def _link(self, purpose: Purpose, job: WebhookJob) -> str:
+        token = self.signer.sign(purpose, job.subscription_id, job.url)
+        return link_url(self.settings.public_url, purpose, token)
+
+    def _manage_link(self, job: WebhookJob) -> str:
+        """The webhook's manage link (app.webhooks.manage), signed afresh per message."""
+        token = self.signer.sign(Purpose.webhook_manage, job.subscription_id, job.url)
+        return manage_url(self.settings.public_url, token, path=WEBHOOK_MANAGE_PATH)
+
+    def message(self, job: WebhookJob) -> Message | None:
+        """The message for a row, or None when it must not be sent any more."""
+        unsubscribe = self._link(Purpose.unsubscribe, job)
+        manage = self._manage_link(job)
+        if job.notification_type == NotificationType.live_match:
+            if not (job.is_active and job.confirmed):
+                return None
+            # The job's fields by keyword (alike in shape to GameRecord.from_game and
+            # job() above: see there); each call maps its own types.
+            return LiveMatchMessage(
+                username=job.username,
+                player_name=job.player_name,
+                games=job.games,
+                event_id=job.event_key,
+                occurred_at=job.occurred_at,
+                unsubscribe_url=unsubscribe,
+                manage_url=manage,
+            )
+        if job.notification_type == NotificationType.confirmation:
+            if job.confirmed and job.is_active:
+                return None
+            return VerificationMessage(
+                username=job.username,
+                confirm_url=self._link(Purpose.confirm, job),
+                unsubscribe_url=unsubscribe,
+                occurred_at=job.occurred_at,
+                manage_url=manage,
+            )
+        if job.notification_type == NotificationType.manage_link:
+            if not (job.is_active and job.confirmed):
+                return None
+            return ManageLinkMessage(
+                username=job.username,
+                unsubscribe_url=unsubscribe,
+                occurred_at=job.occurred_at,
+                manage_url=manage,
+            )
+        raise ValueError(f"no webhook message for {job.notification_type!r}")
+
+    def request(self, job: WebhookJob, message: Message) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt (only the timestamp and signature vary)."""
+        body = render_body(WebhookFormat(job.format), message)
+        headers = {"webhook-id": job.message_id}
+        if job.format == WebhookFormat.json:
+            if not job.secret:
+                raise ValueError("a json webhook without its secret")
+            headers = signed_headers(job.secret, job.message_id, int(time.time()), body)
+        return body, headers
+
+    async def send(self, message: WebhookPost, delivery: Delivery) -> Result:
+        """Post one attempt and judge the answer. Never raises for the receiver's faults."""
+        job = message.job
+        body, headers = self.request(job, message.message)
+        try:
+            response = await self.sender.post(job.url, body, headers)
+        except HostOnHold as exc:
+            return Result(Verdict.paused, str(exc), exc.seconds)
+        except RefusedURL as exc:
+            return Result(Verdict.failed, f"refused: {exc}")
+        except WebhookSendError as exc:
+            return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
+        result = classify(response)
+        if result.verdict is Verdict.retry and result.retry_after is not None:
+            self.sender.hold(self.sender.check(job.url).host, result.retry_after)
+        return result

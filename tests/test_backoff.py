@@ -1,0 +1,87 @@
+"""Backoff, written once (app.backoff): the outbox's retry schedule (SPEC §7) and the
+waits of loops that keep trying something that is down."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.backoff import RETRY_STEPS, Backoff, doubling, retry_delay, retry_span
+
+MINUTE = 60.0
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        (1, 5.0, 6.25),  # after the first attempt: 5 s
+        (2, 2 * MINUTE, 2.5 * MINUTE),  # then 2 min
+        (3, 10 * MINUTE, 12.5 * MINUTE),  # then 10 min
+        (4, 30 * MINUTE, 37.5 * MINUTE),  # then 30 min
+        (9, 30 * MINUTE, 37.5 * MINUTE),  # beyond the schedule: its last step
+    ],
+)
+def test_a_row_retries_after_5_s_2_min_10_min_then_30_min_jittered(
+    attempts: int, low: float, high: float
+) -> None:
+    delays = {retry_delay(attempts) for _ in range(200)}
+    assert all(low <= d <= high for d in delays), (min(delays), max(delays))
+    assert len(delays) > 1, "jittered: rows that failed together do not return together"
+
+
+def test_five_attempts_of_one_row_span_at_least_30_minutes() -> None:
+    assert retry_span(5) >= 30 * MINUTE
+    assert retry_span(5) == 5 + 2 * MINUTE + 10 * MINUTE + 30 * MINUTE
+
+
+@given(
+    first=st.floats(min_value=0.001, max_value=60.0),
+    attempts=st.integers(min_value=1, max_value=50),
+    rand=st.floats(min_value=0.0, max_value=0.999999),
+)
+def test_jitter_only_lengthens_a_wait_by_a_quarter_at_most(
+    first: float, attempts: int, rand: float
+) -> None:
+    plain = retry_delay(attempts, first=first, jitter=0.0)
+    jittered = retry_delay(attempts, first=first, rand=lambda: rand)
+    assert plain <= jittered <= 1.25 * plain
+    assert plain == first * RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1]
+
+
+@given(
+    first=st.floats(min_value=0.001, max_value=60.0),
+    attempts=st.integers(min_value=1, max_value=20),
+)
+def test_waits_never_shrink_from_one_attempt_to_the_next(first: float, attempts: int) -> None:
+    assert retry_delay(attempts + 1, first=first, jitter=0.0) >= retry_delay(
+        attempts, first=first, jitter=0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"), [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (40, 5.0)]
+)
+def test_doubling_from_the_first_wait_up_to_the_cap(failures: int, expected: float) -> None:
+    assert doubling(failures, first=0.25, maximum=5.0) == expected
+
+
+def test_a_loop_backs_off_while_failing_and_starts_over_after_a_success() -> None:
+    backoff = Backoff(first=1.0, maximum=4.0)
+    assert not backoff.failing and backoff.delay == 0.0
+    assert [backoff.failed() for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    assert backoff.failing
+    backoff.succeeded()
+    assert not backoff.failing and backoff.delay == 0.0
+    assert backoff.failed() == 1.0
+
+
+@given(rand=st.floats(min_value=0.0, max_value=0.999999), failures=st.integers(1, 30))
+def test_a_jittered_loop_waits_between_half_and_all_of_its_step(
+    rand: float, failures: int
+) -> None:
+    backoff = Backoff(first=0.5, maximum=8.0, jitter=0.5, rand=lambda: rand)
+    for _ in range(failures):
+        wait = backoff.failed()
+    step = doubling(failures, first=0.5, maximum=8.0)
+    assert step / 2 <= wait <= step
