@@ -60,7 +60,8 @@ def test_waits_never_shrink_from_one_attempt_to_the_next(first: float, attempts:
 
 
 @pytest.mark.parametrize(
-    ("failures", "expected"), [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (40, 5.0)]
+    ("failures", "expected"),
+    [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (40, 5.0)],
 )
 def test_doubling_from_the_first_wait_up_to_the_cap(failures: int, expected: float) -> None:
     assert doubling(failures, first=0.25, maximum=5.0) == expected
@@ -77,9 +78,7 @@ def test_a_loop_backs_off_while_failing_and_starts_over_after_a_success() -> Non
 
 
 @given(rand=st.floats(min_value=0.0, max_value=0.999999), failures=st.integers(1, 30))
-def test_a_jittered_loop_waits_between_half_and_all_of_its_step(
-    rand: float, failures: int
-) -> None:
+def test_a_jittered_loop_waits_between_half_and_all_of_its_step(rand: float, failures: int) -> None:
     backoff = Backoff(first=0.5, maximum=8.0, jitter=0.5, rand=lambda: rand)
     for _ in range(failures):
         wait = backoff.failed()
