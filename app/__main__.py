@@ -7,7 +7,7 @@ engine and pool. Rate limits are shared between them only through a shared stora
 uvicorn's own proxy-header handling stays off. By default it believes X-Forwarded-For
 from any client on 127.0.0.1 and rewrites the peer address before the app sees it, so
 anyone on the host could dodge the per-address rate limits by inventing addresses.
-The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (app/net.py).
+The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only (app/api/net.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
         port=settings.port,
         proxy_headers=False,
         server_header=False,
-        access_log=False,  # app.ops.access writes it, cheaply
+        access_log=False,  # app.access_log writes it, cheaply
         # Logging is the app's (structlog, JSON with LOG_JSON): uvicorn's loggers
         # propagate to it instead of printing in their own format.
         log_config=None,

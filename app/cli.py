@@ -14,11 +14,11 @@ import sys
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from app.admin_tokens import hash_token, new_token
 from app.config import load_settings
 from app.db import create_engine, create_session_factory
 from app.models import ApiToken
 from app.notifications.retention import prune
-from app.security import hash_token, new_token
 
 
 async def _create(name: str) -> int:

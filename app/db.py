@@ -1,6 +1,6 @@
 """Async engine and session factory, shared by API and worker (no web imports here).
 
-The request dependency that commits or rolls back lives in `app.deps`."""
+The request dependency that commits or rolls back lives in `app.api.deps`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Domain errors: each carries its HTTP status, but nothing here imports the web framework.
 
 The worker imports these (through the services and the token signer), so they stay free of
-FastAPI/Starlette; `app.http_errors` renders them as `{"detail": ...}` or as a page.
+FastAPI/Starlette; `app.api.errors` renders them as `{"detail": ...}` or as a page.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import sys
 
 import structlog
 
+from app.access_log import configure_access_log
 from app.config import Settings
-from app.ops.access import configure_access_log
 
 
 def configure_logging(settings: Settings) -> None:
@@ -55,7 +55,7 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # The access log is the app's own (app.ops.access: cheap, tokens redacted, under any
+    # The access log is the app's own (app.access_log: cheap, tokens redacted, under any
     # server); uvicorn's would be a second, costlier line per request.
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers.clear()

@@ -1,4 +1,5 @@
-"""Shared request/response building blocks."""
+"""Shared request/response building blocks (pydantic only: the web framework's path and
+query parameters are in app.api.params)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import Path, Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,7 +16,6 @@ from pydantic import (
     Field,
     StringConstraints,
 )
-from starlette.convertors import Convertor, register_url_convertor
 
 T = TypeVar("T")
 
@@ -60,14 +59,6 @@ Username = Annotated[
         examples=["hikaru"],
     ),
 ]
-UsernamePath = Annotated[
-    str,
-    Path(
-        pattern=USERNAME_PATTERN,
-        description="Chess.com username (case-insensitive)",
-        examples=["hikaru"],
-    ),
-]
 # RFC 3339 `date-time`, what OpenAPI's `format: date-time` promises: a date, a time and
 # an offset. pydantic alone would also take `0.5` or `1700000000` (Unix time) or a bare date.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
@@ -89,26 +80,6 @@ Email = Annotated[
     AfterValidator(canonical_email),
     Field(json_schema_extra={"format": "email"}, examples=["fan@example.com"]),
 ]
-
-
-class EmailConvertor(Convertor[str]):
-    """`{email:email}` in a path: a segment with an `@`, so that a literal sibling such
-    as `/subscribers/erase` never reaches the `/subscribers/{email}` route (a DELETE
-    there is a 405 naming the sibling's methods, not a 422 about a bad address)."""
-
-    regex = r"[^/@]*@[^/]*"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("email", EmailConvertor())
-
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")]
 
 
 def with_example(example: dict[str, Any], *, from_attributes: bool = False) -> ConfigDict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode, urlsplit
 
-from app.subscriptions.tokens import Purpose
+from app.tokens import Purpose
 
 API_PREFIX = "/api/v1"
 

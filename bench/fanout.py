@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 
 from app.emails.messages import EventFacts, Site, prepare
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from bench._common import SECRET_KEY, make_settings, median, scratch_database, spread
 from bench._fanout_worker import session_payload
 from tests import db

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from app.api.ratelimit import RateLimiter
 from app.config import Environment, Settings
-from app.ratelimit import RateLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("migrate", "api", "worker")

@@ -18,13 +18,13 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import app.ops.metrics
+import app.api.ops.metrics
 import worker.metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "chesscom-helper.json"
-assert app.ops.metrics and worker.metrics  # both registries' metrics are loaded
+assert app.api.ops.metrics and worker.metrics  # both registries' metrics are loaded
 
 
 def promtool() -> str:

@@ -1,4 +1,5 @@
-"""A process imports only what it runs: the worker never loads the web framework (issue 8)."""
+"""A process imports only what it runs: the worker and the domain services never load the
+web framework (issue 8, issue 18 item 4)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,26 @@ def _web_modules_after_importing(code: str) -> list[str]:
 
 def test_importing_the_worker_leaves_fastapi_and_starlette_unloaded() -> None:
     assert _web_modules_after_importing(_PROBE) == []
+
+
+def test_importing_the_domain_leaves_fastapi_and_starlette_unloaded() -> None:
+    # The services the API's routes call hold the rules; the web framework stays in app.api.
+    domain = "\n".join(
+        f"import {module}"
+        for module in (
+            "app.subscriptions.service",
+            "app.subscriptions.me",
+            "app.subscriptions.webhook",
+            "app.subscriptions.webhook_manage",
+            "app.subscriptions.digest",
+            "app.players.service",
+            "app.notifications.outbox",
+            "app.notifications.service",
+            "app.schemas",
+            "app.cli",
+        )
+    )
+    assert _web_modules_after_importing(_PROBE.replace("import worker.__main__", domain)) == []
 
 
 def test_the_probe_would_see_the_web_framework() -> None:

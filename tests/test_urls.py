@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from app.config import Settings
 from app.main import create_app
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from app.urls import (
     LINK_PATHS,
     MANAGE_PATH,

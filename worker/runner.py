@@ -25,8 +25,8 @@ from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
 from app.notifications.outbox import OUTBOX_CHANNEL
-from app.subscribers.digest import run_due_digests
-from app.subscriptions.tokens import TokenSigner
+from app.subscriptions.digest import run_due_digests
+from app.tokens import TokenSigner
 from worker import metrics
 from worker.concurrency import AdaptiveLimiter
 from worker.delivery import Deliverer

@@ -30,7 +30,7 @@ from app.config import Settings
 from app.emails.mailer import Mailer, MailError, MailServerUnavailable, build_mailer
 from app.emails.messages import EventFacts, Recipient, Site, prepare, recipient_links, spec_for
 from app.emails.render import PreparedMessage, Rendered
-from app.subscriptions.tokens import TokenSigner
+from app.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from app.channels.base import Channel
 from app.channels.email import EmailChannel
 from app.channels.webhook import WebhookChannel
 from app.config import Settings
-from app.subscriptions.tokens import TokenSigner
+from app.tokens import TokenSigner
 
 AnyChannel = Channel[Any, Any]
 

@@ -32,7 +32,7 @@ from app.channels.base import (
 from app.config import Settings
 from app.models import WEBHOOK_FORMATS, NotificationType
 from app.notifications.payloads import GameRecord, LiveSession
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
@@ -164,7 +164,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         return link_url(self.settings.public_url, purpose, token)
 
     def _manage_link(self, job: WebhookJob) -> str:
-        """The webhook's manage link (app.webhooks.manage), signed afresh per message."""
+        """The webhook's manage link (app.subscriptions.webhook_manage), freshly signed."""
         token = self.signer.sign(Purpose.webhook_manage, job.subscription_id, job.url)
         return manage_url(self.settings.public_url, token, path=WEBHOOK_MANAGE_PATH)
 

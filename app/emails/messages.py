@@ -21,7 +21,7 @@ from app.emails.headers import list_domain_from_sender, list_id, own_url, requir
 from app.emails.render import PreparedMessage
 from app.models import NotificationType
 from app.notifications.payloads import LiveSession, Payload
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url, unsubscribe_all_url
 
 MAX_LISTED_GAMES = 20

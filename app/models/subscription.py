@@ -83,7 +83,7 @@ class EmailSubscription(TimestampMixin, Base):
     confirmation_sent_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     # A webhook's manage links signed before this no longer work (its page's "replace
-    # the link"; app.webhooks.manage). The same on every row of one webhook URL.
+    # the link"; app.subscriptions.webhook_manage). The same on every row of one webhook URL.
     manage_links_since: Mapped[datetime | None]
     # Subscriber controls (issue 12), shared by every channel: fan-out skips a paused
     # subscription and one whose filters no game of the session passes.

@@ -29,8 +29,8 @@ from app.models import (
     NotificationType,
     SubscriberPreferences,
 )
+from app.notifications import audience
 from app.notifications.payloads import LiveSession, NoPayload, Payload, dump_payload
-from app.subscribers import rules
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +95,15 @@ def audience_conditions(
         subscription.player_id == event.player_id,
         subscription.is_active.is_(True),
         subscription.confirmed_at.is_not(None),
-        rules.not_paused(subscription),
-        rules.passes_filters(event, subscription),
+        audience.not_paused(subscription),
+        audience.passes_filters(event, subscription),
     ]
 
 
 async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None = None) -> int:
     """Queue one row per subscription in the event's audience, in one statement.
 
-    Each row's status follows its address's delivery preferences (app.subscribers.rules):
+    Each row's status follows its address's delivery preferences (`audience`):
     `pending` to send now, `held` for a daily digest, `skipped` inside quiet hours (`now`
     is the clock, the database's by default). A row whose idempotency key (subscription,
     event, type) exists is skipped, so fanning out the same event twice adds nothing.
@@ -112,9 +112,9 @@ async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None 
     event = aliased(Event, name="e")
     subscription = aliased(EmailSubscription, name="s")
     prefs = aliased(SubscriberPreferences, name="p")
-    status = rules.delivery_status(prefs, rules.now_param(now))
-    audience = (
-        select(subscription.id, event.id, event.kind, status, rules.status_note(status))
+    status = audience.delivery_status(prefs, audience.now_param(now))
+    recipients = (
+        select(subscription.id, event.id, event.kind, status, audience.status_note(status))
         .select_from(event)
         .join(subscription, and_(*audience_conditions(event, subscription)))
         .outerjoin(prefs, prefs.email == subscription.email)
@@ -122,7 +122,7 @@ async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None 
     )
     added = (
         insert(NotificationLog)
-        .from_select([*_IDEMPOTENCY_KEY, "status", "error_message"], audience)
+        .from_select([*_IDEMPOTENCY_KEY, "status", "error_message"], recipients)
         .on_conflict_do_nothing(index_elements=_IDEMPOTENCY_KEY)
         .returning(NotificationLog.status)
         .cte("added")

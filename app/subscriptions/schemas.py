@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import Email, StrictModel, Username, with_example
-from app.subscribers.schemas import Filters
+from app.subscriptions.me_schemas import Filters
 
 
 class WebhookIn(StrictModel):

@@ -46,8 +46,8 @@ from app.models import (
 from app.models.subscription import DEFAULT_TIME_CLASSES
 from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
-from app.subscribers.schemas import Filters
-from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
+from app.subscriptions.me_schemas import Filters
+from app.tokens import Purpose, TokenSigner, email_digest
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 A message is rendered at delivery time from the outbox row, like an email, so every
 attempt of one row posts the same message under the same ``webhook-id`` (its signed
 links, and the Standard Webhooks timestamp and signature, are made afresh). Every
-message carries the manage link (pause, filters: app.webhooks.manage) and the
+message carries the manage link (pause, filters: app.subscriptions.webhook_manage) and the
 unsubscribe link.
 
 Untrusted text (names and usernames from Chess.com) is escaped for the target's

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.api.openapi import OPERATION_IDS, operation_id_for
 from app.main import create_app
-from app.openapi import OPERATION_IDS, operation_id_for
 from tests.conftest import make_settings
 
 

@@ -1,7 +1,7 @@
 """The fast paths of issue 11: what was taken out must not change what clients see.
 
 - `GET /players/{username}`, answered ahead of FastAPI's middleware stack
-  (app/players/fast_read.py), gives the same JSON, errors and headers as the documented
+  (app/api/fast_read.py), gives the same JSON, errors and headers as the documented
   FastAPI operation, and is counted and logged like any request;
 - no pool pre-ping: a connection killed under the API costs one 503, then it recovers;
 - both pools (SQLAlchemy's, and the asyncpg one of that read) hand connections out
@@ -28,11 +28,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.access_log import LOGGER_NAME, log_access, request_line
 from app.config import Settings
 from app.db import FairQueuePool, create_read_pool
 from app.logging import configure_logging
 from app.main import create_app
-from app.ops.access import LOGGER_NAME, log_access, request_line
 from app.players import service as players_service
 from tests import db
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from app.subscriptions import service
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")

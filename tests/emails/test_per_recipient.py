@@ -27,7 +27,7 @@ from app.emails.messages import EventFacts, Recipient, Site, prepare, recipient_
 from app.emails.render import PreparedMessage, Rendered
 from app.errors import InvalidToken
 from app.notifications.payloads import GameRecord, live_session
-from app.subscriptions.tokens import Purpose, TokenClaims, TokenSigner, _compact_json, email_digest
+from app.tokens import Purpose, TokenClaims, TokenSigner, _compact_json, email_digest
 from app.urls import link_url, manage_url
 from tests.emails.conftest import SENDER, parse
 from tests.emails.test_golden import shape

@@ -351,7 +351,7 @@ def test_signed_links_are_the_librarys_tokens() -> None:
 
     from itsdangerous import URLSafeTimedSerializer
 
-    from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
+    from app.tokens import Purpose, TokenSigner, email_digest
 
     signer = TokenSigner("k" * 40)
     with mock.patch("time.time", return_value=1795292000.0):

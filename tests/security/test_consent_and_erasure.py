@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import EmailSubscription, NotificationLog, Player
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")

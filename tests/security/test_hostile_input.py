@@ -22,11 +22,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.admin_tokens import hash_token
 from app.models import ApiToken, EmailSubscription, NotificationLog, Player
 from app.notifications.payloads import GameRecord
 from app.players import service as players_service
-from app.security import hash_token
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from tests.conftest import ADMIN_TOKEN
 from tests.emails.conftest import confirmation, live
 from tests.fakes.chesscom import ChessComSimulator

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import EmailSubscription, NotificationLog, Player
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
 PEER = "203.0.113.7"  # the `client` fixture's address

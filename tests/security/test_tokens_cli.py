@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.admin_tokens import hash_token
 from app.config import PROJECT_ROOT
 from app.models import ApiToken
-from app.security import hash_token
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 

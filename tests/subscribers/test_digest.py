@@ -21,8 +21,8 @@ from app.models import (
     SubscriberPreferences,
 )
 from app.notifications.outbox import fan_out
-from app.subscribers.digest import run_due_digests
-from app.subscribers.schedule import local_date_of_slot, next_digest_slot, slot_at
+from app.subscriptions.digest import run_due_digests
+from app.subscriptions.schedule import local_date_of_slot, next_digest_slot, slot_at
 from tests.subscribers.test_fanout import add_sub, game, seed_player, session_event
 
 Factory = async_sessionmaker[AsyncSession]

@@ -25,10 +25,10 @@ from app.models import (
     Player,
     SubscriberPreferences,
 )
+from app.notifications.audience import in_quiet_hours as sql_quiet
 from app.notifications.outbox import fan_out, record_event
 from app.notifications.payloads import GameRecord, live_session
-from app.subscribers.rules import in_quiet_hours as sql_quiet
-from app.subscribers.schedule import in_quiet_hours
+from app.subscriptions.schedule import in_quiet_hours
 
 CLASSES = ("bullet", "blitz", "rapid")
 Factory = async_sessionmaker[AsyncSession]

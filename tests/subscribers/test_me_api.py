@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import EmailSubscription, NotificationLog, SubscriberPreferences
-from app.subscribers.service import sign_manage_token
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.subscriptions.me import sign_manage_token
+from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import EmailSubscription, NotificationLog, Player, SubscriberPreferences
-from app.subscribers.service import sign_manage_token
+from app.subscriptions.me import sign_manage_token
 from tests.fakes.chesscom import ChessComSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")

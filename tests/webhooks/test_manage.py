@@ -17,9 +17,9 @@ from standardwebhooks.webhooks import Webhook
 
 from app.config import Settings
 from app.models import EmailSubscription
-from app.subscribers.service import sign_manage_token
-from app.subscriptions.tokens import Purpose, TokenSigner
-from app.webhooks.manage import sign_webhook_manage_token
+from app.subscriptions.me import sign_manage_token
+from app.subscriptions.webhook_manage import sign_webhook_manage_token
+from app.tokens import Purpose, TokenSigner
 from tests.fakes.webhooks import serve_receiver
 from tests.subscribers.test_pages import csrf_of, forms_refuse_another_subscription
 from tests.webhooks.test_delivery import (  # noqa: F401  (fixtures)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.notifications.outbox import fan_out
-from app.subscribers.digest import run_due_digests
+from app.subscriptions.digest import run_due_digests
 from tests.fakes.smtp import SMTPServerFake
 from tests.subscribers.test_digest import digest_address
 from tests.subscribers.test_fanout import add_sub, game, seed_player, session_event

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.ops.access import log_access, request_line
+from app.access_log import log_access, request_line
 
 HTTP_REQUESTS = Counter(
     "chesscom_helper_http_requests_total",

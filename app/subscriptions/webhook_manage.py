@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import InvalidToken, Unauthorized
 from app.models import Channel, EmailSubscription
-from app.subscribers.service import my_subscription, subscriptions_of
-from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
-from app.webhooks.schemas import MyWebhook, MyWebhookSubscription
-from app.webhooks.subscriptions import queue_manage_link
+from app.subscriptions.me import my_subscription, subscriptions_of
+from app.subscriptions.webhook import queue_manage_link
+from app.subscriptions.webhook_schemas import MyWebhook, MyWebhookSubscription
+from app.tokens import Purpose, TokenSigner, email_digest
 
 
 class InvalidWebhookManageToken(Unauthorized):

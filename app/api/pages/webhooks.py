@@ -1,6 +1,6 @@
 """The home page's webhook form (issue 13): subscribe a Discord, Slack or JSON webhook.
 
-The same rules as the API (app.webhooks.subscriptions): the URL is checked first, a
+The same rules as the API (app.subscriptions.webhook): the URL is checked first, a
 verification message with the confirm link is posted to it, and a `json` webhook's
 signing secret is shown once, on the answer page.
 """
@@ -12,14 +12,14 @@ import re
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import ChessComDep, SessionDep, SettingsDep, WebhookResolverDep
+from app.api.deps import ChessComDep, SessionDep, SettingsDep, WebhookResolverDep
+from app.api.pages.site import CheckedForm, _page, _text, form_filters
+from app.api.ratelimit import rate_limit
 from app.errors import NotFound, Unprocessable
 from app.models import WEBHOOK_FORMATS
-from app.ratelimit import rate_limit
 from app.schemas import USERNAME_PATTERN
-from app.subscribers.pages import CheckedForm, _page, _text, form_filters
+from app.subscriptions import webhook as subscriptions
 from app.urls import SUBSCRIBE_WEBHOOK_PATH
-from app.webhooks import subscriptions
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
 

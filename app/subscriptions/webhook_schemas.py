@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.subscribers.schemas import _MY_SUBSCRIPTION_EXAMPLE, MySubscription
+from app.subscriptions.me_schemas import _MY_SUBSCRIPTION_EXAMPLE, MySubscription
 
 _SUBSCRIPTION_EXAMPLE: dict[str, Any] = {**_MY_SUBSCRIPTION_EXAMPLE, "format": "discord"}
 

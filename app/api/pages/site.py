@@ -1,7 +1,7 @@
 """The site (issue 12): home `/` (subscribe, ask for a manage link) and `/manage`.
 
 Server-rendered, no script, no external asset; every form carries a CSRF token
-(app.pages.csrf) and posts to a route under the same rate limits as the API. The rules
+(app.api.pages.csrf) and posts to a route under the same rate limits as the API. The rules
 are the API's services: subscribing here is the same double opt-in as POST /subscriptions.
 
 The player's avatar is not shown: it lives on Chess.com's image host, and loading it
@@ -24,20 +24,21 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from app.api.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.api.pages import csrf
+from app.api.pages.render import PageAnswer, render_page
+from app.api.ratelimit import rate_limit
 from app.chesscom.client import ChessComClient
 from app.chesscom.payloads import Profile
 from app.config import Settings
-from app.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
 from app.models import Channel
 from app.models.subscription import TIME_CLASSES
-from app.pages import csrf
-from app.pages.render import PageAnswer, render_page
 from app.players import service as players
-from app.ratelimit import rate_limit
 from app.schemas import USERNAME_PATTERN, canonical_email
-from app.subscribers import service
-from app.subscribers.schemas import (
+from app.subscriptions import me as service
+from app.subscriptions import service as subscriptions
+from app.subscriptions.me_schemas import (
     DeliveryPatch,
     Filters,
     FiltersPatch,
@@ -46,9 +47,8 @@ from app.subscribers.schemas import (
     SubscriptionPatch,
     zone_choices,
 )
-from app.subscriptions import service as subscriptions
 from app.subscriptions.service import erase_address
-from app.subscriptions.tokens import TokenSigner
+from app.tokens import TokenSigner
 from app.urls import HOME_PATH, MANAGE_PATH, SEND_LINK_PATH, SUBSCRIBE_PATH, manage_target
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
@@ -240,7 +240,7 @@ class ManageVisit:
     """A request on /manage or one of its forms, its link already verified: the address
     the token speaks for, and the answers every manage route gives.
 
-    A webhook's manage page (app.webhooks.manage_pages) is a subclass: there `address`
+    A webhook's manage page (app.api.pages.webhook_manage) is a subclass: there `address`
     is the webhook URL, and the page, its path and what erasing removes are its own."""
 
     request: Request

@@ -3,7 +3,7 @@
 The same controls as an address's `/manage` for each player the webhook follows (pause,
 resume, time classes, rated only, unsubscribe), and "erase this webhook". Server-rendered
 with the site's templates, CSRF-protected forms, no script; the rules are the services'
-(app.subscribers.service with channel `webhook`, app.webhooks.manage).
+(app.subscriptions.me with channel `webhook`, app.subscriptions.webhook_manage).
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.deps import SignerDep
+from app.api.pages.site import _DONE, ManageVisit, _page, visit_dependency
+from app.api.ratelimit import rate_limit
 from app.config import Settings
-from app.deps import SignerDep
 from app.models import Channel
 from app.models.subscription import TIME_CLASSES
-from app.ratelimit import rate_limit
-from app.subscribers.pages import _DONE, ManageVisit, _page, visit_dependency
-from app.subscriptions.tokens import TokenSigner
+from app.subscriptions import webhook_manage as manage
+from app.subscriptions.webhook import erase_webhook
+from app.tokens import TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, manage_target
-from app.webhooks import manage
-from app.webhooks.subscriptions import erase_webhook
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limit)])
 
@@ -39,7 +39,7 @@ _NOTICES = {
 @dataclass(frozen=True, slots=True)
 class WebhookVisit(ManageVisit):
     """A request on a webhook's manage page or one of its forms, its link verified;
-    `address` is the webhook URL (never shown: see app.webhooks.manage)."""
+    `address` is the webhook URL (never shown: see app.subscriptions.webhook_manage)."""
 
     channel = Channel.webhook
     path = WEBHOOK_MANAGE_PATH

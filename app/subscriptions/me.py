@@ -26,8 +26,7 @@ from app.models import (
 )
 from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
 from app.notifications.outbox import request_event
-from app.subscribers.schedule import next_digest_slot
-from app.subscribers.schemas import (
+from app.subscriptions.me_schemas import (
     Delivery,
     Me,
     MePatch,
@@ -36,8 +35,9 @@ from app.subscribers.schemas import (
     SubscriptionPatch,
     filters_of,
 )
+from app.subscriptions.schedule import next_digest_slot
 from app.subscriptions.service import mails_today
-from app.subscriptions.tokens import Purpose, TokenSigner, email_digest
+from app.tokens import Purpose, TokenSigner, email_digest
 
 
 class InvalidManageToken(Unauthorized):

@@ -11,14 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.deps import SessionDep, SettingsDep, SignerDep
-from app.http_errors import error_responses
+from app.api.deps import SessionDep, SettingsDep, SignerDep
+from app.api.errors import error_responses
+from app.api.routers.me import add_subscription_routes, manage_bearer
 from app.models import Channel
-from app.subscribers.router import add_subscription_routes, manage_bearer
+from app.subscriptions import webhook_manage as manage
+from app.subscriptions.webhook import erase_webhook
+from app.subscriptions.webhook_schemas import MyWebhook, NewManageLink
 from app.urls import WEBHOOK_MANAGE_PATH, manage_url
-from app.webhooks import manage
-from app.webhooks.schemas import MyWebhook, NewManageLink
-from app.webhooks.subscriptions import erase_webhook
 
 router = APIRouter(prefix="/webhooks/me", tags=["webhooks"])
 

@@ -83,7 +83,7 @@ async def answer_error(scope: Scope, receive: Receive, send: Send, exc: Exceptio
     """Render `exc` with the app's own handler for it (404, 503, 500: the usual bodies)."""
     handlers = scope["app"].exception_handlers
     # The most specific class first, as Starlette's exception middleware looks them up
-    # (`Exception` has one: app.http_errors).
+    # (`Exception` has one: app.api.errors).
     handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
     if handler is None:
         raise exc

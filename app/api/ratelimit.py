@@ -23,11 +23,11 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from app.admin_tokens import authenticate
+from app.api.net import client_ip
 from app.config import Settings
 from app.errors import AppError
-from app.net import client_ip
-from app.security import authenticate
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from app.urls import LINK_PATHS, MANAGE_PATH
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

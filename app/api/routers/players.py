@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.deps import ChessComDep, ReadPoolDep, SessionDep
-from app.http_errors import error_responses
+from app.api.deps import ChessComDep, ReadPoolDep, SessionDep
+from app.api.errors import error_responses
+from app.api.params import Limit, Offset, UsernamePath
+from app.api.security import AdminDep
 from app.players import service
 from app.players.schemas import PlayerOut, RefreshAccepted, TrackPlayerRequest
-from app.schemas import Limit, Offset, Page, UsernamePath
-from app.security import AdminDep
+from app.schemas import Page
 
 router = APIRouter(prefix="/players", tags=["players"])
 

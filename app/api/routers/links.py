@@ -16,15 +16,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
-from app.deps import SessionDep, SettingsDep, SignerDep
+from app.api.deps import SessionDep, SettingsDep, SignerDep
+from app.api.errors import page_error_responses
+from app.api.net import client_ip
+from app.api.pages.render import LinkRefused, render_page, wants_json
 from app.errors import InvalidToken
-from app.http_errors import page_error_responses
 from app.models import Channel, EmailSubscription
-from app.net import client_ip
-from app.pages.render import LinkRefused, render_page, wants_json
 from app.subscriptions import service
 from app.subscriptions.schemas import Accepted, ConfirmResult, UnsubscribeResult
-from app.subscriptions.tokens import Purpose
+from app.tokens import Purpose
 from app.urls import CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE, link_target
 
 router = APIRouter(tags=["subscriptions"])

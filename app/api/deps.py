@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import ReadPool
-from app.subscriptions.tokens import TokenSigner
+from app.tokens import TokenSigner
 from app.webhooks.guard import Resolver, system_resolver
 
 

@@ -3,7 +3,7 @@
 A new or returning webhook subscription is pending until someone follows the confirm
 link of the verification message posted to the URL, which proves the subscriber reads
 what arrives there. Subscribing an active webhook again changes nothing but posts it a
-message with its manage link (app.webhooks.manage), as `POST /me/link` mails an
+message with its manage link (app.subscriptions.webhook_manage), as `POST /me/link` mails an
 address's. Posts of either kind to one URL are capped per day (like confirmation mails
 per address), so the API cannot be used to spam a channel.
 """
@@ -23,7 +23,7 @@ from app.errors import Unprocessable
 from app.models import Channel, EmailSubscription, NotificationLog, NotificationType, Player
 from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
-from app.subscribers.schemas import Filters
+from app.subscriptions.me_schemas import Filters
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, parse_target
 from app.webhooks.signing import new_secret
 

@@ -1,4 +1,4 @@
-"""Subscription and erasure routes (SPEC §4); the pages email links open are in app.pages.router.
+"""Subscription and erasure routes (SPEC §4); the pages email links open: app.api.routers.links.
 
 Route declarations share one shape on purpose: each spells out its own OpenAPI contract.
 """
@@ -9,11 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.deps import ChessComDep, SessionDep, SettingsDep, webhook_resolver
-from app.http_errors import error_responses
-from app.schemas import Email, UsernamePath
-from app.security import AdminDep
+from app.api.deps import ChessComDep, SessionDep, SettingsDep, webhook_resolver
+from app.api.errors import error_responses
+from app.api.params import UsernamePath
+from app.api.security import AdminDep
+from app.schemas import Email
 from app.subscriptions import service
+from app.subscriptions import webhook as webhook_subscriptions
 from app.subscriptions.schemas import (
     Accepted,
     EraseRequest,
@@ -21,7 +23,6 @@ from app.subscriptions.schemas import (
     SubscriptionOut,
     SubscriptionStatus,
 )
-from app.webhooks import subscriptions as webhook_subscriptions
 
 router = APIRouter(tags=["subscriptions"])
 

@@ -12,14 +12,14 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError
-from app.pages.render import (
+from app.api.pages.render import (
     LinkRefused,
     PageAnswer,
     invalid_link_page,
     is_page_request,
     render_page,
 )
+from app.errors import AppError
 
 log = logging.getLogger(__name__)
 

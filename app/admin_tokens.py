@@ -1,4 +1,4 @@
-"""Admin authentication: a bearer token equal to ADMIN_TOKEN or one made with the CLI."""
+"""Admin tokens: ADMIN_TOKEN or one made with the CLI (stored hashed), and who holds one."""
 
 from __future__ import annotations
 
@@ -6,20 +6,14 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.deps import SessionDep
-from app.errors import Unauthorized
 from app.models import ApiToken
 
 TOKEN_PREFIX = "cch_"
-_bearer = HTTPBearer(auto_error=False, description="An admin token (ADMIN_TOKEN or CLI-made)")
 
 
 def hash_token(token: str) -> str:
@@ -45,21 +39,3 @@ async def authenticate(session: AsyncSession, settings: Settings, token: str) ->
         update(ApiToken).where(ApiToken.token_hash == digest).values(last_used_at=datetime.now(UTC))
     )
     return name
-
-
-async def require_admin(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized()
-    settings: Settings = request.app.state.settings
-    name = await authenticate(session, settings, credentials.credentials)
-    if name is None:
-        raise Unauthorized()
-    request.state.admin = name
-    return name
-
-
-AdminDep = Annotated[str, Depends(require_admin)]

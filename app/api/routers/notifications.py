@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import SessionDep
-from app.http_errors import error_responses
+from app.api.deps import SessionDep
+from app.api.errors import error_responses
+from app.api.params import Limit, Offset
+from app.api.security import AdminDep
 from app.notifications import service
 from app.notifications.schemas import NotificationOut, Status
 from app.notifications.service import LogFilter
-from app.schemas import USERNAME_PATTERN, DateTime, Email, Limit, Offset, Page
-from app.security import AdminDep
+from app.schemas import USERNAME_PATTERN, DateTime, Email, Page
 
 router = APIRouter(prefix="/notifications", tags=["admin"])
 

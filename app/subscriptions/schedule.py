@@ -50,7 +50,7 @@ def local_date_of_slot(slot: datetime, tz: str) -> date:
 def in_quiet_hours(moment: datetime, tz: str, start: time | None, end: time | None) -> bool:
     """True when the local wall time at `moment` is in [start, end) (wrapping midnight).
 
-    The same rule runs in SQL at fan-out (`app.subscribers.fanout`); this is its reference.
+    The same rule runs in SQL at fan-out (`app.notifications.audience`); this is its reference.
     """
     if start is None or end is None or start == end:
         return False

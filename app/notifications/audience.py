@@ -53,7 +53,7 @@ def in_quiet_hours(
     prefs: type[SubscriberPreferences], now: ColumnElement[Any]
 ) -> ColumnElement[bool]:
     """The local wall time at `now` is within [quiet_start, quiet_end), wrapping midnight.
-    The reference in Python: app.subscribers.schedule.in_quiet_hours."""
+    The reference in Python: app.subscriptions.schedule.in_quiet_hours."""
     local = cast(func.timezone(prefs.timezone, now), Time)
     start, end = prefs.quiet_start, prefs.quiet_end
     inside = case(

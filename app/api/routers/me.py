@@ -10,16 +10,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.deps import SessionDep, SettingsDep, SignerDep
+from app.api.errors import error_responses
 from app.config import Settings
-from app.deps import SessionDep, SettingsDep, SignerDep
 from app.errors import AppError
-from app.http_errors import error_responses
 from app.models import Channel
-from app.subscribers import service
-from app.subscribers.schemas import LinkRequest, Me, MePatch, SubscriptionPatch
+from app.subscriptions import me as service
+from app.subscriptions.me_schemas import LinkRequest, Me, MePatch, SubscriptionPatch
 from app.subscriptions.schemas import Accepted
 from app.subscriptions.service import erase_address
-from app.subscriptions.tokens import TokenSigner
+from app.tokens import TokenSigner
 
 router = APIRouter(prefix="/me", tags=["me"])
 

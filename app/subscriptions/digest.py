@@ -1,6 +1,6 @@
 """The daily digest (SPEC §4, issue 12): one email per address and local date.
 
-Sessions of a digest address are fanned out as `held` rows (app.subscribers.rules). When an
+Sessions of a digest address are fanned out as `held` rows (app.notifications.audience). When an
 address's `next_digest_at` (its `digest_hour`, local time, zoneinfo) has come, one worker
 claims its preferences row (`FOR UPDATE SKIP LOCKED`), gathers the held rows, records a
 `digest` event listing those sessions, queues one outbox row for it, marks the held rows
@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import NotificationLog, NotificationType, SentDigest, SubscriberPreferences
 from app.notifications.outbox import enqueue, record_event
 from app.notifications.payloads import Digest, LiveSession, load_payload
-from app.subscribers.schedule import local_date_of_slot, next_digest_slot
-from app.subscriptions.tokens import email_digest
+from app.subscriptions.schedule import local_date_of_slot, next_digest_slot
+from app.tokens import email_digest
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,0 @@
-"""Subscribers in control (issue 12): preferences, the /me API, home and manage pages."""
