@@ -8,6 +8,8 @@ echo "test: ruff" >&2
 $BIN/ruff check .
 echo "test: mypy" >&2
 $BIN/mypy
+echo "test: import contracts" >&2
+$BIN/lint-imports --no-cache
 
 started_db=0
 if [ -z "${DATABASE_URL:-}" ] && [ -z "${POSTGRES_HOST:-}" ]; then
