@@ -33,6 +33,21 @@ for _var in list(os.environ):
         del os.environ[_var]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist the controller starts the cluster once, before its workers exist:
+    # they inherit the URL instead of racing each other through `localdb.sh start`.
+    is_worker = hasattr(config, "workerinput")
+    if not is_worker and config.getoption("numprocesses", default=None):
+        os.environ["TEST_DATABASE_URL"] = db.server_url()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable order otherwise): with `--dist worksteal` the other
+    process steals the quick ones meanwhile, instead of a minute-long test starting
+    last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:
     return db.server_url()
@@ -40,7 +55,8 @@ def pg_server_url() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A database migrated to head once per test session."""
+    """A database migrated to head once per test session (per xdist worker: the pid
+    names it, so parallel test processes never share tables)."""
     name = f"chesshelper_test_{os.getpid()}"
     async with db.scratch_database(pg_server_url, name, migrate=True) as url:
         yield url

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.db import FAST_PG_OPTS
 from tests.fakes.processes import child_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ class ScratchCluster:
             "DATA_DIR": str(self.data_dir),
             "LOCAL_PG_PORT": str(self.port),
             "LOCAL_PG_DB": "faults",
-            "LOCAL_PG_OPTS": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "LOCAL_PG_OPTS": FAST_PG_OPTS,
         }
         self.url = ""
 
