@@ -26,5 +26,10 @@ trap cleanup EXIT
 
 # Two test processes (pytest-xdist), each with a database of its own; TEST_WORKERS=0
 # runs in this process. Slow tests are sorted first and `worksteal` balances the rest.
+parallel=(-n "${TEST_WORKERS:-2}" --dist worksteal)
+if ! $BIN/python -c 'import xdist' 2>/dev/null; then
+  echo "test: pytest-xdist is not installed (make install); running in one process" >&2
+  parallel=()
+fi
 echo "test: pytest" >&2
-$BIN/pytest -n "${TEST_WORKERS:-2}" --dist worksteal "$@"
+$BIN/pytest "${parallel[@]}" "$@"
