@@ -38,13 +38,28 @@ HOME_PATH = "/"
 SUBSCRIBE_PATH = "/subscribe"
 SEND_LINK_PATH = "/send-link"
 SUBSCRIBE_WEBHOOK_PATH = "/subscribe-webhook"
+# A player's page is PLAYER_PATH + key (issue 21); its feed and badge are below it. The
+# home page's search box posts to FIND_PATH, and "track this player" to TRACK_PATH.
+PLAYER_PATH = "/p/"
+FIND_PATH = "/find"
+TRACK_PATH = "/track"
 
 
 def is_site_path(path: str) -> bool:
-    """The home page, its forms' targets, the manage page and its forms' targets."""
-    return path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH, SUBSCRIBE_WEBHOOK_PATH) or (
-        path == MANAGE_PATH or path.startswith(MANAGE_PATH + "/")
+    """The home page, its forms' targets, the manage page and its forms' targets, and a
+    player's page (not its feed or badge, which are not pages)."""
+    return (
+        path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH, SUBSCRIBE_WEBHOOK_PATH)
+        or path in (FIND_PATH, TRACK_PATH)
+        or path == MANAGE_PATH
+        or path.startswith(MANAGE_PATH + "/")
+        or (path.startswith(PLAYER_PATH) and "/" not in path[len(PLAYER_PATH) :])
     )
+
+
+def player_path(key: object) -> str:
+    """The path of a player's page; `key` is a PlayerKey (its str is the key)."""
+    return f"{PLAYER_PATH}{key}"
 
 
 # The routes that links in emails open in a browser: their errors are pages, not JSON.

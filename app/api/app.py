@@ -23,9 +23,11 @@ from app.api.ops.docs import install_docs
 from app.api.ops.limits import BodySizeLimit
 from app.api.ops.metrics import MetricsMiddleware
 from app.api.ops.router import router as ops_router
+from app.api.pages.players import router as player_pages_router
 from app.api.pages.site import router as site_router
 from app.api.pages.webhook_manage import router as webhook_manage_pages_router
 from app.api.pages.webhooks import router as webhook_pages_router
+from app.api.player_feeds import PlayerFeeds
 from app.api.ratelimit import RateLimiter, rate_limit
 from app.api.routers.links import router as pages_router
 from app.api.routers.me import router as me_router
@@ -38,6 +40,7 @@ from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import create_engine, create_read_pool, create_session_factory
 from app.logging import configure_logging
+from app.player_pages.feed import FeedBodies
 from app.tokens import TokenSigner
 from app.urls import API_PREFIX
 
@@ -80,13 +83,14 @@ class App(FastAPI):
     """FastAPI, with the hot read in front of its middleware stack and metrics around all.
 
     Every request passes the metrics and access log layer first, then `PlayerReads`,
-    which answers `GET /players/{username}` itself (app/api/fast_read.py) and hands
-    anything else to FastAPI's own stack (server errors, the user middleware, exception
-    handlers, the router).
+    which answers `GET /players/{username}` itself (app/api/fast_read.py), then
+    `PlayerFeeds`, which answers a player's badge and feed (app/api/player_feeds.py), and
+    hands anything else to FastAPI's own stack (server errors, the user middleware,
+    exception handlers, the router).
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return MetricsMiddleware(PlayerReads(super().build_middleware_stack()))
+        return MetricsMiddleware(PlayerReads(PlayerFeeds(super().build_middleware_stack())))
 
 
 def create_app(
@@ -145,6 +149,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.feed_bodies = FeedBodies()
     install_error_handlers(app)
     install_allow_header(app)
     install_docs(app, "/openapi.json")
@@ -164,6 +169,7 @@ def create_app(
     api.include_router(ops_router)
     app.include_router(api)
     app.include_router(site_router)
+    app.include_router(player_pages_router)
     app.include_router(webhook_pages_router)
     app.include_router(webhook_manage_pages_router)
     # Probes at the root too: orchestrators expect them there.

@@ -26,6 +26,16 @@ class Event(Base):
         UniqueConstraint("player_id", "kind", "key"),
         # Retention prunes old events.
         Index("ix_events_created_at", "created_at"),
+        # A player's timeline (page, feed: app.player_pages.queries), newest first; only
+        # sessions and streams (every subscriber's confirmation names the player too).
+        Index(
+            "ix_events_player_timeline",
+            "player_id",
+            text("occurred_at DESC"),
+            # A feed's conditional GET reads its window from the index alone.
+            postgresql_include=["id", "created_at"],
+            postgresql_where=text("kind IN ('live_match', 'stream_started')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

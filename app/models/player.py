@@ -18,6 +18,8 @@ class Player(TimestampMixin, Base):
         CheckConstraint("username = lower(username)", name="username_lower"),
         # The scheduler's hot query: due players ordered by next poll.
         Index("ix_players_next_poll_at", "next_poll_at"),
+        # The home page's most followed players (app.player_pages.queries).
+        Index("ix_players_followers", text("followers DESC")),
     )
 
     player_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from app.api.deps import ChessComDep, SessionDep, SettingsDep, SignerDep
+from app.api.deps import ChessComDep, ReadPoolDep, SessionDep, SettingsDep, SignerDep
 from app.api.pages import csrf
 from app.api.pages.render import PageAnswer, render_page
 from app.api.ratelimit import rate_limit
@@ -34,6 +34,7 @@ from app.config import Settings
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
 from app.models import Channel
 from app.models.subscription import TIME_CLASSES
+from app.player_pages.home import home_lists
 from app.players import service as players
 from app.schemas import USERNAME_PATTERN, canonical_email
 from app.subscriptions import me as service
@@ -135,8 +136,8 @@ def form_filters(form: FormData) -> Filters | None:
 
 
 @router.get(HOME_PATH, response_class=HTMLResponse)
-async def home(request: Request, settings: SettingsDep) -> HTMLResponse:
-    return _page(request, settings, "home.html", values={})
+async def home(request: Request, settings: SettingsDep, pool: ReadPoolDep) -> HTMLResponse:
+    return _page(request, settings, "home.html", values={}, **await home_lists(pool))
 
 
 def _card_from_profile(profile: Profile) -> PlayerCard:
