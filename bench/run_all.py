@@ -11,7 +11,7 @@ import platform
 import time
 from datetime import UTC, datetime
 
-from bench import api_throughput, delivery_throughput, fanout, poll_throughput
+from bench import api_throughput, delivery_throughput, fanout, pages_throughput, poll_throughput
 
 
 def main() -> None:
@@ -28,6 +28,8 @@ def main() -> None:
     asyncio.run(fanout.run(sizes=[10_000], repeats=3, connections=4, claim_rows=20_000))
     print()
     asyncio.run(api_throughput.run(rounds=3, duration=10, burst=2000))
+    print()
+    asyncio.run(pages_throughput.run(rounds=3, duration=10))
     print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s")
 
 
