@@ -11,8 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import feedparser
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from app.db import create_session_factory
 from app.models import NotificationType
@@ -168,3 +171,29 @@ async def test_streams_are_entries_of_their_own(site: Site) -> None:
     assert feed.entries[0].summary == "Started streaming on twitch."
     page = (await site.client.get("/p/hikaru")).text
     assert 'href="https://twitch.tv/gmhikaru"' in page and "1 stream" in page
+
+
+async def test_the_routes_behind_the_fast_path_answer_alike(site: Site, app: FastAPI) -> None:
+    """PlayerFeeds answers ahead of the stack; the routes (what it does not take) call the
+    same functions: same status, headers and body, 200 and 304."""
+
+    # FastAPI's own stack (error handlers, the router), without the fast layers.
+    stack = FastAPI.build_middleware_stack(app)
+
+    async def routes_only(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = app
+        await stack(scope, receive, send)
+
+    await site.track("hikaru")
+    site.sim.add_game("hikaru", end_time=NOW - 100)
+    await site.poll()
+    transport = httpx.ASGITransport(app=routes_only)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as routes:
+        for path in ("/p/hikaru/badge.svg", "/p/hikaru/feed.atom"):
+            fast = await site.client.get(path)
+            slow = await routes.get(path)
+            assert (slow.status_code, slow.content) == (200, fast.content)
+            for header in ("etag", "cache-control", "content-type", "last-modified"):
+                assert slow.headers.get(header) == fast.headers.get(header), header
+            again = await routes.get(path, headers={"If-None-Match": fast.headers["etag"]})
+            assert again.status_code == 304 and again.content == b""
