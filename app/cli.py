@@ -1,5 +1,5 @@
-"""Operator CLI: `python -m app.cli tokens create NAME | list | revoke NAME` and
-`python -m app.cli prune [--dry-run]`.
+"""Operator CLI: `python -m app.cli tokens create NAME | list | revoke NAME`,
+`python -m app.cli prune [--dry-run]` and `python -m app.cli vapid-key`.
 
 A created token is printed once; only its SHA-256 is stored. `prune` applies
 NOTIFICATION_RETENTION_DAYS now (the worker does it at start and hourly).
@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +20,7 @@ from app.config import load_settings
 from app.db import create_engine, create_session_factory
 from app.models import ApiToken
 from app.notifications.retention import prune
+from app.push.vapid import application_server_key, b64url
 
 
 async def _create(name: str) -> int:
@@ -87,6 +89,15 @@ async def _prune(dry_run: bool) -> int:
     return 0
 
 
+def _vapid_key() -> int:
+    """Print a new VAPID private key (raw, base64url) for VAPID_PRIVATE_KEY; needs no
+    database and no settings."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    print(b64url(key.private_numbers().private_value.to_bytes(32, "big")))
+    print(f"public (applicationServerKey): {application_server_key(key)}", file=sys.stderr)
+    return 0
+
+
 def _name(value: str) -> str:
     value = value.strip()
     if not (1 <= len(value) <= 100) or not value.isprintable():
@@ -110,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     prune_cmd.add_argument(
         "--dry-run", action="store_true", help="report what would be deleted, delete nothing"
     )
+    sub.add_parser("vapid-key", help="print a new VAPID_PRIVATE_KEY for Web Push")
     args = parser.parse_args(argv)
+    if args.group == "vapid-key":
+        return _vapid_key()
     if args.group == "prune":
         return asyncio.run(_prune(args.dry_run))
     if args.action == "create":

@@ -6,6 +6,7 @@ with one line naming the variable (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from email.utils import parseaddr
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from limits import parse_many
 from pydantic import (
     AnyHttpUrl,
@@ -26,9 +28,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app import __version__
+from app.push.vapid import parse_private_key, stored_private_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
+_BOT_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,100}")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "please-change"}
 
 
@@ -136,6 +140,13 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: int = Field(default=64 * 1024, ge=1024)
     webhook_per_host_concurrency: int = Field(default=4, ge=1, le=64)
 
+    # Web Push (SPEC §11): the VAPID key (PEM or raw base64url) and its contact.
+    vapid_private_key: str | None = None
+    vapid_subject: str | None = None
+    # Telegram (SPEC §11): off (and hidden from the pages) without a bot token.
+    telegram_bot_token: str | None = None
+    telegram_api_base: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -164,7 +175,39 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql+asyncpg:// URL")
         return value
 
-    @field_validator("contact_email", "smtp_host", "admin_token", "secret_key", mode="before")
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_private_key(value)  # a bad key stops the process, naming the variable
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_contact(cls, value: str | None) -> str | None:
+        if value is not None and not (
+            (value.startswith("mailto:") and "@" in value) or value.startswith("https://")
+        ):
+            raise ValueError("must be a mailto: address or an https:// URL (RFC 8292)")
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str | None) -> str | None:
+        if value is not None and not _BOT_TOKEN.fullmatch(value):
+            raise ValueError("must look like 123456789:ABC… (the token @BotFather gave)")
+        return value
+
+    @field_validator(
+        "contact_email",
+        "smtp_host",
+        "admin_token",
+        "secret_key",
+        "vapid_private_key",
+        "vapid_subject",
+        "telegram_bot_token",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -180,6 +223,17 @@ class Settings(BaseSettings):
                 raise ValueError("SMTP_HOST must be set when APP_ENV=production")
             if self.admin_token is not None and len(self.admin_token) < 24:
                 raise ValueError("ADMIN_TOKEN must be at least 24 characters in production")
+            # A generated key would differ per container: every browser's subscription
+            # is bound to one key, so production names it.
+            if self.vapid_private_key is None:
+                raise ValueError(
+                    "VAPID_PRIVATE_KEY must be set when APP_ENV=production"
+                    " (python -m app.cli vapid-key prints a new one)"
+                )
+            if self.vapid_subject is None and self.contact_email is None:
+                raise ValueError(
+                    "VAPID_SUBJECT (or CONTACT_EMAIL) must be set when APP_ENV=production"
+                )
         return self
 
     # -- derived values -------------------------------------------------------------
@@ -223,6 +277,28 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    def resolved_vapid_key(self) -> ec.EllipticCurvePrivateKey:
+        """VAPID_PRIVATE_KEY, or (outside production) one generated once under data_dir."""
+        if self.vapid_private_key:
+            return parse_private_key(self.vapid_private_key)
+        return stored_private_key(self.data_dir)
+
+    @property
+    def vapid_contact(self) -> str:
+        """The `sub` of VAPID tokens: VAPID_SUBJECT, else mailto: the operator."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        address = self.contact_email or parseaddr(self.email_from)[1] or "noreply@localhost"
+        return f"mailto:{address}"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def telegram_base(self) -> str:
+        return str(self.telegram_api_base).rstrip("/")
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or (outside production) one generated once and kept under data_dir."""

@@ -219,7 +219,7 @@ def test_api_worker_and_migrate_share_one_environment(
 
 def test_secrets_are_required_not_defaulted(compose: dict[str, Any]) -> None:
     shared = compose["x-app-env"]
-    for name in ("SECRET_KEY", "DATABASE_URL"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "VAPID_PRIVATE_KEY"):
         ops = [m["op"] for m in INTERPOLATION.finditer(shared[name])]
         assert ops and all(op and op.endswith("?") for op in ops), f"{name} must use ${{VAR:?...}}"
 
@@ -239,6 +239,7 @@ def test_the_compose_environment_passes_production_validation(
         "POSTGRES_PASSWORD": "0123456789abcdef",
         "CONTACT_EMAIL": "ops@example.com",
         "ADMIN_TOKEN": "t" * 32,
+        "VAPID_PRIVATE_KEY": "AGQ1VPz0GuNnuaOuxkbU4dGJ5dQeGCqh2gjHnsbz-mQ",
     }
     for name in list(os.environ):
         if name.lower() in Settings.model_fields:

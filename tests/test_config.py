@@ -16,6 +16,8 @@ from app.config import Environment, Settings, get_settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = "s3cr3t-" + "k" * 40
+# A VAPID private key (RFC 8292), its raw 32 bytes base64url-encoded (SPEC §3).
+GOOD_VAPID_KEY = "AGQ1VPz0GuNnuaOuxkbU4dGJ5dQeGCqh2gjHnsbz-mQ"
 
 
 def _is_setting(name: str) -> bool:
@@ -209,6 +211,10 @@ def test_blank_database_url_falls_back_to_postgres_variables(
         ("DATABASE_URL", "mysql://app:pw@db/chess"),
         ("PUBLIC_BASE_URL", "not a url"),
         ("POSTGRES_SSLMODE", "sometimes"),
+        ("VAPID_PRIVATE_KEY", "not-a-key"),
+        ("VAPID_SUBJECT", "ops@example.com"),
+        ("TELEGRAM_BOT_TOKEN", "abc"),
+        ("TELEGRAM_API_BASE", "nope"),
     ],
 )
 def test_a_bad_value_exits_2_with_one_line_naming_it(variable: str, value: str) -> None:
@@ -248,6 +254,11 @@ def test_load_settings_in_process_exits_2(
         ({"SMTP_HOST": "mail", "SECRET_KEY": "too-short"}, "SECRET_KEY"),
         ({"SECRET_KEY": GOOD_SECRET}, "SMTP_HOST"),
         ({"SECRET_KEY": GOOD_SECRET, "SMTP_HOST": "mail", "ADMIN_TOKEN": "short"}, "ADMIN_TOKEN"),
+        ({"SECRET_KEY": GOOD_SECRET, "SMTP_HOST": "mail"}, "VAPID_PRIVATE_KEY"),
+        (
+            {"SECRET_KEY": GOOD_SECRET, "SMTP_HOST": "mail", "VAPID_PRIVATE_KEY": GOOD_VAPID_KEY},
+            "VAPID_SUBJECT",
+        ),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(env: dict[str, str], named: str) -> None:
@@ -264,6 +275,8 @@ def test_production_with_real_secrets_loads(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("SMTP_HOST", "smtp.example.com")
     monkeypatch.setenv("ADMIN_TOKEN", "a" * 32)
+    monkeypatch.setenv("VAPID_PRIVATE_KEY", GOOD_VAPID_KEY)
+    monkeypatch.setenv("VAPID_SUBJECT", "mailto:ops@example.com")
     s = Settings()
     assert s.app_env is Environment.production
     assert s.resolved_secret_key() == GOOD_SECRET
