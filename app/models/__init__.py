@@ -7,6 +7,7 @@ from app.models.notification import NotificationLog, NotificationStatus, Notific
 from app.models.player import Player
 from app.models.preferences import SentDigest, SubscriberPreferences
 from app.models.subscription import WEBHOOK_FORMATS, Channel, EmailSubscription, Subscription
+from app.models.telegram import TelegramBot, TelegramChat
 from app.models.token import ApiToken
 
 __all__ = [
@@ -24,4 +25,6 @@ __all__ = [
     "SentDigest",
     "SubscriberPreferences",
     "Subscription",
+    "TelegramBot",
+    "TelegramChat",
 ]

@@ -1,7 +1,9 @@
-"""Subscriptions: one row per (recipient, player), soft-deleted (SPEC §5, §9).
+"""Subscriptions: one row per (recipient, player), soft-deleted (SPEC §5, §9, §11).
 
-A recipient is an email address (channel `email`) or a webhook URL (channel `webhook`,
-with its format and, for `json`, its signing secret). Both live in one table so that
+A recipient is an email address (channel `email`), a webhook URL (channel `webhook`,
+with its format and, for `json`, its signing secret), a browser's push subscription
+(channel `push`: its endpoint and keys) or a Telegram chat (channel `telegram`: the
+chat id, unknown until the person presses Start). All live in one table so that
 fan-out, filters, pause and the outbox's idempotency key are one code path.
 """
 
@@ -32,9 +34,28 @@ DEFAULT_TIME_CLASSES = TIME_CLASSES
 class Channel(StrEnum):
     email = "email"
     webhook = "webhook"
+    push = "push"
+    telegram = "telegram"
 
 
 WEBHOOK_FORMATS = ("discord", "slack", "json")
+
+# The row's columns for its channel, and no other channel's (a telegram row's chat id
+# is NULL until the chat is bound with /start). ntfy is a webhook format (SPEC §11).
+ONE_RECIPIENT = (
+    "(channel = 'email' AND email IS NOT NULL AND webhook_url IS NULL"
+    " AND webhook_format IS NULL AND webhook_secret IS NULL"
+    " AND push_endpoint IS NULL AND telegram_chat_id IS NULL)"
+    " OR (channel = 'webhook' AND email IS NULL AND webhook_url IS NOT NULL"
+    " AND webhook_format IN ('discord', 'slack', 'json', 'ntfy')"
+    " AND (webhook_format <> 'json' OR webhook_secret IS NOT NULL)"
+    " AND push_endpoint IS NULL AND telegram_chat_id IS NULL)"
+    " OR (channel = 'push' AND email IS NULL AND webhook_url IS NULL"
+    " AND push_endpoint IS NOT NULL AND push_p256dh IS NOT NULL AND push_auth IS NOT NULL"
+    " AND telegram_chat_id IS NULL)"
+    " OR (channel = 'telegram' AND email IS NULL AND webhook_url IS NULL"
+    " AND push_endpoint IS NULL)"
+)
 
 
 class EmailSubscription(TimestampMixin, Base):
@@ -42,15 +63,10 @@ class EmailSubscription(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("email", "player_id"),
         UniqueConstraint("webhook_url", "player_id"),
+        UniqueConstraint("push_endpoint", "player_id"),
+        UniqueConstraint("telegram_chat_id", "player_id"),
         # Exactly one recipient, matching the channel; a json webhook has its secret.
-        CheckConstraint(
-            "(channel = 'email' AND email IS NOT NULL AND webhook_url IS NULL"
-            " AND webhook_format IS NULL AND webhook_secret IS NULL)"
-            " OR (channel = 'webhook' AND email IS NULL AND webhook_url IS NOT NULL"
-            " AND webhook_format IN ('discord', 'slack', 'json')"
-            " AND (webhook_format <> 'json' OR webhook_secret IS NOT NULL))",
-            name="one_recipient",
-        ),
+        CheckConstraint(ONE_RECIPIENT, name="one_recipient"),
         # Detection fans out to the active, confirmed subscribers of one player.
         CheckConstraint(
             "cardinality(time_classes) >= 1 "
@@ -72,6 +88,12 @@ class EmailSubscription(TimestampMixin, Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000), index=True)
     webhook_format: Mapped[str | None] = mapped_column(String(16))
     webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    # A browser's push subscription (RFC 8030 endpoint, RFC 8291 keys, base64url).
+    push_endpoint: Mapped[str | None] = mapped_column(String(2000))
+    push_p256dh: Mapped[str | None] = mapped_column(String(100))
+    push_auth: Mapped[str | None] = mapped_column(String(32))
+    # The Telegram chat bound by `/start <token>` (None while pending).
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     player_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("players.player_id", ondelete="CASCADE"), index=True
     )
@@ -100,7 +122,13 @@ class EmailSubscription(TimestampMixin, Base):
     @property
     def recipient(self) -> str:
         """The address or URL this subscription delivers to (links' tokens bind to it)."""
-        return self.email if self.email is not None else self.webhook_url or ""
+        if self.email is not None:
+            return self.email
+        if self.webhook_url is not None:
+            return self.webhook_url
+        if self.push_endpoint is not None:
+            return self.push_endpoint
+        return "" if self.telegram_chat_id is None else f"telegram:{self.telegram_chat_id}"
 
 
 Subscription = EmailSubscription
