@@ -33,6 +33,8 @@ from app.api.routers.links import router as pages_router
 from app.api.routers.me import router as me_router
 from app.api.routers.notifications import router as notifications_router
 from app.api.routers.players import router as players_router
+from app.api.routers.push import router as push_router
+from app.api.routers.push import scripts as push_scripts
 from app.api.routers.subscriptions import router as subscriptions_router
 from app.api.routers.webhook_manage import router as webhook_manage_router
 from app.api.webhook_docs import install_webhook_docs
@@ -167,7 +169,9 @@ def create_app(
     api.include_router(webhook_manage_router)
     api.include_router(notifications_router)
     api.include_router(ops_router)
+    api.include_router(push_router)
     app.include_router(api)
+    app.include_router(push_scripts)
     app.include_router(site_router)
     app.include_router(player_pages_router)
     app.include_router(webhook_pages_router)

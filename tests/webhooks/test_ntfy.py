@@ -1,0 +1,80 @@
+"""The ntfy format (SPEC §11) against a loopback ntfy server: the plain-text body ends
+with the manage and unsubscribe links; Title, Click, Tags and Priority: high are ntfy
+headers, read back as ntfy reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from app.notifications.payloads import GameRecord
+from app.webhooks import ntfy
+from app.webhooks.client import WebhookSender
+from app.webhooks.payloads import LiveMatchMessage, VerificationMessage
+from tests.fakes.ntfy import NtfyServer, serve_ntfy
+
+NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+GAME = GameRecord(
+    event_id="g1", url="https://www.chess.com/game/live/1", end_time=1, start_time=0,
+    time_class="blitz", time_control="180", white="Hikaru", black="MagnusCarlsen",
+    white_rating=3300, black_rating=3350, rated=True,
+)  # fmt: skip
+LIVE = LiveMatchMessage(
+    username="hikaru", player_name="Hikaru Nakamura — 中村", games=[GAME], event_id="g1",
+    occurred_at=NOW, unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u",
+    manage_url="https://helper.example/manage/webhook?token=m",
+)  # fmt: skip
+VERIFY = VerificationMessage(
+    username="hikaru", confirm_url="https://helper.example/api/v1/subscriptions/confirm?token=c",
+    unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u", occurred_at=NOW,
+    manage_url="https://helper.example/manage/webhook?token=m",
+)  # fmt: skip
+
+
+@pytest.fixture
+def server() -> Iterator[NtfyServer]:
+    with serve_ntfy() as s:
+        yield s
+
+
+async def post(server: NtfyServer, message: object) -> int:
+    body, headers = ntfy.render(message)  # type: ignore[arg-type]
+    sender = WebhookSender(allow_private=True, user_agent="ntfy-test/1")
+    try:
+        response = await sender.post(server.url("chess_alerts"), body, headers)
+    finally:
+        await sender.aclose()
+    return response.status_code
+
+
+async def test_an_alert_is_a_high_priority_ntfy_message(server: NtfyServer) -> None:
+    assert await post(server, LIVE) == 200
+    (got,) = server.topic("chess_alerts")
+    assert got.title == "Hikaru Nakamura — 中村 (hikaru) is playing"
+    assert got.click == "https://www.chess.com/game/live/1"
+    assert got.priority == 4 and got.headers["priority"] == "high"
+    assert got.tags == ["chess_pawn", "red_circle"]
+    assert "180 blitz vs MagnusCarlsen (3350): https://www.chess.com/game/live/1" in got.message
+    assert got.message.endswith(
+        "Manage these alerts: https://helper.example/manage/webhook?token=m\n"
+        "Unsubscribe: https://helper.example/api/v1/unsubscribe?token=u"
+    )
+    assert got.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+async def test_the_verification_message_opens_the_confirm_page(server: NtfyServer) -> None:
+    assert await post(server, VERIFY) == 200
+    (got,) = server.published
+    assert got.title == "Confirm alerts about hikaru"
+    assert got.click == VERIFY.confirm_url
+    assert VERIFY.confirm_url in got.message
+
+
+def test_no_control_character_reaches_a_header() -> None:
+    sneaky = dataclasses.replace(LIVE, player_name="x\r\nPriority: min")
+    _, headers = ntfy.render(sneaky)
+    assert all("\r" not in v and "\n" not in v for v in headers.values())
+    assert headers["priority"] == "high"
