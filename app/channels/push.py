@@ -1,0 +1,160 @@
+"""The Web Push channel (SPEC §11): a browser's push subscription as the address.
+
+- **Subscribing**: the endpoint obeys SPEC §9 (https, every address of its host vetted,
+  unless WEBHOOK_ALLOW_PRIVATE) and the keys must be a P-256 point and a 16-byte secret
+  (:func:`app.push.message.parse_keys`); the browser's permission prompt was the
+  consent, so the subscription is active at once (:attr:`ConfirmBy.none`).
+- **Delivering**: what an alert says is rendered once per event; per row only the
+  unsubscribe link is signed, then the body is encrypted for that browser and posted
+  with a VAPID signature (:class:`app.push.send.PushSender`, over the webhook sender's
+  pinned connections). 404/410 → gone, 429 → retry after its wait (the host is held),
+  413 and other 4xx → failed, 5xx → retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.channels.base import (
+    DELIVERED,
+    Address,
+    Channel,
+    Confirmation,
+    ConfirmBy,
+    Delivery,
+    Event,
+    InvalidAddress,
+    Result,
+    Verdict,
+)
+
+from app.config import Settings
+from app.models import NotificationType
+from app.notifications.alerts import Alert, alert_for
+from app.push.message import InvalidPushKeys, Notification, parse_keys
+from app.push.send import PushSender, PushTarget
+from app.push.vapid import VapidSigner
+from app.subscriptions.tokens import Purpose, TokenSigner
+from app.urls import link_url
+from app.webhooks.client import WebhookSender
+from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
+from app.webhooks.outcome import Verdict as Answer
+
+_VERDICTS = {
+    Answer.delivered: Verdict.delivered,
+    Answer.retry: Verdict.retry,
+    Answer.postponed: Verdict.paused,
+    Answer.gone: Verdict.gone,
+    Answer.failed: Verdict.failed,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PushMessage:
+    target: PushTarget
+    notification: Notification
+    player_key: str  # its Topic
+
+
+class PushChannel(Channel[Alert | None, PushMessage]):
+    name = "push"
+    columns = ("push_endpoint", "push_p256dh", "push_auth")
+
+    def __init__(
+        self,
+        settings: Settings,
+        signer: TokenSigner,
+        *,
+        sender: WebhookSender | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.signer = signer
+        self.resolver = resolver or system_resolver
+        self._sender = sender
+        self._push: PushSender | None = None
+
+    @property
+    def push(self) -> PushSender:
+        """Built on first use: the API process only checks addresses, never sends."""
+        if self._push is None:
+            sender = self._sender or WebhookSender.from_settings(self.settings)
+            vapid = VapidSigner(self.settings.resolved_vapid_key(), self.settings.vapid_contact)
+            self._push = PushSender(sender, vapid)
+        return self._push
+
+    async def aclose(self) -> None:
+        if self._push is not None:
+            await self._push.sender.aclose()
+        elif self._sender is not None:
+            await self._sender.aclose()
+
+    # -- subscribing ----------------------------------------------------------------
+
+    async def check_address(self, given: Mapping[str, Any]) -> Address:
+        endpoint, keys = given.get("endpoint"), given.get("keys")
+        if not isinstance(endpoint, str):
+            raise InvalidAddress("push.endpoint is required")
+        if not isinstance(keys, Mapping) or not all(
+            isinstance(keys.get(k), str) for k in ("p256dh", "auth")
+        ):
+            raise InvalidAddress("push.keys.p256dh and push.keys.auth are required")
+        try:
+            parsed = parse_keys(keys["p256dh"], keys["auth"])
+        except InvalidPushKeys as exc:
+            raise InvalidAddress(f"push.{exc}") from exc
+        try:
+            target = await check_webhook_url(
+                endpoint,
+                allow_private=self.settings.webhook_allow_private,
+                resolver=self.resolver,
+                within=self.settings.webhook_timeout_seconds,
+            )
+        except RefusedURL as exc:
+            raise InvalidAddress(f"push.endpoint refused: {exc}") from exc
+        return Address(
+            target.url,
+            {
+                "push_endpoint": target.url,
+                "push_p256dh": parsed.p256dh_text,
+                "push_auth": parsed.auth_text,
+            },
+        )
+
+    def confirmation(self) -> Confirmation:
+        # The browser's own permission prompt is the consent (SPEC §4): active at once.
+        return Confirmation(ConfirmBy.none, required=False)
+
+    # -- delivering -----------------------------------------------------------------
+
+    def prepare(self, event: Event) -> Alert | None:
+        return alert_for(event, self.settings.public_url)
+
+    def render(self, prepared: Alert | None, delivery: Delivery) -> PushMessage | None:
+        if prepared is None or delivery.kind not in _ALERT_KINDS or not delivery.wanted:
+            return None  # push subscriptions get alerts only (no confirmation, no digest)
+        endpoint = delivery.target.get("push_endpoint") or ""
+        keys = parse_keys(
+            delivery.target.get("push_p256dh") or "", delivery.target.get("push_auth") or ""
+        )
+        token = self.signer.sign(Purpose.unsubscribe, delivery.subscription_id, endpoint)
+        notification = Notification(
+            title=prepared.title,
+            body=prepared.body,
+            url=prepared.url,
+            tag=f"player:{prepared.player_key}",
+            unsubscribe_url=link_url(self.settings.public_url, Purpose.unsubscribe, token),
+        )
+        return PushMessage(PushTarget(endpoint, keys), notification, prepared.player_key)
+
+    async def send(self, message: PushMessage, delivery: Delivery) -> Result:
+        outcome = await self.push.send(message.target, message.notification, message.player_key)
+        if outcome.verdict is Answer.delivered:
+            return DELIVERED
+        return Result(_VERDICTS[outcome.verdict], outcome.error, outcome.retry_after)
+
+
+_ALERT_KINDS = frozenset({NotificationType.live_match, "stream_started"})
