@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.channels.registry import build_channels
+from app.channels.telegram import TelegramChannel
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
@@ -41,6 +42,7 @@ from worker.scheduler import (
     release_players,
     seconds_until_next_due,
 )
+from worker.telegram import TelegramPoller
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +344,27 @@ class Worker:
                 log.exception("%s task crashed; restarting it", name)
                 await self._sleep(1.0)
 
+    def telegram_poller(self) -> TelegramPoller:
+        """The bot's getUpdates poller (one across all workers, by lease: SPEC §11)."""
+        channel = self.deliverer.channels[TelegramChannel.name]
+        assert isinstance(channel, TelegramChannel)
+        return TelegramPoller(
+            channel.client, self.session_factory, self.settings.resolved_secret_key()
+        )
+
+    async def telegram_loop(self) -> None:
+        await self.telegram_poller().run(self.stop)
+
+    async def poll_telegram_once(self) -> None:
+        """--once: handle the messages the bot has waiting (a /start binds before the
+        drain), never failing the pass."""
+        if not self.settings.telegram_enabled:
+            return
+        try:
+            await self.telegram_poller().poll_once(wait=0)
+        except Exception as exc:
+            log.warning("telegram updates skipped: %s", describe(exc))
+
     async def run_forever(self) -> None:
         tasks = [
             asyncio.create_task(self._watched("polling", self.polling_loop), name="polling"),
@@ -355,6 +378,8 @@ class Worker:
             asyncio.create_task(self._watched("retention", self.retention_loop)),
             asyncio.create_task(self._watched("digests", self.digest_loop)),
         ]
+        if self.settings.telegram_enabled:
+            side.append(asyncio.create_task(self._watched("telegram", self.telegram_loop)))
         await self.stop.wait()
         log.info(
             "stopping: finishing in-flight work (grace %.0fs)", self.settings.shutdown_grace_seconds
@@ -378,6 +403,7 @@ class Worker:
         except Exception as exc:  # retention must not stop a cron pass from delivering
             log.warning("retention skipped: %s", describe(exc))
         await self.poll_all_once(since)
+        await self.poll_telegram_once()
         await self.run_digests()
         await self.drain_outbox()
         # One line for whoever runs --once from cron: what this pass did.

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.channels.base import (
-    DELIVERED,
     Address,
     Channel,
     Confirmation,
@@ -27,9 +26,7 @@ from app.channels.base import (
     Event,
     InvalidAddress,
     Result,
-    Verdict,
 )
-
 from app.config import Settings
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
@@ -40,15 +37,6 @@ from app.subscriptions.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import WebhookSender
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
-from app.webhooks.outcome import Verdict as Answer
-
-_VERDICTS = {
-    Answer.delivered: Verdict.delivered,
-    Answer.retry: Verdict.retry,
-    Answer.postponed: Verdict.paused,
-    Answer.gone: Verdict.gone,
-    Answer.failed: Verdict.failed,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +139,7 @@ class PushChannel(Channel[Alert | None, PushMessage]):
         return PushMessage(PushTarget(endpoint, keys), notification, prepared.player_key)
 
     async def send(self, message: PushMessage, delivery: Delivery) -> Result:
-        outcome = await self.push.send(message.target, message.notification, message.player_key)
-        if outcome.verdict is Answer.delivered:
-            return DELIVERED
-        return Result(_VERDICTS[outcome.verdict], outcome.error, outcome.retry_after)
+        return await self.push.send(message.target, message.notification, message.player_key)
 
 
 _ALERT_KINDS = frozenset({NotificationType.live_match, "stream_started"})

@@ -12,6 +12,8 @@ from typing import Any
 
 from app.channels.base import Channel
 from app.channels.email import EmailChannel
+from app.channels.push import PushChannel
+from app.channels.telegram import TelegramChannel
 from app.channels.webhook import WebhookChannel
 from app.config import Settings
 from app.tokens import TokenSigner
@@ -22,6 +24,8 @@ AnyChannel = Channel[Any, Any]
 CHANNELS: dict[str, type[AnyChannel]] = {
     EmailChannel.name: EmailChannel,
     WebhookChannel.name: WebhookChannel,
+    PushChannel.name: PushChannel,
+    TelegramChannel.name: TelegramChannel,
 }
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
 from app.channels.base import (
     DELIVERED,
     Address,
@@ -31,8 +33,6 @@ from app.channels.base import (
     Result,
     Verdict,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
 from app.config import Settings
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for

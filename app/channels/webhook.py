@@ -36,6 +36,7 @@ from app.tokens import Purpose, TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
+from app.webhooks import ntfy
 from app.webhooks.outcome import classify
 from app.webhooks.payloads import (
     LiveMatchMessage,
@@ -209,6 +210,9 @@ class WebhookChannel(Channel[Event, WebhookPost]):
 
     def request(self, job: WebhookJob, message: Message) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one attempt (only the timestamp and signature vary)."""
+        if job.format == WebhookFormat.ntfy:  # a text body, what phones show in headers
+            body, ntfy_headers = ntfy.render(message)
+            return body, {**ntfy_headers, "webhook-id": job.message_id}
         body = render_body(WebhookFormat(job.format), message)
         headers = {"webhook-id": job.message_id}
         if job.format == WebhookFormat.json:

@@ -38,7 +38,7 @@ class Channel(StrEnum):
     telegram = "telegram"
 
 
-WEBHOOK_FORMATS = ("discord", "slack", "json")
+WEBHOOK_FORMATS = ("discord", "slack", "json", "ntfy")
 
 # The row's columns for its channel, and no other channel's (a telegram row's chat id
 # is NULL until the chat is bound with /start). ntfy is a webhook format (SPEC §11).

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.channels.base import Result, Verdict
 from app.push.message import Notification, PushKeys, encrypt, headers, topic_for
 from app.push.vapid import VapidSigner
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL
-from app.webhooks.outcome import Outcome, Verdict, classify
+from app.webhooks.outcome import classify
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +43,18 @@ class PushSender:
 
     async def send(
         self, target: PushTarget, notification: Notification, player_key: str
-    ) -> Outcome:
+    ) -> Result:
         """One attempt; never raises for the push service's faults."""
         body, request_headers = self.request(target, notification, player_key)
         try:
             response = await self.sender.post(target.endpoint, body, request_headers)
         except HostOnHold as exc:
-            return Outcome(Verdict.postponed, str(exc), exc.seconds)
+            return Result(Verdict.paused, str(exc), exc.seconds)
         except RefusedURL as exc:
-            return Outcome(Verdict.failed, f"refused: {exc}")
+            return Result(Verdict.failed, f"refused: {exc}")
         except WebhookSendError as exc:
-            return Outcome(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
-        outcome = classify(response)
-        if outcome.verdict is Verdict.retry and outcome.retry_after is not None:
-            self.sender.hold(self.sender.check(target.endpoint).host, outcome.retry_after)
-        return outcome
+            return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
+        result = classify(response)
+        if result.verdict is Verdict.retry and result.retry_after is not None:
+            self.sender.hold(self.sender.check(target.endpoint).host, result.retry_after)
+        return result

@@ -17,8 +17,10 @@ class WebhookIn(StrictModel):
         description="An https URL: a Discord or Slack incoming webhook, or your own endpoint",
         examples=["https://discord.com/api/webhooks/123456/abcdef"],
     )
-    format: Literal["discord", "slack", "json"] = Field(
-        description="`json` posts the signed event documented under `webhooks`",
+    format: Literal["discord", "slack", "json", "ntfy"] = Field(
+        description="`json` posts the signed event documented under `webhooks`; `ntfy` "
+        "posts to an ntfy topic URL (`https://ntfy.sh/<topic>` or your own server): "
+        "plain text with Title, Click, Tags and Priority headers",
         examples=["discord"],
     )
 
@@ -108,7 +110,7 @@ class SubscriptionOut(BaseModel):
     channel: Literal["email", "webhook"] = "email"
     email: str | None
     webhook_url: str | None = None
-    webhook_format: Literal["discord", "slack", "json"] | None = None
+    webhook_format: Literal["discord", "slack", "json", "ntfy"] | None = None
     username: str
     is_active: bool
     confirmed_at: datetime | None

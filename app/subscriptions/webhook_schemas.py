@@ -14,7 +14,7 @@ _SUBSCRIPTION_EXAMPLE: dict[str, Any] = {**_MY_SUBSCRIPTION_EXAMPLE, "format": "
 class MyWebhookSubscription(MySubscription):
     model_config = ConfigDict(json_schema_extra={"examples": [_SUBSCRIPTION_EXAMPLE]})
 
-    format: Literal["discord", "slack", "json"] = Field(description="The body posted")
+    format: Literal["discord", "slack", "json", "ntfy"] = Field(description="The body posted")
 
 
 class MyWebhook(BaseModel):

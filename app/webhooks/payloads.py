@@ -61,6 +61,7 @@ class WebhookFormat(StrEnum):
     discord = "discord"
     slack = "slack"
     json = "json"
+    ntfy = "ntfy"  # plain text and ntfy's headers: app.webhooks.ntfy
 
 
 @dataclass(frozen=True, slots=True)

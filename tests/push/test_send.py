@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.channels.base import Verdict
 from app.push.message import (
     MAX_PLAINTEXT_BYTES,
     InvalidPushKeys,
@@ -28,7 +29,6 @@ from app.push.vapid import (
     stored_private_key,
 )
 from app.webhooks.client import WebhookSender
-from app.webhooks.outcome import Verdict
 from tests.fakes.push_service import Browser, PushService, serve_push_service
 from tests.fakes.webhooks import Reply
 
@@ -133,7 +133,7 @@ async def test_429_is_retried_after_the_wait_it_asks_for(service: PushService) -
     # The host is held: the next message to it is not even sent.
     again = await PushSender(sender, SIGNER).send(target(browser), ALERT, "hikaru")
     await sender.aclose()
-    assert again.verdict is Verdict.postponed
+    assert again.verdict is Verdict.paused
     assert service.accepted == 0 and len(service.refused) == 1
 
 

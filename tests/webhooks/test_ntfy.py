@@ -8,15 +8,23 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from app.config import Settings
 from app.notifications.payloads import GameRecord
 from app.webhooks import ntfy
 from app.webhooks.client import WebhookSender
 from app.webhooks.payloads import LiveMatchMessage, VerificationMessage
 from tests.fakes.ntfy import NtfyServer, serve_ntfy
+from tests.webhooks.test_delivery import (
+    CONFIRM_TOKEN,
+    UNSUBSCRIBE_LINK,
+    new_session,
+)
+from tests.worker.conftest import HOUR, NOW, WorkerFactory, World
 
-NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+AT = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 GAME = GameRecord(
     event_id="g1", url="https://www.chess.com/game/live/1", end_time=1, start_time=0,
     time_class="blitz", time_control="180", white="Hikaru", black="MagnusCarlsen",
@@ -24,14 +32,24 @@ GAME = GameRecord(
 )  # fmt: skip
 LIVE = LiveMatchMessage(
     username="hikaru", player_name="Hikaru Nakamura — 中村", games=[GAME], event_id="g1",
-    occurred_at=NOW, unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u",
+    occurred_at=AT, unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u",
     manage_url="https://helper.example/manage/webhook?token=m",
 )  # fmt: skip
 VERIFY = VerificationMessage(
     username="hikaru", confirm_url="https://helper.example/api/v1/subscriptions/confirm?token=c",
-    unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u", occurred_at=NOW,
+    unsubscribe_url="https://helper.example/api/v1/unsubscribe?token=u", occurred_at=AT,
     manage_url="https://helper.example/manage/webhook?token=m",
 )  # fmt: skip
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"webhook_allow_private": True}  # the API side: the loopback ntfy server
+
+
+@pytest.fixture
+def hook_settings(worker_settings: Settings) -> Settings:
+    return worker_settings.model_copy(update={"webhook_allow_private": True})
 
 
 @pytest.fixture
@@ -78,3 +96,48 @@ def test_no_control_character_reaches_a_header() -> None:
     _, headers = ntfy.render(sneaky)
     assert all("\r" not in v and "\n" not in v for v in headers.values())
     assert headers["priority"] == "high"
+
+
+# -- through the API and the outbox -----------------------------------------------------
+
+
+async def test_an_ntfy_topic_gets_the_verification_then_one_alert_per_session(
+    client: httpx.AsyncClient, world: World, make_worker: WorkerFactory, hook_settings: Settings
+) -> None:
+    world.sim.add_player("hikaru", name="Hikaru Nakamura")
+    world.sim.add_game("hikaru", end_time=NOW - 5 * HOUR)
+    with serve_ntfy() as server:
+        answer = await client.post(
+            "/api/v1/subscriptions",
+            json={
+                "username": "hikaru",
+                "webhook": {"url": server.url("chess_alerts"), "format": "ntfy"},
+            },
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"status": "pending_confirmation"}
+        await make_worker(hook_settings).run_once()  # the baseline poll; the verification
+        (verification,) = server.topic("chess_alerts")
+        assert verification.title == "Confirm alerts about hikaru"
+        match = CONFIRM_TOKEN.search(verification.message)
+        assert match is not None and verification.click is not None
+        assert verification.click.endswith(match.group(0))
+        assert UNSUBSCRIBE_LINK.search(verification.message)
+        confirmed = await client.post(
+            f"/api/v1/subscriptions/confirm?token={match.group(1)}",
+            headers={"accept": "application/json"},
+        )
+        assert confirmed.status_code == 200, confirmed.text
+
+        await new_session(world, make_worker, hook_settings)
+        await new_session(world, make_worker, hook_settings, end=NOW - 60)  # same session
+        assert len(server.published) == 2
+        alert = server.published[1]
+        assert alert.title == "Hikaru Nakamura (hikaru) is playing"
+        assert alert.priority == 4 and alert.tags == ["chess_pawn", "red_circle"]
+        assert alert.click is not None and alert.click.startswith(
+            "https://www.chess.com/game/live/"
+        )
+        assert "vs magnus" in alert.message
+        assert UNSUBSCRIBE_LINK.search(alert.message)
+        assert alert.headers["webhook-id"].startswith("msg_")

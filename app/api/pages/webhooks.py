@@ -49,7 +49,7 @@ async def subscribe_webhook(
     if not re.fullmatch(USERNAME_PATTERN, username):
         errors["hook_username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
     if fmt not in WEBHOOK_FORMATS:
-        errors["webhook_format"] = "Choose Discord, Slack or JSON."
+        errors["webhook_format"] = "Choose Discord, Slack, ntfy or JSON."
     if not url:
         errors["webhook_url"] = "Enter the webhook's https:// URL."
     if errors:
