@@ -34,9 +34,9 @@ from app.models import WEBHOOK_FORMATS, NotificationType
 from app.notifications.payloads import GameRecord, LiveSession
 from app.tokens import Purpose, TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
+from app.webhooks import ntfy
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
-from app.webhooks import ntfy
 from app.webhooks.outcome import classify
 from app.webhooks.payloads import (
     LiveMatchMessage,
