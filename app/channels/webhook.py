@@ -210,7 +210,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
 
     def request(self, job: WebhookJob, message: Message) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one attempt (only the timestamp and signature vary)."""
-        if job.format == WebhookFormat.ntfy:  # a text body, what phones show in headers
+        if job.format == ntfy.FORMAT:  # a text body, what phones show in headers
             body, ntfy_headers = ntfy.render(message)
             return body, {**ntfy_headers, "webhook-id": job.message_id}
         body = render_body(WebhookFormat(job.format), message)

@@ -23,6 +23,7 @@ from app.webhooks.payloads import (
     VerificationMessage,
 )
 
+FORMAT = "ntfy"  # the webhook `format` value (the JSON formats: payloads.WebhookFormat)
 PRIORITY = "high"
 TAGS_LIVE = "chess_pawn,red_circle"
 TAGS_NOTICE = "chess_pawn"

@@ -61,7 +61,7 @@ class WebhookFormat(StrEnum):
     discord = "discord"
     slack = "slack"
     json = "json"
-    ntfy = "ntfy"  # plain text and ntfy's headers: app.webhooks.ntfy
+    # (ntfy, the fourth format, posts plain text and headers: app.webhooks.ntfy)
 
 
 @dataclass(frozen=True, slots=True)
