@@ -10,7 +10,7 @@
   alert about the same player replaces one still waiting in the push service.
 
 No I/O here: the request goes out through the webhook sender (pinned address, no
-redirects, 5 s, 64 KiB), see :mod:`app.push.channel`.
+redirects, 5 s, 64 KiB), see :mod:`app.channels.push`.
 """
 
 from __future__ import annotations

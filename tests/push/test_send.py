@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.channels.base import Verdict
+from app.channels.push import PushSender, PushTarget
 from app.push.message import (
     MAX_PLAINTEXT_BYTES,
     InvalidPushKeys,
@@ -18,7 +19,6 @@ from app.push.message import (
     parse_keys,
     topic_for,
 )
-from app.push.send import PushSender, PushTarget
 from app.push.vapid import (
     InvalidVapidKey,
     VapidSigner,
