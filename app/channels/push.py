@@ -41,7 +41,7 @@ from app.push.message import (
     topic_for,
 )
 from app.push.vapid import VapidSigner
-from app.subscriptions.tokens import Purpose, TokenSigner
+from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver

@@ -36,11 +36,11 @@ from app.channels.base import (
 from app.config import Settings
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
-from app.subscriptions.tokens import Purpose, TokenSigner
 from app.telegram import bot, start_token, texts
 from app.telegram.client import TelegramClient, TelegramError, classify
 from app.telegram.client import Verdict as Answer
 from app.telegram.slots import SendSlots
+from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
 
 _ALERT_KINDS = frozenset({NotificationType.live_match, "stream_started"})
