@@ -1,7 +1,7 @@
 """push and telegram subscriptions: endpoint and keys, chat id, the bot's shared state
 
 Revision ID: push_and_telegram
-Revises: webhook_manage_links_since
+Revises: player_pages
 Create Date: 2026-12-07 05:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "push_and_telegram"
-down_revision: str | None = "webhook_manage_links_since"
+down_revision: str | None = "player_pages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
