@@ -147,6 +147,12 @@ class PushService:
             await asyncio.sleep(0.02)
         return list(self.messages)
 
+    def clear_counts(self) -> None:
+        with self._lock:
+            self.accepted = self.decrypted = 0
+            self.refused.clear()
+            self.messages.clear()
+
     def counts(self) -> dict[str, int]:
         return {
             "messages": self.accepted,
@@ -304,7 +310,7 @@ def _serve_child(conn: Connection, decrypt_every: float) -> None:
         conn,
         {
             "counts": service.counts,
-            "clear": lambda: service.__setattr__("accepted", 0),
+            "clear": service.clear_counts,
             "subscribe": subscribe_many,
         },
         stop,
