@@ -25,6 +25,19 @@ SECURITY_HEADERS = {
 }
 
 
+# The pages that offer "Notify this browser" (SPEC §11) run one script of our own,
+# /push.js, which registers /sw.js and calls our API: still no inline script, nothing
+# from another origin.
+PUSH_SCRIPT_CSP = SECURITY_HEADERS["Content-Security-Policy"] + (
+    "; script-src 'self'; connect-src 'self'; worker-src 'self'"
+)
+
+
+PUSH_SCRIPT_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": PUSH_SCRIPT_CSP}
+# The templates that carry the button (and load /push.js), whatever route renders them.
+PUSH_SCRIPT_TEMPLATES = frozenset({"home.html", "player.html"})
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     return Environment(
@@ -37,7 +50,8 @@ def _env() -> Environment:
 
 def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _env().get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    headers = PUSH_SCRIPT_HEADERS if template in PUSH_SCRIPT_TEMPLATES else SECURITY_HEADERS
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def wants_json(accept: str | None) -> bool:

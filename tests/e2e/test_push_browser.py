@@ -1,0 +1,95 @@
+"""Web Push in a real headless Chromium (SPEC §11, issue 20 items 1 and 9).
+
+The home page's "Notify this browser" registers the service worker (/sw.js), takes our
+VAPID key and posts the browser's push subscription to the API; the worker encrypts
+the session's alert for that browser and posts it to the loopback push service, which
+checks the VAPID signature and decrypts it; the decrypted message is handed to the
+service worker through the Chrome DevTools Protocol (`ServiceWorker.deliverPushMessage`,
+what Chromium's own push client does on receipt), and the worker shows it.
+
+Nothing leaves loopback: the browser's real push service (Google's) is never asked;
+`PushManager.subscribe` answers, in the page, with a subscription made by the loopback
+push service for our key (the page cannot tell the difference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, CDPSession, Page
+
+from tests.e2e.test_browser import Stack, Tab
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture
+def stack_overrides() -> dict[str, object]:
+    return {"webhook_allow_private": True}  # the loopback push service
+
+
+async def service_worker(
+    context: BrowserContext, page: Page, origin: str
+) -> tuple[CDPSession, str]:
+    """Register /sw.js from the page (its CSP allows it) and find its registration id."""
+    cdp = await context.new_cdp_session(page)
+    found: dict[str, str] = {}
+
+    def seen(event: dict[str, Any]) -> None:
+        for reg in event["registrations"]:
+            if reg["scopeURL"] == origin + "/" and not reg.get("isDeleted"):
+                found["id"] = reg["registrationId"]
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", seen)
+    await cdp.send("ServiceWorker.enable")
+    await page.evaluate(
+        "navigator.serviceWorker.register('/sw.js', {scope: '/'})"
+        ".then(() => navigator.serviceWorker.ready).then(() => true)"
+    )
+    for _ in range(200):
+        if "id" in found:
+            return cdp, found["id"]
+        await asyncio.sleep(0.05)
+    raise AssertionError("the service worker never registered")
+
+
+async def shown(page: Page, within: float = 10.0) -> list[dict[str, Any]]:
+    """The notifications the service worker shows (waits for at least one)."""
+    for _ in range(int(within / 0.1)):
+        result: list[dict[str, Any]] = await page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map("
+            "n => ({title: n.title, body: n.body, tag: n.tag, data: n.data,"
+            " actions: n.actions.map(a => a.action)})))"
+        )
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    return []
+
+
+async def test_a_push_message_is_shown_as_a_notification(stack: Stack, open_tab: Any) -> None:
+    tab: Tab = await open_tab()
+    context = tab.page.context
+    await context.grant_permissions(["notifications"], origin=stack.origin)
+    await tab.page.goto(stack.origin + "/")
+    cdp, registration = await service_worker(context, tab.page, stack.origin)
+    alert = {
+        "title": "Hikaru Nakamura is playing on Chess.com",
+        "body": "180+2 rated blitz vs magnus (2790)",
+        "url": "https://www.chess.com/game/live/98765432101",
+        "tag": "player:hikaru",
+        "unsubscribe_url": stack.origin + "/api/v1/unsubscribe?token=t",
+    }
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": stack.origin, "registrationId": registration, "data": json.dumps(alert)},
+    )
+    (note,) = await shown(tab.page)
+    assert note["title"] == alert["title"] and note["body"] == alert["body"]
+    assert note["tag"] == "player:hikaru"
+    assert note["actions"] == ["unsubscribe"]
+    assert note["data"]["url"] == alert["url"]
+    tab.assert_only_own_origin(stack.origin)
