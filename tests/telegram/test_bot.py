@@ -123,6 +123,7 @@ async def test_a_used_token_binds_no_other_chat(
         (start_token.sign("another installation's key" * 2, 1), texts.BAD_TOKEN),
         (start_token.sign("test-secret-key-" + "x" * 32, 1, now=1_000_000), texts.EXPIRED_TOKEN),
     ],
+    ids=["forged", "another-installation", "expired"],  # tokens carry the time: fixed ids
 )
 async def test_a_bad_token_gets_a_polite_reply_and_binds_nothing(
     sim: TelegramSimulator, http: httpx.AsyncClient, session_factory: Factory,
