@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
     email_from: str = "Chess.com Helper <noreply@localhost>"
-    public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8000")
+    # Unset: http://localhost:$PORT (see `public_url`), so the links follow PORT.
+    public_base_url: AnyHttpUrl | None = None
 
     # Security
     secret_key: str | None = None
@@ -206,6 +207,7 @@ class Settings(BaseSettings):
         "vapid_private_key",
         "vapid_subject",
         "telegram_bot_token",
+        "public_base_url",
         mode="before",
     )
     @classmethod
@@ -272,6 +274,9 @@ class Settings(BaseSettings):
 
     @property
     def public_url(self) -> str:
+        """Where links in messages point: PUBLIC_BASE_URL, else this machine's API port."""
+        if self.public_base_url is None:
+            return f"http://localhost:{self.port}"
         return str(self.public_base_url).rstrip("/")
 
     @property

@@ -20,6 +20,13 @@ from pydantic import (
 T = TypeVar("T")
 
 
+# What the OpenAPI schema states beside `format: email`: a domain with a dot. A dotless
+# domain (`a@b`, `x@localhost`) is well-formed RFC 5321 syntax, yet no public mail
+# system delivers to it, so nobody could ever confirm such an address.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
 def canonical_email(value: str) -> str:
     """The one stored form of an address: lower-case, domain in ASCII (IDNA).
 
@@ -28,15 +35,21 @@ def canonical_email(value: str) -> str:
     So such local parts are refused up front rather than failing silently later, and
     `user@bücher.de` and `user@xn--bcher-kva.de` are one address.
 
-    The check is of syntax (what `format: email` documents): special-use domains such
-    as `.test` pass too. Whether an address receives mail is for the confirmation
-    email (double opt-in) to find out.
+    The check is of syntax (what `format: email` and EMAIL_PATTERN document), plus
+    what every deliverable address has: a domain with a dot, ending in a letter.
+    Special-use domains such as `.test` pass. Whether an address receives mail is for
+    the confirmation email (double opt-in) to find out.
     """
+    if "@" in value and "." not in value.rpartition("@")[2]:
+        raise ValueError(
+            "Not a valid email address: the part after the @ must be a domain name with "
+            "a dot, such as example.com"
+        )
     try:
         result = validate_email(
             value,
             check_deliverability=False,
-            globally_deliverable=False,
+            globally_deliverable=True,
             test_environment=True,
             allow_smtputf8=False,
         )
@@ -46,7 +59,10 @@ def canonical_email(value: str) -> str:
                 "Addresses with non-ASCII characters before the @ are not supported"
             ) from exc
         raise ValueError(f"Not a valid email address: {exc}") from exc
-    return (result.ascii_email or result.normalized).lower()
+    address = (result.ascii_email or result.normalized).lower()
+    if not _EMAIL.fullmatch(address):  # what the schema promises, whatever the library says
+        raise ValueError("Not a valid email address")
+    return address
 
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,25}$"
@@ -78,7 +94,11 @@ Email = Annotated[
     str,
     StringConstraints(max_length=254),
     AfterValidator(canonical_email),
-    Field(json_schema_extra={"format": "email"}, examples=["fan@example.com"]),
+    Field(
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+        description="An email address; its domain has a dot (`a@b` is refused).",
+        examples=["fan@example.com"],
+    ),
 ]
 
 

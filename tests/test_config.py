@@ -79,6 +79,16 @@ def test_defaults_match_the_spec() -> None:
     assert s.effective_database_url is None  # the local cluster is used
 
 
+def test_public_base_url_follows_port_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC §3: links point at http://localhost:$PORT unless PUBLIC_BASE_URL says where."""
+    monkeypatch.setenv("PORT", "8100")
+    assert Settings().public_url == "http://localhost:8100"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "  ")  # blank, as an unset compose variable
+    assert Settings().public_url == "http://localhost:8100"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://alerts.example.org/")
+    assert Settings().public_url == "https://alerts.example.org"
+
+
 def test_user_agent_carries_the_contact_email(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTACT_EMAIL", "ops@example.com")
     assert "contact: ops@example.com" in Settings().user_agent
