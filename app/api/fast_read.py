@@ -6,8 +6,9 @@ then, once a plain Starlette route served it, the middleware layers every reques
 passes (server errors, telemetry, body limit, exception handling, an exit stack), each
 wrapping `send` once more (py-spy, bench/RESULTS.md). `PlayerReads` sits in front of
 that stack (see `app.main.App`): a GET whose path is a player's answers from here with
-the same service call, the same JSON and the same error answers, rendered by the app's
-own exception handlers; everything else goes on to the stack. The metrics and access
+the operation's one implementation (`app.players.service.player_json`, which the route
+calls too) and the same error answers, rendered by the app's own exception handlers;
+everything else goes on to the stack. The metrics and access
 log layer wraps both, so the request is counted and logged like any other.
 
 The FastAPI route stays: it is the documented operation (`players-get`) and it answers
@@ -25,7 +26,6 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.players import service
-from app.players.schemas import PlayerOut
 from app.schemas import USERNAME_PATTERN
 from app.urls import API_PREFIX
 
@@ -47,12 +47,6 @@ _PATH = re.compile(
 _JSON = (b"content-type", b"application/json")
 
 
-async def player_json(scope: Scope, username: str) -> bytes:
-    """The Player JSON of the contract, as the documented operation answers it."""
-    row = await service.read_player(scope["app"].state.read_pool, username)
-    return PlayerOut.model_validate(row).model_dump_json().encode()
-
-
 class PlayerReads:
     """Pure ASGI: answers `GET /players/{username}`, passes anything else to `app`."""
 
@@ -70,7 +64,7 @@ class PlayerReads:
             return
         scope["route"] = ROUTE
         try:
-            body = await player_json(scope, match[1])
+            body = await service.player_json(scope["app"].state.read_pool, match[1])
         except Exception as exc:
             await answer_error(scope, receive, send, exc)
             return

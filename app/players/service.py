@@ -20,6 +20,7 @@ from app.chesscom.retry import with_retries
 from app.db import ReadPool
 from app.errors import AppError, NotFound, UpstreamUnavailable
 from app.models import EmailSubscription, Player
+from app.players.schemas import PlayerOut
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,15 @@ async def read_player(pool: ReadPool, username: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"Player '{name}' is not tracked")
     return dict(row)
+
+
+async def player_json(pool: ReadPool, username: str) -> bytes:
+    """THE answer of `GET /players/{username}`: the Player JSON, or NotFound.
+
+    Both doors of that operation call this and only this: the read ahead of the
+    framework's stack (app/api/fast_read.py) and the documented FastAPI route (what the
+    fast path does not match). Serialised once, by the model itself."""
+    return PlayerOut.model_validate(await read_player(pool, username)).model_dump_json().encode()
 
 
 async def get_player(session: AsyncSession, username: str) -> Player:

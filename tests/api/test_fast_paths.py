@@ -60,6 +60,33 @@ async def test_fast_read_answers_like_the_documented_operation(
     assert head.status_code == 405 and head.headers["allow"] == "DELETE, GET"
 
 
+async def test_both_doors_of_the_player_read_are_one_implementation(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read ahead of the stack and the documented route answer with the same call
+    (issue 18 item 6): change it, and both answers change."""
+    asked: list[str] = []
+
+    async def the_one(pool: object, username: str) -> bytes:
+        asked.append(username)
+        return b'{"answered_by": "player_json"}'
+
+    monkeypatch.setattr(players_service, "player_json", the_one)
+
+    stack = FastAPI.build_middleware_stack(app)  # FastAPI's own, without the read in front
+
+    async def route_only(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = app  # as the app's __call__ sets it
+        await stack(scope, receive, send)
+
+    fast = await client.get("/api/v1/players/hikaru")
+    transport = httpx.ASGITransport(app=route_only)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as direct:
+        routed = await direct.get("/api/v1/players/Hikaru")
+    assert fast.json() == routed.json() == {"answered_by": "player_json"}
+    assert asked == ["hikaru", "Hikaru"]
+
+
 async def test_fast_read_is_counted_under_its_route_template(
     client: httpx.AsyncClient,
 ) -> None:

@@ -83,9 +83,8 @@ async def refresh_all(
     responses=error_responses(404, 422),
 )
 async def get_player(username: UsernamePath, pool: ReadPoolDep) -> Response:
-    player = PlayerOut.model_validate(await service.read_player(pool, username))
-    # Serialised once by the model itself (FastAPI would validate it a second time).
-    return Response(player.model_dump_json(), media_type="application/json")
+    # The one implementation, shared with the read ahead of the stack (app/api/fast_read.py).
+    return Response(await service.player_json(pool, username), media_type="application/json")
 
 
 @router.post(
