@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import asyncpg
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -168,21 +169,31 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
     """Single statements in autocommit leave no session state behind (see ReadPool)."""
 
 
+# Options of SQLAlchemy's asyncpg adapter that a URL may carry, not of asyncpg.connect.
+_ADAPTER_OPTIONS = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func"})
+
+
+def asyncpg_connect_args(url: str | URL) -> dict[str, Any]:
+    """asyncpg.connect() / create_pool() keywords for a `postgresql+asyncpg://` URL.
+
+    Derived here only, by SQLAlchemy's asyncpg dialect itself (host or socket, port,
+    user, password, database, ssl and the other query options), so that every
+    connection of ours (the engine's, the API's read pool, the worker's LISTEN) reaches
+    the same server the same way.
+    """
+    parsed = make_url(url)
+    _, options = parsed.get_dialect()().create_connect_args(parsed)
+    return {key: value for key, value in options.items() if key not in _ADAPTER_OPTIONS}
+
+
 async def create_read_pool(engine: AsyncEngine, size: int) -> ReadPool:
     """A `ReadPool` of up to `size` connections to the engine's database, same parameters."""
-    _, options = engine.dialect.create_connect_args(engine.url)
-    connect: dict[str, Any] = {
-        key: value
-        for key, value in options.items()
-        # Options of SQLAlchemy's adapter, not of asyncpg.connect.
-        if key not in {"prepared_statement_cache_size", "prepared_statement_name_func"}
-    }
     pool = await asyncpg.create_pool(
         min_size=0,
         max_size=size,
         init=_decode_json,
         reset=_nothing_to_reset,
-        **connect,
+        **asyncpg_connect_args(engine.url),
     )
     return ReadPool(pool, size)
 

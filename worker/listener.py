@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
+from app.db import asyncpg_connect_args
 from worker import metrics
 
 log = logging.getLogger(__name__)
@@ -34,20 +34,6 @@ BACKOFF_MAX_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
 KEEPALIVE_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 5.0
-
-
-def asyncpg_connect_args(url: str) -> dict[str, object]:
-    """asyncpg.connect() keywords for a SQLAlchemy `postgresql+asyncpg://` URL."""
-    parsed = make_url(url)
-    ssl = parsed.query.get("ssl")
-    return {
-        "host": parsed.host,
-        "port": parsed.port,
-        "user": parsed.username,
-        "password": parsed.password,
-        "database": parsed.database,
-        "ssl": ssl if isinstance(ssl, str) else None,
-    }
 
 
 class OutboxListener:
@@ -101,7 +87,7 @@ class OutboxListener:
 
     async def _connect(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
-            **self._connect_args, timeout=CONNECT_TIMEOUT_SECONDS
+            **{**self._connect_args, "timeout": CONNECT_TIMEOUT_SECONDS}
         )
         try:
             await conn.add_listener(self.channel, self._notified)
