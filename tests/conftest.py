@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chesscom.client import ChessComClient
@@ -18,6 +19,11 @@ from app.main import create_app
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.webhooks import offline_resolver
+
+# No timing asserts in tests: hypothesis' default 200 ms per example is one, and on a
+# loaded two-core machine a pure test missed it (311 ms once, 11 ms when re-run).
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 SIM_BASE = "http://chesscom.test/pub"
