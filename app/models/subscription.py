@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -26,9 +27,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin
 
-# Live time classes a subscription can choose from (daily games never notify, SPEC §6).
-TIME_CLASSES = ("bullet", "blitz", "rapid")
+# Live time classes a subscription can choose from (daily games never notify, SPEC §6):
+# written here only. Schemas, pages, the check constraint and the column default derive
+# from it (the migrations keep the SQL they were written with).
+TimeClass = Literal["bullet", "blitz", "rapid"]
+TIME_CLASSES: tuple[TimeClass, ...] = get_args(TimeClass)
 DEFAULT_TIME_CLASSES = TIME_CLASSES
+_SQL_TIME_CLASSES = ", ".join(f"'{c}'" for c in TIME_CLASSES)
 
 
 class Channel(StrEnum):
@@ -70,7 +75,7 @@ class EmailSubscription(TimestampMixin, Base):
         # Detection fans out to the active, confirmed subscribers of one player.
         CheckConstraint(
             "cardinality(time_classes) >= 1 "
-            "AND time_classes <@ ARRAY['bullet', 'blitz', 'rapid']::varchar[]",
+            f"AND time_classes <@ ARRAY[{_SQL_TIME_CLASSES}]::varchar[]",
             name="time_classes_valid",
         ),
         Index(
@@ -115,7 +120,7 @@ class EmailSubscription(TimestampMixin, Base):
     time_classes: Mapped[list[str]] = mapped_column(
         ARRAY(String(16)),
         default=lambda: list(DEFAULT_TIME_CLASSES),
-        server_default=text("'{bullet,blitz,rapid}'::varchar[]"),
+        server_default=text("'{" + ",".join(TIME_CLASSES) + "}'::varchar[]"),
     )
     rated_only: Mapped[bool] = mapped_column(default=False, server_default="false")
 

@@ -17,11 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from app.models.subscription import TIME_CLASSES
+from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES, TimeClass
 from app.schemas import Email, StrictModel
 
-TimeClass = Literal["bullet", "blitz", "rapid"]
-assert set(TimeClass.__args__) == set(TIME_CLASSES)  # type: ignore[attr-defined]
 DeliveryMode = Literal["immediate", "digest"]
 HourMinute = Annotated[
     str,
@@ -59,7 +57,7 @@ def zone_choices() -> list[str]:
 
 
 def _default_classes() -> list[TimeClass]:
-    return ["bullet", "blitz", "rapid"]
+    return list(DEFAULT_TIME_CLASSES)
 
 
 class Filters(StrictModel):

@@ -21,6 +21,7 @@ from app.api.pages.site import CheckedForm, PlayerCard, _page, _text
 from app.api.ratelimit import rate_limit
 from app.db import ReadPool
 from app.errors import NotFound
+from app.models.subscription import DEFAULT_TIME_CLASSES
 from app.player_pages import queries
 from app.player_pages.badge import badge, render, state_of
 from app.player_pages.conditional import Answer
@@ -100,7 +101,7 @@ async def player_page(
         streams=sum(1 for e in recent if e.kind == "stream"),
         picture=picture,
         page_url=f"{base}{player_path(parsed)}",
-        time_classes=["bullet", "blitz", "rapid"],
+        time_classes=list(DEFAULT_TIME_CLASSES),
     )
 
 

@@ -33,7 +33,7 @@ from app.chesscom.payloads import Profile
 from app.config import Settings
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
 from app.models import Channel
-from app.models.subscription import TIME_CLASSES
+from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES
 from app.player_pages.home import home_lists
 from app.players import service as players
 from app.schemas import USERNAME_PATTERN, canonical_email
@@ -193,7 +193,7 @@ async def subscribe(
             "preview.html",
             player=card,
             email=email,
-            time_classes=["bullet", "blitz", "rapid"],
+            time_classes=list(DEFAULT_TIME_CLASSES),
         )
     filters = form_filters(form)
     if filters is None:
@@ -290,7 +290,7 @@ class ManageVisit:
             error=error,
             zones=zone_choices(),
             hours=range(24),
-            time_classes=["bullet", "blitz", "rapid"],
+            time_classes=list(DEFAULT_TIME_CLASSES),
         )
 
     def back(self, done: str) -> RedirectResponse:
