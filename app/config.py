@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     chesscom_user_agent: str | None = None
     chesscom_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Chess.com's streamer list (SPEC §10): read by one worker per period, in the budget.
+    streamers_poll_seconds: int = Field(default=60, ge=5)
+
+    # Lichess (SPEC §10): one request at a time across every process, at most this rate.
+    lichess_api_base: AnyHttpUrl = AnyHttpUrl("https://lichess.org")
+    lichess_requests_per_second: float = Field(default=1.0, gt=0, le=100)
+    lichess_token: str | None = None
+    lichess_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Every Lichess player is looked at about this often while the budget allows.
+    lichess_sweep_seconds: float = Field(default=5.0, ge=1)
+
     # Mail
     smtp_host: str | None = None
     smtp_port: int | None = Field(default=None, ge=1, le=65535)
@@ -208,6 +219,7 @@ class Settings(BaseSettings):
         "vapid_subject",
         "telegram_bot_token",
         "public_base_url",
+        "lichess_token",
         mode="before",
     )
     @classmethod
@@ -271,6 +283,10 @@ class Settings(BaseSettings):
     @property
     def api_base(self) -> str:
         return str(self.chesscom_api_base).rstrip("/")
+
+    @property
+    def lichess_base(self) -> str:
+        return str(self.lichess_api_base).rstrip("/")
 
     @property
     def public_url(self) -> str:

@@ -30,7 +30,9 @@ SIM_BASE = "http://chesscom.test/pub"
 
 # Settings must come from the fixtures only, never from a developer's shell.
 for _var in list(os.environ):
-    if _var.startswith(("SMTP_", "RATE_LIMIT_", "POLL_", "CHESSCOM_")) or _var in {
+    if _var.startswith(
+        ("SMTP_", "RATE_LIMIT_", "POLL_", "CHESSCOM_", "LICHESS_", "STREAMERS_")
+    ) or _var in {
         "ADMIN_TOKEN",
         "SECRET_KEY",
         "APP_ENV",

@@ -27,6 +27,7 @@ from app.chesscom.errors import (
     RateLimited,
 )
 from app.chesscom.payloads import Archive, ArchiveIndex, Profile
+from app.chesscom.streamers import Streamers
 from app.closing import AsyncClosing
 from app.retry_after import parse_retry_after
 
@@ -119,6 +120,10 @@ class ChessComClient(AsyncClosing):
         """`/player/{username}/games/archives`: the URLs of the months with games."""
         path = f"/player/{path_username(username)}/games/archives"
         return await self._get("archives", path, ArchiveIndex, username, etag)
+
+    async def get_streamers(self, etag: str | None = None) -> Fetched[Streamers] | NotModified:
+        """`/streamers`: Chess.com's streamers and who of them is live (one request)."""
+        return await self._get("streamers", "/streamers", Streamers, "", etag)
 
     async def _get(
         self, kind: str, path: str, model: type[M], username: str, etag: str | None

@@ -42,6 +42,7 @@ FINAL_STATUSES = ("sent", "failed", "skipped", "digested")
 
 class NotificationType(StrEnum):
     live_match = "live_match"
+    stream_started = "stream_started"  # SPEC §10: a tracked player went live on a stream
     confirmation = "confirmation"
     erase_request = "erase_request"
     manage_link = "manage_link"

@@ -37,6 +37,9 @@ class GameRecord:
     white_result: str = ""
     black_result: str = ""
     rated: bool = False
+    # A game seen starting (Lichess's status API), not a finished archive game: no
+    # result, no opponent, and whether it is rated is not known yet.
+    in_progress: bool = False
 
     @property
     def is_live(self) -> bool:
@@ -86,6 +89,7 @@ class LiveSession:
     name: str | None
     started_at: int  # Unix seconds
     games: tuple[GameRecord, ...]
+    platform: str = "chesscom"  # the player's platform (SPEC §10)
 
     @property
     def time_classes(self) -> list[str]:
@@ -94,8 +98,35 @@ class LiveSession:
 
     @property
     def rated_time_classes(self) -> list[str]:
-        """The time classes of the session's rated games (for "rated only" filters)."""
-        return sorted({g.time_class for g in self.games if g.rated})
+        """The time classes of the session's rated games (for "rated only" filters).
+
+        A game seen starting counts: whether it is rated is not known before it ends,
+        and a rated-only subscriber would rather hear of it than miss it."""
+        return sorted({g.time_class for g in self.games if g.rated or g.in_progress})
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStream:
+    """Where a live stream is watched (`type`: twitch, youtube, kick, lichess...)."""
+
+    type: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """A ``stream_started`` event: a tracked player went live on a stream (SPEC §10)."""
+
+    username: str
+    name: str | None
+    platform: str  # the player's platform: chesscom / lichess
+    key: str  # the player key
+    started_at: int  # Unix seconds
+    stream: LiveStream
+
+    @property
+    def stream_url(self) -> str | None:
+        return self.stream.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +145,10 @@ class Digest:
     sessions: tuple[LiveSession, ...]
 
 
-Payload = LiveSession | NoPayload | Digest
+Payload = LiveSession | StreamStarted | NoPayload | Digest
 
 _LIVE_SESSION = TypeAdapter(LiveSession)
+_STREAM = TypeAdapter(StreamStarted)
 _DIGEST = TypeAdapter(Digest)
 
 
@@ -127,6 +159,9 @@ def dump_payload(payload: Payload) -> dict[str, Any]:
     if isinstance(payload, Digest):
         digest: dict[str, Any] = _DIGEST.dump_python(payload, mode="json")
         return digest
+    if isinstance(payload, StreamStarted):
+        stream: dict[str, Any] = _STREAM.dump_python(payload, mode="json")
+        return stream
     result: dict[str, Any] = _LIVE_SESSION.dump_python(payload, mode="json")
     return result
 
@@ -137,6 +172,9 @@ def load_payload(kind: str, data: Mapping[str, Any]) -> Payload:
     if kind == NotificationType.live_match:
         session: LiveSession = _LIVE_SESSION.validate_python(dict(data))
         return session
+    if kind == NotificationType.stream_started:
+        started: StreamStarted = _STREAM.validate_python(dict(data))
+        return started
     if kind == NotificationType.digest:
         digest: Digest = _DIGEST.validate_python(dict(data))
         return digest
@@ -150,8 +188,15 @@ def load_payload(kind: str, data: Mapping[str, Any]) -> Payload:
 
 
 def live_session(
-    username: str, name: str | None, started_at: int, games: Sequence[GameRecord]
+    username: str,
+    name: str | None,
+    started_at: int,
+    games: Sequence[GameRecord],
+    *,
+    platform: str = "chesscom",
 ) -> LiveSession:
     """A live-session payload with its games in the order they ended."""
     ordered = tuple(sorted(games, key=lambda g: (g.end_time, g.event_id)))
-    return LiveSession(username=username, name=name, started_at=started_at, games=ordered)
+    return LiveSession(
+        username=username, name=name, started_at=started_at, games=ordered, platform=platform
+    )

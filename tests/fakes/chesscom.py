@@ -10,6 +10,8 @@ It behaves like the real service where our code cares: routes under `/pub`, stro
 ETags from a content hash with `Last-Modified`, 304 on `If-None-Match`, 404/410
 JSON, 301 after a rename, 403 without contact info in the User-Agent, 429 with
 `Retry-After` above a concurrency cap, latency, and per-player fault injection.
+`/pub/streamers` lists the streamers (`set_streamer`, `start_stream`, `end_stream`)
+with the same ETags, 304s and faults (`endpoint="streamers"`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ TYPICAL_DURATION = {"bullet": 110, "blitz": 430, "rapid": 1300, "daily": 3 * 864
 DRAWS = {"agreed", "repetition", "stalemate", "insufficient", "50move", "timevsinsufficient"}
 OPPONENTS = ("fabianocaruana", "anishgiri", "lachesisq", "firouzja2003", "gukeshdommaraju")
 
-Endpoint = str  # "profile" | "archive" | "archives"
+Endpoint = str  # "profile" | "archive" | "archives" | "streamers"
 CLIENT_CLOSED = 499  # recorded when the client hung up before the answer (nginx's code)
 
 
@@ -138,12 +140,14 @@ class ChessComSimulator:
         self._redirects: dict[str, str] = {}
         self._faults: dict[str | None, list[_Fault]] = {}
         self._validators: dict[str, tuple[str, float]] = {}
+        self._streamers: dict[str, dict[str, Any]] = {}
         self._player_ids = itertools.count(15_448_422)
         self._live_ids = itertools.count(98_765_432_101)
         self._daily_ids = itertools.count(612_345_001)
         player = BASE_PATH + "/player/{username}"
         self.app = Starlette(
             routes=[
+                Route(BASE_PATH + "/streamers", self._streamers_list),
                 Route(player, self._profile),
                 Route(player + "/games/archives", self._archives),
                 Route(player + "/games/{year}/{month}", self._archive),
@@ -278,6 +282,65 @@ class ChessComSimulator:
             self._players[name] = player
             self._redirects[old.lower()] = name
 
+    # -- streamers -------------------------------------------------------------------
+
+    def set_streamer(
+        self,
+        username: str,
+        *,
+        live: bool = False,
+        platforms: list[dict[str, Any]] | None = None,
+        twitch_url: str | None = None,
+    ) -> None:
+        """List `username` as a streamer. Without `platforms` the entry has Twitch only
+        and no `platforms` key (an older entry); `live` sets `is_live`."""
+        name = username.lower()
+        entry: dict[str, Any] = {
+            "username": username,
+            "avatar": f"https://images.chesscomfiles.com/uploads/v1/user/{name}.png",
+            "twitch_url": twitch_url or f"https://twitch.tv/{name}",
+            "url": f"{WEB}/member/{name}",
+            "is_live": live,
+            "is_community_streamer": False,
+        }
+        if platforms is not None:
+            entry["platforms"] = copy.deepcopy(platforms)
+        with self._lock:
+            self._streamers[name] = entry
+
+    def start_stream(self, username: str, platform: str = "twitch") -> None:
+        """Go live on `platform` (the main live one); listed with platforms if not yet."""
+        name = username.lower()
+        with self._lock:
+            entry = self._streamers.get(name)
+        if entry is None or "platforms" not in entry:
+            self.set_streamer(username, platforms=[])
+        with self._lock:
+            entry = self._streamers[name]
+            entry["is_live"] = True
+            for p in entry["platforms"]:
+                p["is_main_live_platform"] = False
+            live = next((p for p in entry["platforms"] if p["type"] == platform), None)
+            if live is None:
+                live = {
+                    "type": platform,
+                    "stream_url": f"https://{platform}.example/{name}",
+                    "channel_url": f"https://{platform}.example/{name}",
+                }
+                entry["platforms"].append(live)
+            live.update(is_live=True, is_main_live_platform=True)
+
+    def end_stream(self, username: str) -> None:
+        with self._lock:
+            entry = self._streamers[username.lower()]
+            entry["is_live"] = False
+            for p in entry.get("platforms", []):
+                p.update(is_live=False, is_main_live_platform=False)
+
+    def remove_streamer(self, username: str) -> None:
+        with self._lock:
+            self._streamers.pop(username.lower(), None)
+
     # -- faults -----------------------------------------------------------------------
 
     def fail(
@@ -332,6 +395,17 @@ class ChessComSimulator:
                     return fault
         return None
 
+    def _take_streamers_fault(self) -> _Fault | None:
+        """Only faults aimed at the list (`endpoint="streamers"`): a fault for "anyone"
+        means the players' endpoints, as before the list existed."""
+        with self._lock:
+            for fault in self._faults.get(None, []):
+                if fault.endpoint == "streamers" and fault.remaining != 0:
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
     # -- inspection -------------------------------------------------------------------
 
     def requests_for(self, username: str) -> list[RecordedRequest]:
@@ -369,6 +443,49 @@ class ChessComSimulator:
         return await self._handle(
             request, "archive", lambda p: {"games": copy.deepcopy(p.months.get(key, []))}
         )
+
+    async def _streamers_list(self, request: Request) -> Response:
+        record = RecordedRequest(
+            request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}
+        )
+        with self._lock:
+            self.requests.append(record)
+            self.in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+            over_cap = self.max_concurrent is not None and self.in_flight > self.max_concurrent
+        try:
+            response = await self._respond_streamers(request, over_cap)
+            record.status = response.status_code
+            return response
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _respond_streamers(self, request: Request, over_cap: bool) -> Response:
+        if self.require_contact and not has_contact_info(request.headers.get("user-agent", "")):
+            return _json_error(403, "Forbidden: identify your client with contact info.")
+        if over_cap:
+            return _json_error(429, "Too many parallel requests.", {"Retry-After": "1"})
+        if self.latency_seconds and not await _pause(request, self.latency_seconds):
+            return Response(status_code=CLIENT_CLOSED)
+        fault = self._take_streamers_fault()
+        if fault is not None:
+            if fault.delay and not await _pause(request, fault.delay):
+                return Response(status_code=CLIENT_CLOSED)
+            if fault.malformed:
+                garbled = b'{"streamers": [{"username": 7'
+                return Response(garbled, 200, media_type="application/json")
+            if fault.status is not None:
+                return _json_error(fault.status, f"Simulated HTTP {fault.status}.")
+        with self._lock:
+            listed = [copy.deepcopy(e) for _, e in sorted(self._streamers.items())]
+            body = json.dumps({"streamers": listed}, separators=(",", ":")).encode()
+            etag, modified = self._validate(request.url.path, body)
+        headers = {"ETag": etag, "Last-Modified": formatdate(modified, usegmt=True)}
+        inm = request.headers.get("if-none-match")
+        if inm is not None and _etag_matches(inm, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, 200, headers=headers, media_type="application/json")
 
     async def _unknown(self, request: Request) -> Response:
         return _json_error(404, 'Data provider not found for key "' + request.url.path + '".')
