@@ -17,6 +17,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from app.players.keys import KEY_DESCRIPTION, KEY_PATTERN
+
 T = TypeVar("T")
 
 
@@ -65,15 +67,14 @@ def canonical_email(value: str) -> str:
     return address
 
 
-USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,25}$"
+# Wherever a username is accepted, a player key is (SPEC §4): `hikaru` or `lichess:name`.
+USERNAME_PATTERN = KEY_PATTERN
+USERNAME_HINT = "Enter a Chess.com username (3 to 25 letters, digits, _ or -) or lichess:<name>."
 
 Username = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=USERNAME_PATTERN, to_lower=True),
-    Field(
-        description="A Chess.com username: 3 to 25 letters, digits, '_' or '-'.",
-        examples=["hikaru"],
-    ),
+    Field(description=KEY_DESCRIPTION, examples=["hikaru", "lichess:drnykterstein"]),
 ]
 # RFC 3339 `date-time`, what OpenAPI's `format: date-time` promises: a date, a time and
 # an offset. pydantic alone would also take `0.5` or `1700000000` (Unix time) or a bare date.

@@ -18,6 +18,7 @@ from app.db import create_engine, create_session_factory
 from app.main import create_app
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.lichess import LichessSimulator
 from tests.fakes.webhooks import offline_resolver
 
 # No timing asserts in tests: hypothesis' default 200 ms per example is one, and on a
@@ -27,6 +28,7 @@ hypothesis_settings.load_profile("suite")
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 SIM_BASE = "http://chesscom.test/pub"
+LICHESS_BASE = "http://lichess.test"
 
 # Settings must come from the fixtures only, never from a developer's shell.
 for _var in list(os.environ):
@@ -91,6 +93,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "secret_key": "test-secret-key-" + "x" * 32,
         "admin_token": ADMIN_TOKEN,
         "chesscom_api_base": SIM_BASE,
+        "lichess_api_base": LICHESS_BASE,
         "contact_email": "ci@example.com",
         "rate_limit_enabled": False,
         "public_base_url": "http://testserver",
@@ -110,6 +113,17 @@ def simulator() -> ChessComSimulator:
 def chesscom_transport(simulator: ChessComSimulator) -> httpx.AsyncBaseTransport:
     """Requests to Chess.com go in-process into the simulator (the app's and the worker's)."""
     return simulator.transport()
+
+
+@pytest.fixture
+def lichess() -> LichessSimulator:
+    return LichessSimulator()
+
+
+@pytest.fixture
+def lichess_transport(lichess: LichessSimulator) -> httpx.AsyncBaseTransport:
+    """Requests to Lichess go in-process into its simulator (the app's and the worker's)."""
+    return lichess.transport()
 
 
 def chesscom_client(
@@ -134,9 +148,13 @@ def settings(clean_db: str, tmp_path: Path, settings_overrides: dict[str, object
 
 @pytest.fixture
 async def app(
-    settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
+    settings: Settings,
+    chesscom_transport: httpx.AsyncBaseTransport,
+    lichess_transport: httpx.AsyncBaseTransport,
 ) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, chesscom_transport=chesscom_transport)
+    application = create_app(
+        settings, chesscom_transport=chesscom_transport, lichess_transport=lichess_transport
+    )
     application.state.webhook_resolver = offline_resolver  # no DNS query leaves a test
     async with application.router.lifespan_context(application):
         yield application

@@ -191,7 +191,8 @@ async def test_notification_logs_carry_the_idempotency_key(scratch_url: str) -> 
 
 async def test_other_unique_keys_of_spec(scratch_url: str) -> None:
     await db.upgrade(scratch_url)
-    assert ["username"] in (await unique_constraints(scratch_url, "players")).values()
+    # A player is (platform, username) (SPEC §5, issue 19).
+    assert ["platform", "username"] in (await unique_constraints(scratch_url, "players")).values()
     assert ["email", "player_id"] in (
         await unique_constraints(scratch_url, "email_subscriptions")
     ).values()

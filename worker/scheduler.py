@@ -108,9 +108,12 @@ FROM unnest(CAST(:ids AS bigint[]), CAST(:playing AS boolean[]),
 WHERE p.player_id = v.player_id
 """
 
-DUE = "p.next_poll_at <= now()"
+# The archive schedule serves Chess.com players (Lichess ones wait at 'infinity' and are
+# swept by worker.sources.lichess).
+CHESSCOM = "p.platform = 'chesscom'"
+DUE = f"p.next_poll_at <= now() AND {CHESSCOM}"
 # --once: every player not polled since this run began, due or not.
-NOT_POLLED_SINCE = "(p.last_polled_at IS NULL OR p.last_polled_at < :since)"
+NOT_POLLED_SINCE = f"(p.last_polled_at IS NULL OR p.last_polled_at < :since) AND {CHESSCOM}"
 
 
 def claim_limit(limit: int, requests_per_second: float) -> int:
@@ -200,12 +203,17 @@ async def release_players(session: AsyncSession, player_ids: list[int]) -> None:
 
 async def count_tracked(session: AsyncSession) -> int:
     """Players the request budget serves (closed accounts excepted)."""
-    value = await session.scalar(text("SELECT count(*) FROM players WHERE gone_at IS NULL"))
+    value = await session.scalar(
+        text("SELECT count(*) FROM players AS p WHERE gone_at IS NULL AND " + CHESSCOM)
+    )
     return int(value or 0)
 
 
 async def seconds_until_next_due(session: AsyncSession) -> float | None:
     value = await session.scalar(
-        text("SELECT extract(epoch FROM min(next_poll_at) - now()) FROM players")
+        text(
+            "SELECT extract(epoch FROM min(next_poll_at) - now()) FROM players AS p WHERE "
+            + CHESSCOM
+        )
     )
     return None if value is None else max(0.0, float(value))

@@ -41,13 +41,20 @@ from app.api.webhook_docs import install_webhook_docs
 from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import create_engine, create_read_pool, create_session_factory
+from app.lichess.client import LichessClient
+from app.lichess.gate import LichessGate
 from app.logging import configure_logging
 from app.player_pages.feed import FeedBodies
+from app.players.platforms import LichessProfiles, Platforms
 from app.tokens import TokenSigner
 from app.urls import API_PREFIX
 
 log = logging.getLogger(__name__)
 
+
+# A visitor tracking a Lichess player waits at most this long for the one-at-a-time
+# turn shared with the worker's sweep (then 503): a sweep's request takes well under it.
+LICHESS_API_WAIT_SECONDS = 10.0
 
 DESCRIPTION = """
 Track Chess.com players and get an email the moment one of them starts playing live chess.
@@ -99,6 +106,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     chesscom_transport: httpx.AsyncBaseTransport | None = None,
+    lichess_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the app. Tests pass their own settings and a transport to the simulator."""
     settings = settings or load_settings()
@@ -125,6 +133,21 @@ def create_app(
             timeout=settings.chesscom_timeout_seconds,
             transport=chesscom_transport,
         )
+        app.state.lichess = LichessClient(
+            settings.lichess_base,
+            user_agent=settings.user_agent,
+            token=settings.lichess_token,
+            timeout=settings.lichess_timeout_seconds,
+            transport=lichess_transport,
+        )
+        gate = LichessGate(
+            app.state.session_factory,
+            settings.lichess_requests_per_second,
+            max_wait_seconds=LICHESS_API_WAIT_SECONDS,
+        )
+        app.state.platforms = Platforms(
+            app.state.chesscom, LichessProfiles(app.state.lichess, gate)
+        )
         app.state.signer = TokenSigner(settings.resolved_secret_key())
         app.state.migration_heads = migration_heads()
         app.state.background_tasks = set[asyncio.Task[None]]()
@@ -136,6 +159,7 @@ def create_app(
             for task in list(app.state.background_tasks):
                 task.cancel()
             await app.state.chesscom.aclose()
+            await app.state.lichess.aclose()
             await app.state.read_pool.close()
             await engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import ReadPool
+from app.players.platforms import Platforms
 from app.tokens import TokenSigner
 from app.webhooks.guard import Resolver, system_resolver
 
@@ -54,6 +55,11 @@ async def _chesscom(request: Request) -> ChessComClient:
     return client
 
 
+async def _platforms(request: Request) -> Platforms:
+    platforms: Platforms = request.app.state.platforms
+    return platforms
+
+
 async def _signer(request: Request) -> TokenSigner:
     signer: TokenSigner = request.app.state.signer
     return signer
@@ -71,11 +77,13 @@ async def _webhook_resolver(request: Request) -> Resolver:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ChessComDep = Annotated[ChessComClient, Depends(_chesscom)]
+PlatformsDep = Annotated[Platforms, Depends(_platforms)]
 SignerDep = Annotated[TokenSigner, Depends(_signer)]
 WebhookResolverDep = Annotated[Resolver, Depends(_webhook_resolver)]
 
 __all__ = [
     "ChessComDep",
+    "PlatformsDep",
     "ReadPoolDep",
     "SessionDep",
     "SettingsDep",

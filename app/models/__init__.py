@@ -6,6 +6,7 @@ from app.models.event import Event
 from app.models.notification import NotificationLog, NotificationStatus, NotificationType
 from app.models.player import Player
 from app.models.preferences import SentDigest, SubscriberPreferences
+from app.models.sources import LichessRequestBudget, SourceLease
 from app.models.subscription import WEBHOOK_FORMATS, Channel, EmailSubscription, Subscription
 from app.models.telegram import TelegramBot, TelegramChat
 from app.models.token import ApiToken
@@ -17,12 +18,14 @@ __all__ = [
     "Channel",
     "EmailSubscription",
     "Event",
+    "LichessRequestBudget",
     "NotificationLog",
     "NotificationStatus",
     "NotificationType",
     "Player",
     "RequestBudget",
     "SentDigest",
+    "SourceLease",
     "SubscriberPreferences",
     "Subscription",
     "TelegramBot",

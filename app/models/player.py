@@ -1,21 +1,55 @@
-"""Tracked players: the seed's tracked-user table plus the poller's state (SPEC §5, §6)."""
+"""Tracked players: the seed's tracked-user table plus the sources' state (SPEC §5, §6, §10).
+
+A player is (platform, username). `player_id` is the primary key every foreign key
+points at: Chess.com's own id for Chess.com players (the seed's rows keep theirs), and
+for Lichess players, who have none, the next value of a descending sequence (-1, -2,
+...), a range Chess.com never uses; a check constraint keeps the two apart. `key` is
+the player key of SPEC §4 (`hikaru`, `lichess:drnykterstein`), computed by PostgreSQL
+and unique: every lookup by a key or a username is one index probe.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Double, Index, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    Double,
+    Index,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin
+
+PLATFORMS = ("chesscom", "lichess")
+# The ids of players without a Chess.com id (Lichess): -1, -2, ...
+LICHESS_IDS = Sequence(
+    "players_lichess_id_seq", increment=-1, start=-1, maxvalue=-1, metadata=Base.metadata
+)
+KEY_EXPRESSION = (
+    "CASE WHEN platform = 'chesscom' THEN username ELSE platform || ':' || username END"
+)
 
 
 class Player(TimestampMixin, Base):
     __tablename__ = "players"
     __table_args__ = (
         CheckConstraint("username = lower(username)", name="username_lower"),
+        CheckConstraint("platform IN ('chesscom', 'lichess')", name="platform_known"),
+        CheckConstraint("(platform = 'chesscom') = (player_id > 0)", name="platform_id_range"),
+        UniqueConstraint("platform", "username"),
+        # Every lookup by player key (API paths, pages, forms).
+        Index("ix_players_key", "key", unique=True),
         # The scheduler's hot query: due players ordered by next poll.
         Index("ix_players_next_poll_at", "next_poll_at"),
         # The home page's most followed players (app.player_pages.queries).
@@ -23,7 +57,9 @@ class Player(TimestampMixin, Base):
     )
 
     player_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    username: Mapped[str] = mapped_column(String(50), unique=True)
+    platform: Mapped[str] = mapped_column(String(16), server_default="chesscom")
+    username: Mapped[str] = mapped_column(String(50))
+    key: Mapped[str] = mapped_column(String(64), Computed(KEY_EXPRESSION, persisted=True))
 
     # Profile fields, as Chess.com publishes them.
     name: Mapped[str | None] = mapped_column(String(200))
@@ -43,6 +79,17 @@ class Player(TimestampMixin, Base):
         JSONB, default=list, server_default=text("'[]'::jsonb")
     )
     is_playing: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # Lichess: the game being played now (its watch link), else None.
+    current_game_url: Mapped[str | None] = mapped_column(String(200))
+
+    # Streams (SPEC §10; worker.sources.streams): live now, where, since when, when last
+    # seen live (a stream resumed within 10 minutes is the same one), and the first read
+    # (the baseline: a stream live then never alerts).
+    is_streaming: Mapped[bool] = mapped_column(default=False, server_default="false")
+    stream_url: Mapped[str | None] = mapped_column(String(500))
+    stream_started_at: Mapped[datetime | None]
+    stream_seen_at: Mapped[datetime | None]
+    stream_checked_at: Mapped[datetime | None]
 
     tracked_since: Mapped[datetime] = mapped_column(server_default=func.now())
     last_checked_at: Mapped[datetime | None]

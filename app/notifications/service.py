@@ -46,7 +46,7 @@ async def list_logs(
         .join(Event, Event.id == NotificationLog.event_id)
     )
     if wanted.username:
-        base = base.where(Player.username == wanted.username.lower())
+        base = base.where(Player.key == wanted.username.lower())
     if wanted.email:
         try:
             address = canonical_email(wanted.email)

@@ -1,4 +1,8 @@
-"""Player rules: tracking, profile refresh, listing (SPEC §4). Services flush, never commit."""
+"""Player rules: tracking, profile refresh, listing (SPEC §4). Services flush, never commit.
+
+A player is named by its key (`hikaru`, `lichess:drnykterstein`, app.players.keys);
+every lookup is by the `key` column, so a Chess.com username is its own key and every
+existing path keeps its meaning."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, literal_column, select
+from sqlalchemy import Select, and_, bindparam, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,8 +22,12 @@ from app.chesscom.errors import ChessComError, PlayerNotFound
 from app.chesscom.payloads import Profile
 from app.chesscom.retry import with_retries
 from app.db import ReadPool
-from app.errors import AppError, NotFound, UpstreamUnavailable
+from app.errors import AppError, NotFound, Unprocessable, UpstreamUnavailable
+from app.lichess.payloads import LichessUser, player_url
 from app.models import EmailSubscription, Player
+from app.models.player import LICHESS_IDS
+from app.players.keys import InvalidKey, Platform, PlayerKey, parse_key
+from app.players.platforms import Platforms
 from app.players.schemas import PlayerOut
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,31 @@ def profile_columns(profile: Profile) -> dict[str, Any]:
         "verified": bool(profile.verified),
         "streaming_platforms": list(profile.streaming_platforms or []),
     }
+
+
+def lichess_columns(user: LichessUser) -> dict[str, Any]:
+    """The players-table columns a Lichess account fills."""
+    profile = user.profile
+    return {
+        "username": user.id,
+        "name": (profile.real_name if profile else None) or user.username,
+        "url": user.url or player_url(user.username),
+        "title": user.title,
+        "country": ((profile.flag or profile.country or "")[:10] or None) if profile else None,
+        "location": (profile.location or "")[:200] or None if profile else None,
+        "status": "closed" if user.closed else None,
+        "last_online": _utc(user.seen_at / 1000) if user.seen_at else None,
+        "joined": _utc(user.created_at / 1000) if user.created_at else None,
+        "verified": user.verified,
+    }
+
+
+def player_key(value: str) -> PlayerKey:
+    """A key from a request, or Unprocessable (422) naming what is wrong."""
+    try:
+        return parse_key(value)
+    except InvalidKey as exc:
+        raise Unprocessable(str(exc)) from exc
 
 
 def subscriber_count_column() -> Any:
@@ -105,6 +138,8 @@ async def fetch_profile(client: ChessComClient, username: str) -> Profile:
 # compiled once (building it per request cost more than running it).
 PUBLIC_COLUMNS = (
     "player_id",
+    "platform",
+    "key",
     "username",
     "name",
     "url",
@@ -120,13 +155,16 @@ PUBLIC_COLUMNS = (
     "is_streamer",
     "verified",
     "is_playing",
+    "is_streaming",
+    "stream_url",
+    "current_game_url",
     "streaming_platforms",
     "tracked_since",
     "last_checked_at",
 )
 _READ_PLAYER = select(
     *(getattr(Player, c) for c in PUBLIC_COLUMNS), subscriber_count_column()
-).where(Player.username == bindparam("username"))
+).where(Player.key == bindparam("key"))
 
 
 # The same statement as text for asyncpg itself: SQLAlchemy's execution layer (a
@@ -134,9 +172,9 @@ _READ_PLAYER = select(
 _READ_PLAYER_SQL = str(_READ_PLAYER.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
 
 
-async def read_player(pool: ReadPool, username: str) -> dict[str, Any]:
+async def read_player(pool: ReadPool, key: str) -> dict[str, Any]:
     """A tracked player's public columns and subscriber count, or NotFound."""
-    name = username.lower()
+    name = key.strip().lower()
     row = await pool.fetchrow(_READ_PLAYER_SQL, name)
     if row is None:
         raise NotFound(f"Player '{name}' is not tracked")
@@ -152,30 +190,66 @@ async def player_json(pool: ReadPool, username: str) -> bytes:
     return PlayerOut.model_validate(await read_player(pool, username)).model_dump_json().encode()
 
 
-async def get_player(session: AsyncSession, username: str) -> Player:
-    row = (await session.execute(_with_count().where(Player.username == username.lower()))).first()
+async def get_player(session: AsyncSession, key: str) -> Player:
+    name = key.strip().lower()
+    row = (await session.execute(_with_count().where(Player.key == name))).first()
     if row is None:
-        raise NotFound(f"Player '{username.lower()}' is not tracked")
+        raise NotFound(f"Player '{name}' is not tracked")
     return attach_count(row[0], row[1])
 
 
-async def find_player(session: AsyncSession, username: str) -> Player | None:
-    return await session.scalar(select(Player).where(Player.username == username.lower()))
+async def find_player(session: AsyncSession, key: str) -> Player | None:
+    return await session.scalar(select(Player).where(Player.key == key.strip().lower()))
 
 
 async def track_player(
+    session: AsyncSession, platforms: Platforms, key: str
+) -> tuple[Player, bool]:
+    """Start tracking the player named by `key`. Returns (player, created). Nothing is
+    stored on failure."""
+    wanted = player_key(key)
+    existing = await find_player(session, wanted.key)
+    if existing is not None:
+        return await get_player(session, wanted.key), False
+    if wanted.platform is Platform.lichess:
+        return await _track_lichess(session, platforms, wanted)
+    return await _track_chesscom(session, platforms.chesscom, wanted.username)
+
+
+async def _track_lichess(
+    session: AsyncSession, platforms: Platforms, wanted: PlayerKey
+) -> tuple[Player, bool]:
+    user = await platforms.lichess_profiles().fetch(wanted.username)
+    columns = lichess_columns(user)
+    stmt: Any = (
+        insert(Player)
+        .values(
+            player_id=LICHESS_IDS.next_value(),
+            platform=Platform.lichess.value,
+            profile_refreshed_at=func.now(),
+            # Lichess players are watched by the status sweep, not the archive schedule.
+            next_poll_at=text("'infinity'::timestamptz"),
+            gone_at=func.now() if user.closed else None,
+            **columns,
+        )
+        .on_conflict_do_nothing(index_elements=[Player.platform, Player.username])
+        .returning(Player.player_id)
+    )
+    created = (await session.execute(stmt)).first() is not None
+    return await get_player(session, wanted.key), created
+
+
+async def _track_chesscom(
     session: AsyncSession, client: ChessComClient, username: str
 ) -> tuple[Player, bool]:
-    """Start tracking `username`. Returns (player, created). Nothing is stored on failure."""
-    existing = await find_player(session, username)
-    if existing is not None:
-        return await get_player(session, existing.username), False
     profile = await fetch_profile(client, username)
     columns = profile_columns(profile)
     # A username freed by a rename may still sit on another (stale) row: release it.
     await session.execute(
         delete(Player).where(
-            Player.username == columns["username"], Player.player_id != profile.player_id
+            Player.platform == Platform.chesscom.value,
+            Player.username == columns["username"],
+            Player.player_id != profile.player_id,
         )
     )
     # ON CONFLICT: two concurrent requests for one new player both succeed; a renamed
@@ -194,14 +268,22 @@ async def track_player(
     return await get_player(session, columns["username"]), created
 
 
-async def refresh_player(session: AsyncSession, client: ChessComClient, username: str) -> Player:
-    player = await find_player(session, username)
+async def refresh_player(session: AsyncSession, platforms: Platforms, key: str) -> Player:
+    player = await find_player(session, key)
     if player is None:
-        raise NotFound(f"Player '{username.lower()}' is not tracked")
-    profile = await fetch_profile(client, player.username)
+        raise NotFound(f"Player '{key.strip().lower()}' is not tracked")
+    if player.platform == Platform.lichess.value:
+        user = await platforms.lichess_profiles().fetch(player.username)
+        for column, value in lichess_columns(user).items():
+            setattr(player, column, value)
+        player.gone_at = datetime.now(UTC) if user.closed else None
+        player.profile_refreshed_at = datetime.now(UTC)
+        await session.flush()
+        return await get_player(session, player.key)
+    profile = await fetch_profile(platforms.chesscom, player.username)
     apply_profile(player, profile)
     await session.flush()
-    return await get_player(session, player.username)
+    return await get_player(session, profile.username)
 
 
 def apply_profile(player: Player, profile: Profile) -> None:
@@ -214,26 +296,26 @@ async def list_players(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[Sequence[Player], int]:
     total = await session.scalar(select(func.count()).select_from(Player)) or 0
-    rows = await session.execute(
-        _with_count().order_by(Player.username).limit(limit).offset(offset)
-    )
+    rows = await session.execute(_with_count().order_by(Player.key).limit(limit).offset(offset))
     return [attach_count(p, c) for p, c in rows.all()], total
 
 
-async def untrack_player(session: AsyncSession, username: str) -> None:
+async def untrack_player(session: AsyncSession, key: str) -> None:
+    name = key.strip().lower()
     result = await session.execute(
-        delete(Player).where(Player.username == username.lower()).returning(Player.player_id)
+        delete(Player).where(Player.key == name).returning(Player.player_id)
     )
     if result.first() is None:
-        raise NotFound(f"Player '{username.lower()}' is not tracked")
+        raise NotFound(f"Player '{name}' is not tracked")
 
 
 async def all_usernames(session: AsyncSession) -> list[str]:
-    return list((await session.scalars(select(Player.username).order_by(Player.username))).all())
+    """Every tracked player's key (a Chess.com player's is its username)."""
+    return list((await session.scalars(select(Player.key).order_by(Player.key))).all())
 
 
 async def refresh_all_profiles(
-    factory: async_sessionmaker[AsyncSession], client: ChessComClient
+    factory: async_sessionmaker[AsyncSession], platforms: Platforms
 ) -> None:
     """Refresh every profile, one short transaction each; one failure never stops the rest."""
     async with factory() as session:
@@ -241,7 +323,7 @@ async def refresh_all_profiles(
     for username in usernames:
         try:
             async with factory() as session, session.begin():
-                await refresh_player(session, client, username)
+                await refresh_player(session, platforms, username)
         except AppError as exc:
             log.warning("refresh of %s failed: %s", username, exc.detail)
         except Exception:
@@ -251,7 +333,7 @@ async def refresh_all_profiles(
 def start_refresh_all(
     running: asyncio.Task[None] | None,
     factory: async_sessionmaker[AsyncSession],
-    client: ChessComClient,
+    platforms: Platforms,
     *,
     keep: set[asyncio.Task[None]],
 ) -> asyncio.Task[None]:
@@ -262,7 +344,7 @@ def start_refresh_all(
     """
     if running is not None and not running.done():
         return running
-    task = asyncio.create_task(refresh_all_profiles(factory, client))
+    task = asyncio.create_task(refresh_all_profiles(factory, platforms))
     keep.add(task)
     task.add_done_callback(keep.discard)
     return task

@@ -32,7 +32,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import InvalidToken, NotFound
 from app.models import (
@@ -46,6 +45,7 @@ from app.models import (
 from app.models.subscription import DEFAULT_TIME_CLASSES
 from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
+from app.players.platforms import Platforms
 from app.subscriptions.me_schemas import Filters
 from app.tokens import Purpose, TokenSigner, email_digest
 
@@ -122,9 +122,9 @@ _NEW_COLUMNS = (
     bindparam("rated_only", type_=_subs.c.rated_only.type).label("rated_only"),
     bindparam("confirmed_at", type_=_subs.c.confirmed_at.type).label("confirmed_at"),
 )
-# A new (email, player) row, the player found by its username in the same statement.
+# A new (email, player) row, the player found by its key in the same statement.
 _INSERT_NEW_BY_NAME = _insert_new_stmt(
-    select(Player.player_id, *_NEW_COLUMNS).where(Player.username == bindparam("username"))
+    select(Player.player_id, *_NEW_COLUMNS).where(Player.key == bindparam("username"))
 )
 _INSERT_NEW_BY_ID = _insert_new_stmt(
     select(bindparam("player_id", type_=BigInteger).label("player_id"), *_NEW_COLUMNS)
@@ -216,7 +216,7 @@ async def _insert_new(
 async def subscribe(
     session: AsyncSession,
     settings: Settings,
-    chesscom: ChessComClient,
+    platforms: Platforms,
     *,
     email: str,
     username: str,
@@ -233,11 +233,9 @@ async def subscribe(
     sub = await _insert_new(session, settings, email=email, player=username, filters=filters)
     if sub is not None:
         return await _settle_new(session, settings, sub)
-    player_id = await session.scalar(
-        select(Player.player_id).where(Player.username == username.lower())
-    )
+    player_id = await session.scalar(select(Player.player_id).where(Player.key == username.lower()))
     if player_id is None:
-        player, _ = await players.track_player(session, chesscom, username)
+        player, _ = await players.track_player(session, platforms, username)
         player_id = player.player_id
     return await _subscribe_pair(
         session, settings, email=email, player_id=player_id, filters=filters

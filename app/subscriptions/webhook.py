@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Channel, EmailSubscription, NotificationLog, NotificationType, Player
 from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
+from app.players.platforms import Platforms
 from app.subscriptions.me_schemas import Filters
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, parse_target
 from app.webhooks.signing import new_secret
@@ -100,7 +100,7 @@ async def queue_manage_link(
 async def subscribe_webhook(
     session: AsyncSession,
     settings: Settings,
-    chesscom: ChessComClient,
+    platforms: Platforms,
     resolver: Resolver,
     *,
     url: str,
@@ -121,7 +121,7 @@ async def subscribe_webhook(
         )
     except RefusedURL as exc:
         raise Unprocessable(f"webhook.url refused: {exc}") from exc
-    player, _ = await players.track_player(session, chesscom, username)
+    player, _ = await players.track_player(session, platforms, username)
     return await subscribe_webhook_to_player(
         session, settings, url=target.url, fmt=fmt, player=player, filters=filters
     )

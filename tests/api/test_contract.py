@@ -69,7 +69,8 @@ def test_every_parameter_is_documented_with_its_constraints(schema: dict[str, ob
     erase = params[("DELETE", "/api/v1/subscribers/{email}", "email")]["schema"]
     assert erase["format"] == "email"
     username = params[("GET", "/api/v1/players/{username}", "username")]["schema"]
-    assert username["pattern"] == "^[A-Za-z0-9_-]{3,25}$"
+    # A player key wherever a username is accepted (SPEC §4, issue 19).
+    assert username["pattern"] == "^(?:[A-Za-z0-9_-]{3,25}|lichess:[A-Za-z0-9_-]{2,30})$"
     for (method, path, name), prm in params.items():
         if name == "token":
             # An opaque string: no format or pattern a client could check it against,

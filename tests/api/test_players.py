@@ -50,8 +50,15 @@ async def test_track_new_player_returns_201_with_profile(
         "tracked_since",
         "last_checked_at",
         "subscriber_count",
+        # Issue 19: players on two platforms, streams, Lichess games.
+        "platform",
+        "key",
+        "is_streaming",
+        "stream_url",
+        "current_game_url",
     }
     assert set(body) == expected
+    assert (body["platform"], body["key"], body["is_streaming"]) == ("chesscom", "hikaru", False)
 
 
 async def test_tracking_twice_returns_200(client: httpx.AsyncClient, hikaru: object) -> None:

@@ -24,11 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from app.api.deps import ChessComDep, ReadPoolDep, SessionDep, SettingsDep, SignerDep
+from app.api.deps import PlatformsDep, ReadPoolDep, SessionDep, SettingsDep, SignerDep
 from app.api.pages import csrf
 from app.api.pages.render import PageAnswer, render_page
 from app.api.ratelimit import rate_limit
-from app.chesscom.client import ChessComClient
 from app.chesscom.payloads import Profile
 from app.config import Settings
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
@@ -36,7 +35,9 @@ from app.models import Channel
 from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES
 from app.player_pages.home import home_lists
 from app.players import service as players
-from app.schemas import USERNAME_PATTERN, canonical_email
+from app.players.keys import Platform
+from app.players.platforms import Platforms
+from app.schemas import USERNAME_HINT, USERNAME_PATTERN, canonical_email
 from app.subscriptions import me as service
 from app.subscriptions import service as subscriptions
 from app.subscriptions.me_schemas import (
@@ -150,15 +151,18 @@ def _card_from_profile(profile: Profile) -> PlayerCard:
     )
 
 
-async def _look_up(session: AsyncSession, chesscom: ChessComClient, username: str) -> PlayerCard:
-    """The player as we know it, or (not tracked yet) as Chess.com shows it: nothing is
-    stored before the fan commits."""
+async def _look_up(session: AsyncSession, platforms: Platforms, username: str) -> PlayerCard:
+    """The player as we know it, or (not tracked yet) as its platform shows it: nothing
+    is stored before the fan commits."""
     tracked = await players.find_player(session, username)
     if tracked is not None:
-        return PlayerCard(
-            tracked.username, tracked.name, tracked.title, tracked.url, tracked.followers
-        )
-    return _card_from_profile(await players.fetch_profile(chesscom, username))
+        return PlayerCard(tracked.key, tracked.name, tracked.title, tracked.url, tracked.followers)
+    wanted = players.player_key(username)
+    if wanted.platform is Platform.lichess:
+        user = await platforms.lichess_profiles().fetch(wanted.username)
+        columns = players.lichess_columns(user)
+        return PlayerCard(wanted.key, columns["name"], user.title, columns["url"], 0)
+    return _card_from_profile(await players.fetch_profile(platforms.chesscom, username))
 
 
 @router.post(SUBSCRIBE_PATH, response_class=HTMLResponse)
@@ -166,7 +170,7 @@ async def subscribe(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
     form: CheckedForm,
 ) -> HTMLResponse:
     """Step 1 (`step=lookup`) shows the player; step 2 (`step=subscribe`) subscribes."""
@@ -174,7 +178,7 @@ async def subscribe(
     values = {"username": username, "email": raw_email}
     errors: dict[str, str] = {}
     if not re.fullmatch(USERNAME_PATTERN, username):
-        errors["username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
+        errors["username"] = USERNAME_HINT
     try:
         email = canonical_email(raw_email)
     except ValueError:
@@ -182,9 +186,9 @@ async def subscribe(
     if errors:
         return _page(request, settings, "home.html", 422, values=values, errors=errors)
     try:
-        card = await _look_up(session, chesscom, username)
-    except NotFound:
-        errors["username"] = f"Chess.com has no player named “{username}”."
+        card = await _look_up(session, platforms, username)
+    except NotFound as exc:
+        errors["username"] = exc.detail.replace("'", "“", 1).replace("'", "”", 1) + "."
         return _page(request, settings, "home.html", 404, values=values, errors=errors)
     if _text(form, "step") != "subscribe":
         return _page(
@@ -208,7 +212,7 @@ async def subscribe(
             error="Choose at least one kind of game.",
         )
     result = await subscriptions.subscribe(
-        session, settings, chesscom, email=email, username=card.username, filters=filters
+        session, settings, platforms, email=email, username=card.username, filters=filters
     )
     return _page(request, settings, "subscribed.html", player=card, status=result)
 

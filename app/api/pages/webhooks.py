@@ -12,12 +12,12 @@ import re
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import ChessComDep, SessionDep, SettingsDep, WebhookResolverDep
+from app.api.deps import PlatformsDep, SessionDep, SettingsDep, WebhookResolverDep
 from app.api.pages.site import CheckedForm, _page, _text, form_filters
 from app.api.ratelimit import rate_limit
 from app.errors import NotFound, Unprocessable
 from app.models import WEBHOOK_FORMATS
-from app.schemas import USERNAME_PATTERN
+from app.schemas import USERNAME_HINT, USERNAME_PATTERN
 from app.subscriptions import webhook as subscriptions
 from app.urls import SUBSCRIBE_WEBHOOK_PATH
 
@@ -29,7 +29,7 @@ async def subscribe_webhook(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
     resolver: WebhookResolverDep,
     form: CheckedForm,
 ) -> HTMLResponse:
@@ -47,7 +47,7 @@ async def subscribe_webhook(
     if filters is None:
         errors["hook_filters"] = "Choose at least one kind of game."
     if not re.fullmatch(USERNAME_PATTERN, username):
-        errors["hook_username"] = "Enter a Chess.com username: 3 to 25 letters, digits, _ or -."
+        errors["hook_username"] = USERNAME_HINT
     if fmt not in WEBHOOK_FORMATS:
         errors["webhook_format"] = "Choose Discord, Slack, ntfy or JSON."
     if not url:
@@ -58,7 +58,7 @@ async def subscribe_webhook(
         done = await subscriptions.subscribe_webhook(
             session,
             settings,
-            chesscom,
+            platforms,
             resolver,
             url=url,
             fmt=fmt,

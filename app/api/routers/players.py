@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import ChessComDep, ReadPoolDep, SessionDep
+from app.api.deps import PlatformsDep, ReadPoolDep, SessionDep
 from app.api.errors import error_responses
 from app.api.params import Limit, Offset, UsernamePath
 from app.api.security import AdminDep
@@ -25,18 +25,18 @@ router = APIRouter(prefix="/players", tags=["players"])
     "",
     response_model=PlayerOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Track a Chess.com player",
-    description="Fetches the profile from Chess.com and starts tracking the player. "
-    "201 when newly tracked, 200 when it already was.",
+    summary="Track a Chess.com or Lichess player",
+    description="Fetches the profile from Chess.com (or Lichess, for a `lichess:` key) and "
+    "starts tracking the player. 201 when newly tracked, 200 when it already was.",
     responses={
         **error_responses(404, 422, 429, 503),
         200: {"model": PlayerOut, "description": "Already tracked"},
     },
 )
 async def track_player(
-    body: TrackPlayerRequest, response: Response, session: SessionDep, chesscom: ChessComDep
+    body: TrackPlayerRequest, response: Response, session: SessionDep, platforms: PlatformsDep
 ) -> PlayerOut:
-    player, created = await service.track_player(session, chesscom, body.username)
+    player, created = await service.track_player(session, platforms, body.key)
     if not created:
         response.status_code = status.HTTP_200_OK
     return PlayerOut.model_validate(player)
@@ -63,14 +63,14 @@ async def list_players(
     responses=error_responses(401, 429),
 )
 async def refresh_all(
-    request: Request, session: SessionDep, chesscom: ChessComDep, _admin: AdminDep
+    request: Request, session: SessionDep, platforms: PlatformsDep, _admin: AdminDep
 ) -> RefreshAccepted:
     count = len(await service.all_usernames(session))
     state = request.app.state
     state.refresh_all_task = service.start_refresh_all(
         getattr(state, "refresh_all_task", None),
         state.session_factory,
-        chesscom,
+        platforms,
         keep=state.background_tasks,
     )
     return RefreshAccepted(status="accepted", players=count)
@@ -90,13 +90,13 @@ async def get_player(username: UsernamePath, pool: ReadPoolDep) -> Response:
 @router.post(
     "/{username}/refresh",
     response_model=PlayerOut,
-    summary="Re-fetch a tracked player's profile from Chess.com",
+    summary="Re-fetch a tracked player's profile from its platform",
     responses=error_responses(404, 422, 429, 503),
 )
 async def refresh_player(
-    username: UsernamePath, session: SessionDep, chesscom: ChessComDep
+    username: UsernamePath, session: SessionDep, platforms: PlatformsDep
 ) -> PlayerOut:
-    return PlayerOut.model_validate(await service.refresh_player(session, chesscom, username))
+    return PlayerOut.model_validate(await service.refresh_player(session, platforms, username))
 
 
 @router.delete(

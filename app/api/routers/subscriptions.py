@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.api.deps import ChessComDep, SessionDep, SettingsDep, webhook_resolver
+from app.api.deps import PlatformsDep, SessionDep, SettingsDep, webhook_resolver
 from app.api.errors import error_responses
 from app.api.params import UsernamePath
 from app.api.security import AdminDep
@@ -51,14 +51,14 @@ async def subscribe(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
 ) -> SubscriptionStatus:
     secret: str | None = None
     if body.webhook is not None:
         done = await webhook_subscriptions.subscribe_webhook(
             session,
             settings,
-            chesscom,
+            platforms,
             webhook_resolver(request),
             url=body.webhook.url,
             fmt=body.webhook.format,
@@ -71,7 +71,7 @@ async def subscribe(
         result = await service.subscribe(
             session,
             settings,
-            chesscom,
+            platforms,
             email=body.email,
             username=body.username,
             filters=body.filters,

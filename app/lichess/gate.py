@@ -1,0 +1,122 @@
+"""One Lichess request at a time across every process (SPEC §10), through PostgreSQL.
+
+Lichess asks for one request at a time and a full minute's pause after a 429. Every
+request, the worker's status reads and the API's profile reads alike, runs inside a
+*turn*: a transaction holding the lock of the one `lichess_request_budget` row. A
+process that wants a turn waits on that lock (PostgreSQL queues the waiters); the
+holder waits out the spacing of `LICHESS_REQUESTS_PER_SECOND` since the previous
+request began, sends, and on leaving records when the next request may begin (a
+minute later after a 429). A process that dies mid-request loses its connection and
+with it the lock, so nobody waits for a dead holder.
+
+While a 429's pause runs, a turn is refused at once (:class:`LichessPaused`) instead
+of holding the lock for a minute: the worker sleeps it out, the API answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.lichess.errors import LichessError, LichessRateLimited, LichessUnavailable
+
+RATE_LIMIT_PAUSE_SECONDS = 60.0  # Lichess: "after a 429, wait a full minute"
+
+_LOCK = """
+SELECT extract(epoch FROM next_slot_at)::float8 AS next_slot_at,
+       extract(epoch FROM paused_until)::float8 AS paused_until,
+       extract(epoch FROM clock_timestamp())::float8 AS now
+FROM lichess_request_budget WHERE id = 1 FOR UPDATE
+"""
+_CREATE = "INSERT INTO lichess_request_budget (id) VALUES (1) ON CONFLICT (id) DO NOTHING"
+_SAVE_SLOT = "UPDATE lichess_request_budget SET next_slot_at = to_timestamp(:at) WHERE id = 1"
+_PAUSE = """
+UPDATE lichess_request_budget
+SET paused_until = clock_timestamp() + make_interval(secs => :pause) WHERE id = 1
+"""
+
+
+class LichessPaused(LichessError):
+    """Every Lichess request waits: a 429 was answered less than a minute ago."""
+
+    retryable = True
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Lichess requests paused for {seconds:.0f}s after a 429")
+        self.seconds = seconds
+
+
+@dataclass(slots=True)
+class Turn:
+    """The holder's view of a turn: its session (the lock's transaction, for state kept
+    on the same row, such as the sweep's cursor)."""
+
+    session: AsyncSession
+
+
+class LichessGate:
+    """``async with gate.turn() as turn:`` around every Lichess request."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        requests_per_second: float,
+        *,
+        max_wait_seconds: float | None = None,
+        pause_seconds: float = RATE_LIMIT_PAUSE_SECONDS,
+    ) -> None:
+        self.session_factory = session_factory
+        self.spacing = 1.0 / requests_per_second
+        self.max_wait = max_wait_seconds  # the API gives up waiting for a turn (503)
+        self.pause_seconds = pause_seconds
+
+    async def _lock(self, session: AsyncSession) -> tuple[float, float, float]:
+        if self.max_wait is not None:
+            millis = max(1, int(self.max_wait * 1000))
+            await session.execute(text(f"SET LOCAL lock_timeout = {millis}"))
+        row = (await session.execute(text(_LOCK))).one_or_none()
+        if row is None:  # a fresh or truncated table
+            await session.execute(text(_CREATE))
+            row = (await session.execute(text(_LOCK))).one()
+        return row.next_slot_at, row.paused_until, row.now
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[Turn]:
+        """Hold the one turn; raises LichessPaused during a 429's pause and
+        LichessUnavailable when `max_wait_seconds` passes without a turn."""
+        async with self.session_factory() as session:
+            await session.begin()
+            try:
+                next_slot, paused_until, now = await self._lock(session)
+            except DBAPIError as exc:  # lock_timeout: the queue is longer than we wait
+                await session.rollback()
+                raise LichessUnavailable("no Lichess request slot in time") from exc
+            if paused_until > now:
+                await session.rollback()
+                raise LichessPaused(paused_until - now)
+            wait = max(0.0, next_slot - now)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            began = now + wait
+            rate_limited = False
+            try:
+                yield Turn(session)
+            except LichessRateLimited:
+                rate_limited = True
+                raise
+            finally:
+                # Recorded whatever happened (an error, a cancellation): the next request
+                # keeps its distance, and a 429 pauses everyone.
+                await asyncio.shield(self._release(session, began, rate_limited))
+
+    async def _release(self, session: AsyncSession, began: float, rate_limited: bool) -> None:
+        await session.execute(text(_SAVE_SLOT), {"at": began + self.spacing})
+        if rate_limited:
+            await session.execute(text(_PAUSE), {"pause": self.pause_seconds})
+        await session.commit()
