@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory
+from app.lichess.client import LichessClient
 from app.main import create_app
 from tests import db
 from tests.fakes.chesscom import ChessComSimulator
@@ -132,6 +133,19 @@ def chesscom_client(
     """The client a worker built from `settings` uses, talking through `transport`."""
     return ChessComClient(
         settings.api_base, user_agent=settings.user_agent, timeout=timeout, transport=transport
+    )
+
+
+def lichess_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport, *, timeout: float = 2.0
+) -> LichessClient:
+    """The Lichess client a worker built from `settings` uses, talking through `transport`."""
+    return LichessClient(
+        settings.lichess_base,
+        user_agent=settings.user_agent,
+        token=settings.lichess_token,
+        timeout=timeout,
+        transport=transport,
     )
 
 

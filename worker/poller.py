@@ -20,9 +20,8 @@ from app.chesscom.errors import ChessComError, ChessComUnavailable, PlayerNotFou
 from app.chesscom.payloads import Profile
 from app.chesscom.retry import with_retries
 from app.config import Settings
-from app.models import NotificationType, Player
-from app.notifications.outbox import fan_out, record_event
-from app.notifications.payloads import GameRecord, live_session
+from app.models import Player
+from app.notifications.payloads import GameRecord
 from app.players.service import apply_profile
 from worker import metrics
 from worker.budget import RequestBudget
@@ -30,6 +29,7 @@ from worker.concurrency import AdaptiveLimiter
 from worker.detection import DetectionState, NewSession, detect
 from worker.schedule import Activity, Policy
 from worker.scheduler import ClaimedPlayer, next_turn
+from worker.sources.events import Subject, emit_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -279,18 +279,8 @@ class Poller:
     async def _enqueue_sessions(
         self, session: AsyncSession, player: Player, sessions: tuple[NewSession, ...]
     ) -> int:
-        if not sessions:
-            return 0
+        subject = Subject(player.player_id, "chesscom", player.username, player.name)
         queued = 0
         for new in sessions:
-            payload = live_session(player.username, player.name, new.started_at, new.games)
-            event_id = await record_event(
-                session,
-                NotificationType.live_match,
-                new.event_id,
-                payload,
-                player_id=player.player_id,
-                occurred_at=datetime.fromtimestamp(new.started_at, UTC),
-            )
-            queued += await fan_out(session, event_id)
+            queued += await emit_session(session, subject, new.event_id, new.started_at, new.games)
         return queued

@@ -1,5 +1,6 @@
-"""The worker process: a polling loop and a delivery loop sharing one stop event, and
-watched side tasks (the LISTEN connection, outbox gauges, retention).
+"""The worker process: one loop per source (worker.sources: Chess.com's archives, its
+streamer list, Lichess), a delivery loop, all sharing one stop event, and watched side
+tasks (the LISTEN connection, outbox gauges, retention).
 
 Long-lived things (engine, httpx client, SMTP pool, LISTEN connection) are built once
 here. Every loop outlives a database outage: a failing round is logged once (one line
@@ -12,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from app.channels.registry import build_channels
@@ -25,29 +24,25 @@ from app.channels.telegram import TelegramChannel
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import create_engine, create_session_factory, database_url
+from app.lichess.client import LichessClient
+from app.lichess.gate import LichessGate
 from app.notifications.outbox import OUTBOX_CHANNEL
 from app.subscriptions.digest import run_due_digests
 from app.tokens import TokenSigner
-from worker import metrics
 from worker.concurrency import AdaptiveLimiter
 from worker.delivery import Deliverer
 from worker.health import LoopState, check_health, describe, is_connectivity_error
 from worker.listener import OutboxListener
 from worker.maintenance import apply_retention, refresh_outbox_stats
 from worker.poller import Poller
-from worker.scheduler import (
-    ClaimedPlayer,
-    claim_players,
-    count_tracked,
-    release_players,
-    seconds_until_next_due,
-)
+from worker.sources.base import Source
+from worker.sources.chesscom_archive import ArchiveSource
+from worker.sources.chesscom_streamers import StreamersSource
+from worker.sources.lichess import LichessSource
 from worker.telegram import TelegramPoller
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_SECONDS = 5.0  # longest sleep between scheduler checks
-TRACKED_COUNT_SECONDS = 60.0  # how often the schedule learns the number of tracked players
 OUTBOX_SAFETY_POLL_SECONDS = 5.0  # NOTIFY wakes delivery; this catches anything missed
 # While the LISTEN connection is down nothing wakes delivery: poll the outbox this often.
 OUTBOX_FALLBACK_POLL_SECONDS = 0.5
@@ -76,11 +71,11 @@ class Worker:
         *,
         client: ChessComClient | None = None,
         channel_options: Mapping[str, Mapping[str, Any]] | None = None,
+        lichess: LichessClient | None = None,
     ) -> None:
         self.settings = settings
         self.stop = asyncio.Event()
-        # Poll outcomes and delivery results since the last --once pass began.
-        self.tally: Counter[str] = Counter()
+        # Delivery results since the last --once pass began (polls: `tally`).
         self.mail_tally: Counter[str] = Counter()
         self._wake_delivery = asyncio.Event()
         self.engine = create_engine(settings)
@@ -90,125 +85,84 @@ class Worker:
             user_agent=settings.user_agent,
             timeout=settings.chesscom_timeout_seconds,
         )
+        self.lichess = lichess or LichessClient(
+            settings.lichess_base,
+            user_agent=settings.user_agent,
+            token=settings.lichess_token,
+            timeout=settings.lichess_timeout_seconds,
+        )
         self.limiter = AdaptiveLimiter(settings.poll_concurrency)
         self.poller = Poller(settings, self.client, self.limiter, self.session_factory)
+        self.polling_state = LoopState("polling")
+        self.archive = ArchiveSource(
+            settings, self.client, self.poller, self.stop, self.polling_state
+        )
+        # Every source: its own loop, budget and state; one fan-out, one delivery.
+        self.sources: list[Source] = [
+            self.archive,
+            StreamersSource(
+                self.client,
+                self.poller.budget,  # the streamer list is counted in the Chess.com budget
+                self.session_factory,
+                settings.streamers_poll_seconds,
+            ),
+            LichessSource(
+                self.lichess,
+                LichessGate(self.session_factory, settings.lichess_requests_per_second),
+                self.session_factory,
+                gap_seconds=settings.live_session_gap_seconds,
+                sweep_seconds=settings.lichess_sweep_seconds,
+            ),
+        ]
+        self.source_states = {
+            source.name: self.polling_state if source is self.archive else LoopState(source.name)
+            for source in self.sources
+        }
         signer = TokenSigner(settings.resolved_secret_key())
         channels = build_channels(settings, signer, channel_options)
         self.deliverer = Deliverer(settings, channels, self.session_factory)
         self.listener = OutboxListener(
             database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
         )
-        self.polling_state = LoopState("polling")
-        self._tracked_counted_at = -math.inf  # monotonic time of the last count
         self.delivery_state = LoopState("delivery")
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.lichess.aclose()
         await self.deliverer.aclose()
         await self.engine.dispose()
 
-    # -- polling ----------------------------------------------------------------
+    # -- sources ----------------------------------------------------------------
 
-    async def _poll_batch(self, batch: list[ClaimedPlayer]) -> None:
-        """Poll a claimed batch concurrently (the limiter bounds HTTP parallelism);
-        players not started when the stop comes are released."""
-        pending = list(batch)
-        running: set[asyncio.Task[object]] = set()
-        width = max(1, self.settings.poll_concurrency * 2)
-        stopped = asyncio.create_task(self.stop.wait())
-        try:
-            while pending or running:
-                while pending and len(running) < width and not self.stop.is_set():
-                    claimed = pending.pop(0)
-                    running.add(asyncio.create_task(self._poll_one(claimed)))
-                if self.stop.is_set() and pending:
-                    await self._release([p.player_id for p in pending])
-                    pending.clear()
-                if running:
-                    # Wake on the stop too, so unstarted players go back at once.
-                    done, _ = await asyncio.wait(
-                        {*running, stopped}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    running -= done
-        finally:
-            stopped.cancel()
-            if pending:  # cancelled mid-batch: still give the rest back
-                await asyncio.shield(self._release([p.player_id for p in pending]))
-        metrics.CONCURRENCY_LIMIT.set(self.limiter.limit)
+    @property
+    def tally(self) -> Counter[str]:
+        """Poll outcomes of the archive source since the last --once pass began."""
+        return self.archive.tally
 
-    async def _release(self, player_ids: list[int]) -> None:
-        async with self.session_factory() as session, session.begin():
-            await release_players(session, player_ids)
-
-    async def _poll_one(self, claimed: ClaimedPlayer) -> object:
-        try:
-            outcome = await self.poller.poll(claimed)
-        except Exception as exc:
-            # One bad player never stops a cycle. A database outage fails every poll in
-            # flight: the loop's state change says so once, not one traceback per player.
-            if is_connectivity_error(exc):
-                self.polling_state.failed(exc)
-            else:
-                log.exception("poll of %s crashed", claimed.username)
-            self.tally["crashed"] += 1
-            return None
-        self.tally[str(outcome)] += 1
-        if str(outcome) != "failed":
-            metrics.LAST_SUCCESSFUL_POLL.set(time.time())
-        self.polling_state.ok()
-        return outcome
-
-    async def _count_tracked(self) -> None:
-        """Tell the schedule how many players the budget serves (it may poll likely
-        sessions faster than the base interval when the budget can sweep everyone
-        faster); counted at most once a minute."""
-        now = time.monotonic()
-        if now - self._tracked_counted_at < TRACKED_COUNT_SECONDS:
-            return
-        async with self.session_factory() as session:
-            tracked = await count_tracked(session)
-        self.poller.policy = replace(self.poller.policy, tracked_players=tracked)
-        self._tracked_counted_at = now
-
-    async def _claim(self, since: datetime | None = None) -> list[ClaimedPlayer]:
-        s = self.settings
-        await self._count_tracked()
-        async with self.session_factory() as session, session.begin():
-            return await claim_players(
-                session,
-                limit=s.poll_batch_size,
-                policy=self.poller.policy,
-                since=since,
-            )
-
-    async def polling_loop(self) -> None:
+    async def source_loop(self, source: Source) -> None:
+        """Run one source until the stop: each step says how long to wait before the
+        next; a failing step (the database down) is retried with a growing pause while
+        the other sources and delivery go on."""
+        state = self.source_states[source.name]
         backoff = ERROR_BACKOFF_FIRST_SECONDS
         while not self.stop.is_set():
             try:
-                batch = await self._claim()
-                if batch:
-                    await self._poll_batch(batch)
-                    self.polling_state.ok()
-                    backoff = ERROR_BACKOFF_FIRST_SECONDS
-                    continue
-                async with self.session_factory() as session:
-                    wait = await seconds_until_next_due(session)
-                self.polling_state.ok()
+                wait = await source.step()
+                state.ok()
                 backoff = ERROR_BACKOFF_FIRST_SECONDS
             except Exception as exc:
-                self.polling_state.failed(exc)
+                state.failed(exc)
                 wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
-            await self._sleep(
-                min(IDLE_POLL_SECONDS, wait if wait is not None else IDLE_POLL_SECONDS)
-            )
+            if wait > 0:
+                await self._sleep(wait)
+
+    async def polling_loop(self) -> None:
+        """The archive source's loop (the name predates the other sources)."""
+        await self.source_loop(self.archive)
 
     async def poll_all_once(self, since: datetime) -> None:
-        while True:
-            batch = await self._claim(since=since)
-            if not batch:
-                return
-            await self._poll_batch(batch)
+        await self.archive.run_once(since)
 
     # -- delivery ---------------------------------------------------------------
 
@@ -320,7 +274,7 @@ class Worker:
         the database answers."""
         return await check_health(
             self.engine,
-            (self.polling_state, self.delivery_state),
+            (*self.source_states.values(), self.delivery_state),
             max_tick_age=self.health_max_tick_age,
             listen_connected=self.listener.connected.is_set(),
         )
@@ -367,7 +321,13 @@ class Worker:
 
     async def run_forever(self) -> None:
         tasks = [
-            asyncio.create_task(self._watched("polling", self.polling_loop), name="polling"),
+            *(
+                asyncio.create_task(
+                    self._watched(source.name, partial(self.source_loop, source)),
+                    name=source.name,
+                )
+                for source in self.sources
+            ),
             asyncio.create_task(self._watched("delivery", self.delivery_loop), name="delivery"),
         ]
         side = [
@@ -396,13 +356,19 @@ class Worker:
 
     async def run_once(self) -> None:
         since = datetime.now(UTC)
-        self.tally.clear()
+        self.archive.tally.clear()
         self.mail_tally.clear()
         try:
             await self.prune()
         except Exception as exc:  # retention must not stop a cron pass from delivering
             log.warning("retention skipped: %s", describe(exc))
         await self.poll_all_once(since)
+        for source in self.sources:
+            if source is not self.archive:
+                try:
+                    await source.run_once()
+                except Exception as exc:  # one source failing never stops the pass
+                    log.warning("%s skipped: %s", source.name, describe(exc))
         await self.poll_telegram_once()
         await self.run_digests()
         await self.drain_outbox()

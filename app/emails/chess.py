@@ -71,6 +71,8 @@ def game_view(game: GameRecord, username: str) -> dict[str, Any]:
         "result": describe_result(result),
         "url": external_url(game.url),
         "ended_at": game.ended_at.strftime("%Y-%m-%d %H:%M UTC"),
+        # A game seen starting (Lichess): no opponent or result yet, a link to watch it.
+        "in_progress": game.in_progress,
     }
 
 

@@ -17,10 +17,17 @@ from urllib.parse import quote
 
 from app.emails.chess import game_view
 from app.emails.digest import digest_context, digest_subject
-from app.emails.headers import list_domain_from_sender, list_id, own_url, required_text
+from app.emails.headers import (
+    external_url,
+    list_domain_from_sender,
+    list_id,
+    own_url,
+    required_text,
+)
 from app.emails.render import PreparedMessage
 from app.models import NotificationType
-from app.notifications.payloads import LiveSession, Payload
+from app.notifications.payloads import LiveSession, Payload, StreamStarted
+from app.players.keys import Platform, PlayerKey
 from app.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url, unsubscribe_all_url
 
@@ -84,32 +91,90 @@ def _live_session(facts: EventFacts) -> LiveSession:
 
 
 def _player(facts: EventFacts) -> str:
-    if isinstance(facts.payload, LiveSession):
+    if isinstance(facts.payload, LiveSession | StreamStarted):
         return required_text(facts.payload.username, "player_username")
     return required_text(facts.player_username or "", "player_username")
+
+
+PLATFORM_NAMES = {Platform.chesscom: "Chess.com", Platform.lichess: "Lichess"}
+
+
+def _platform(facts: EventFacts) -> Platform:
+    payload = facts.payload
+    raw = payload.platform if isinstance(payload, LiveSession | StreamStarted) else "chesscom"
+    return Platform(raw)
+
+
+def _profile_url(platform: Platform, username: str) -> str:
+    return PlayerKey(platform, quote(username.lower(), safe="")).profile_url
 
 
 def _live_match_context(facts: EventFacts, site: Site) -> dict[str, Any]:
     session = _live_session(facts)
     username = _player(facts)
+    platform = _platform(facts)
     name = required_text(session.name or username, "player_name")
     games = sorted(session.games, key=lambda g: (g.end_time, g.event_id))
     return {
         "player_username": username,
         "player_name": name if name.lower() != username.lower() else None,
-        "profile_url": f"https://www.chess.com/member/{quote(username.lower(), safe='')}",
+        "platform_name": PLATFORM_NAMES[platform],
+        "profile_url": _profile_url(platform, username),
         "games": [game_view(game, username) for game in games[:MAX_LISTED_GAMES]],
         "more_games": max(0, len(games) - MAX_LISTED_GAMES),
         "public_base_url": own_url(site.public_url, "public_base_url"),
     }
 
 
+def _stream(facts: EventFacts) -> StreamStarted:
+    if not isinstance(facts.payload, StreamStarted):
+        raise ValueError(f"a stream event needs a stream payload, not {facts.payload!r}")
+    return facts.payload
+
+
+def _stream_context(facts: EventFacts, site: Site) -> dict[str, Any]:
+    """A stream's message: who went live, and where to watch (the live platform's URL)."""
+    stream = _stream(facts)
+    username = _player(facts)
+    platform = _platform(facts)
+    name = required_text(stream.name or username, "player_name")
+    return {
+        "player_username": username,
+        "player_name": name if name.lower() != username.lower() else None,
+        "platform_name": PLATFORM_NAMES[platform],
+        "stream_type": stream_label(stream.stream.type),
+        "stream_url": external_url(stream.stream.url or _profile_url(platform, username)),
+        "profile_url": _profile_url(platform, username),
+        "public_base_url": own_url(site.public_url, "public_base_url"),
+    }
+
+
+def stream_label(kind: str) -> str:
+    """`twitch` → Twitch, `youtube` → YouTube, ... (unknown kinds capitalised)."""
+    known = {"twitch": "Twitch", "youtube": "YouTube", "kick": "Kick", "lichess": "Lichess"}
+    cleaned = required_text(kind or "stream", "stream_type")
+    return known.get(cleaned.lower(), cleaned.capitalize())
+
+
 MESSAGES: dict[str, MessageSpec] = {
     NotificationType.live_match: MessageSpec(
         template="live_match",
         message_kind="notification",
-        subject=lambda facts: f"{_player(facts)} started playing live chess on Chess.com",
+        subject=lambda facts: (
+            f"{_player(facts)} started playing live chess on {PLATFORM_NAMES[_platform(facts)]}"
+        ),
         context=_live_match_context,
+        links={"unsubscribe_url": Purpose.unsubscribe, "manage_url": Purpose.manage},
+        list_unsubscribe="unsubscribe_url",
+        wanted=lambda r: r.is_active and r.confirmed,
+    ),
+    NotificationType.stream_started: MessageSpec(
+        template="stream_started",
+        message_kind="stream",
+        subject=lambda facts: (
+            f"{_player(facts)} is live on {stream_label(_stream(facts).stream.type)}"
+        ),
+        context=_stream_context,
         links={"unsubscribe_url": Purpose.unsubscribe, "manage_url": Purpose.manage},
         list_unsubscribe="unsubscribe_url",
         wanted=lambda r: r.is_active and r.confirmed,

@@ -7,14 +7,17 @@
   whichever worker sends them.
 * `source_leases`: a periodic read that one worker does per period (Chess.com's
   streamer list): the lease is the next run time, moved forward by whoever takes it,
-  plus the list's ETag for the conditional request.
+  plus the list's ETag for the conditional request and what the list said (a 304
+  carries no body, and players tracked since still need their baseline).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, SmallInteger, String, func
+from sqlalchemy import BigInteger, CheckConstraint, SmallInteger, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -38,4 +41,8 @@ class SourceLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_run_at: Mapped[datetime] = mapped_column(server_default=func.now())
     etag: Mapped[str | None] = mapped_column(String(200))
+    # What the last read said, for a 304 to reuse (the streamer list: who was live).
+    state: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "players_platform"
 down_revision: str | None = "webhook_manage_links_since"
@@ -88,6 +89,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("etag", sa.String(200), nullable=True),
+        sa.Column(
+            "state",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),

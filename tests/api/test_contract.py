@@ -70,7 +70,9 @@ def test_every_parameter_is_documented_with_its_constraints(schema: dict[str, ob
     assert erase["format"] == "email"
     username = params[("GET", "/api/v1/players/{username}", "username")]["schema"]
     # A player key wherever a username is accepted (SPEC §4, issue 19).
-    assert username["pattern"] == "^(?:[A-Za-z0-9_-]{3,25}|lichess:[A-Za-z0-9_-]{2,30})$"
+    assert username["pattern"] == (
+        "^(?:[A-Za-z0-9_-]{3,25}|[Ll][Ii][Cc][Hh][Ee][Ss][Ss]:[A-Za-z0-9_-]{2,30})$"
+    )
     for (method, path, name), prm in params.items():
         if name == "token":
             # An opaque string: no format or pattern a client could check it against,

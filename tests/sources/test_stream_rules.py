@@ -19,9 +19,11 @@ TWITCH = LiveStream("twitch", "https://twitch.tv/gmhikaru")
 def run(reads: list[tuple[float, LiveStream | None]]) -> list[float | None]:
     state = StreamState()
     out: list[float | None] = []
+    previous: float | None = None
     for now, live in reads:
-        state, start = observe_stream(state, live, now=now)
+        state, start = observe_stream(state, live, now=now, previous_read=previous)
         out.append(None if start is None else start.started_at)
+        previous = now
     return out
 
 
@@ -58,6 +60,13 @@ def test_streaming_state_says_the_url_while_live_only() -> None:
     assert state.live and state.url == TWITCH.url
     state, _ = observe_stream(state, None, now=120)
     assert not state.live and state.url is None
+
+
+def test_a_steady_state_is_not_rewritten() -> None:
+    live, _ = observe_stream(StreamState(), TWITCH, now=0)
+    assert observe_stream(live, TWITCH, now=60, previous_read=0)[0] is live
+    off, _ = observe_stream(StreamState(checked=True), None, now=0)
+    assert observe_stream(off, None, now=60, previous_read=0)[0] is off
 
 
 def test_the_event_key_names_platform_player_and_start() -> None:

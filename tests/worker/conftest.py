@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
-from tests.conftest import chesscom_client, make_settings
+from tests.conftest import chesscom_client, lichess_client, make_settings
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.smtp import SMTPServerFake, running_smtp_server
@@ -59,13 +59,19 @@ WorkerFactory = Callable[..., Worker]
 
 @pytest.fixture
 async def make_worker(
-    worker_settings: Settings, chesscom_transport: httpx.AsyncBaseTransport
+    worker_settings: Settings,
+    chesscom_transport: httpx.AsyncBaseTransport,
+    lichess_transport: httpx.AsyncBaseTransport,
 ) -> AsyncIterator[WorkerFactory]:
     made: list[Worker] = []
 
     def factory(settings: Settings | None = None) -> Worker:
         s = settings or worker_settings
-        w = Worker(s, client=chesscom_client(s, chesscom_transport))
+        w = Worker(
+            s,
+            client=chesscom_client(s, chesscom_transport),
+            lichess=lichess_client(s, lichess_transport),
+        )
         made.append(w)
         return w
 

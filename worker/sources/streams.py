@@ -40,19 +40,30 @@ class StreamStart:
 
 
 def observe_stream(
-    state: StreamState, live: LiveStream | None, *, now: float
+    state: StreamState,
+    live: LiveStream | None,
+    *,
+    now: float,
+    previous_read: float | None = None,
 ) -> tuple[StreamState, StreamStart | None]:
     """Apply one read to a player's stream state: (next state, the stream that started
-    or None). Idempotent: the same read again changes nothing but `seen_at`."""
+    or None). Idempotent: the same read again changes nothing.
+
+    A steady state is not rewritten: `seen_at` ("last seen live") is set when a stream
+    is seen ending, to `previous_read` (the read before this one, the last that saw it
+    live; `now` when unknown), so a read every period costs no write per live player."""
     if live is None:
-        return replace(state, checked=True, live=False, url=None), None
+        if not state.live:
+            return (state if state.checked else replace(state, checked=True)), None
+        ended = now if previous_read is None else min(now, previous_read)
+        return replace(state, live=False, url=None, seen_at=ended), None
     url = live.url
     if not state.checked:  # baseline: remember, never alert
         return StreamState(True, True, url, now, now), None
     if state.live:
-        return replace(state, url=url, seen_at=now), None
+        return (state if state.url == url else replace(state, url=url)), None
     if state.seen_at is not None and now - state.seen_at <= RESUME_GRACE_SECONDS:
-        return replace(state, live=True, url=url, seen_at=now), None
+        return replace(state, live=True, url=url), None
     return StreamState(True, True, url, now, now), StreamStart(now, live)
 
 
