@@ -141,6 +141,8 @@ class ChessComSimulator:
         self._faults: dict[str | None, list[_Fault]] = {}
         self._validators: dict[str, tuple[str, float]] = {}
         self._streamers: dict[str, dict[str, Any]] = {}
+        # When each stream began (clock), by lower-case username: benchmarks measure from it.
+        self.stream_starts: dict[str, list[float]] = {}
         self._player_ids = itertools.count(15_448_422)
         self._live_ids = itertools.count(98_765_432_101)
         self._daily_ids = itertools.count(612_345_001)
@@ -329,6 +331,7 @@ class ChessComSimulator:
                 }
                 entry["platforms"].append(live)
             live.update(is_live=True, is_main_live_platform=True)
+            self.stream_starts.setdefault(name, []).append(self.clock())
 
     def end_stream(self, username: str) -> None:
         with self._lock:

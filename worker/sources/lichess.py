@@ -95,7 +95,8 @@ WHERE p.player_id = v.player_id
 _CHECKED = """
 UPDATE players SET last_checked_at = to_timestamp(:now)
 WHERE player_id = ANY(CAST(:ids AS bigint[]))
-  AND (last_checked_at IS NULL OR last_checked_at < to_timestamp(:now - :every))
+  AND (last_checked_at IS NULL
+       OR last_checked_at < to_timestamp(CAST(:now AS float8) - CAST(:every AS float8)))
 """
 
 
