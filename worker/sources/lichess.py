@@ -38,7 +38,6 @@ from app.lichess.gate import LichessGate, LichessPaused, Turn
 from app.lichess.payloads import MAX_IDS_PER_REQUEST, UserStatus, streamer_url
 from app.notifications.payloads import LiveStream
 from worker.sources.base import Source
-from worker.sources.chesscom_streamers import write_stream_states
 from worker.sources.events import Subject, emit_session, emit_stream
 from worker.sources.lichess_rules import (
     GameStart,
@@ -46,6 +45,7 @@ from worker.sources.lichess_rules import (
     needs_write,
     observe_lichess,
 )
+from worker.sources.stream_rows import StreamRow, write_stream_states
 from worker.sources.streams import StreamStart, StreamState, observe_stream
 
 log = logging.getLogger(__name__)
@@ -128,12 +128,10 @@ class Seen:
 
 def judge(row: Any, status: UserStatus | None, *, now: float, gap: float) -> Seen:
     """Apply one status read to one player's row (pure)."""
-    subject = Subject(row.player_id, "lichess", row.username, row.name)
+    player = StreamRow.from_row(row, "lichess")
+    subject, stream_before = player.subject, player.state
     game_before = LichessState.from_json(row.detection_state)
     observed = observe_lichess(game_before, status, now=now, gap_seconds=gap)
-    stream_before = StreamState(
-        row.checked, row.is_streaming, row.stream_url, row.started_at, row.seen_at
-    )
     live = (
         LiveStream("lichess", streamer_url(row.username)) if status and status.streaming else None
     )
