@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from app.backoff import Backoff
 from app.channels.registry import build_channels
 from app.channels.telegram import TelegramChannel
 from app.chesscom.client import ChessComClient
@@ -145,15 +146,15 @@ class Worker:
         next; a failing step (the database down) is retried with a growing pause while
         the other sources and delivery go on."""
         state = self.source_states[source.name]
-        backoff = ERROR_BACKOFF_FIRST_SECONDS
+        backoff = Backoff(ERROR_BACKOFF_FIRST_SECONDS, ERROR_BACKOFF_MAX_SECONDS)
         while not self.stop.is_set():
             try:
                 wait = await source.step()
                 state.ok()
-                backoff = ERROR_BACKOFF_FIRST_SECONDS
+                backoff.succeeded()
             except Exception as exc:
                 state.failed(exc)
-                wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
+                wait = backoff.failed()
             if wait > 0:
                 await self._sleep(wait)
 

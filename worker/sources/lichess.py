@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.backoff import Backoff
 from app.lichess.client import LichessClient
 from app.lichess.errors import LichessError, LichessRateLimited
 from app.lichess.gate import LichessGate, LichessPaused, Turn
@@ -168,7 +169,8 @@ class LichessSource(Source):
         self.session_factory = session_factory
         self.gap = gap_seconds
         self.sweep_seconds = sweep_seconds
-        self.failures = 0
+        # Lichess down, slow or answering garbage: the same batch again, waiting longer.
+        self.failing = Backoff(FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX)
         self.requests = 0
         self.sessions = 0
         self.streams = 0
@@ -191,11 +193,10 @@ class LichessSource(Source):
             )
             return self.gate.pause_seconds
         except LichessError as exc:
-            self.failures += 1
-            pause = min(FAILURE_BACKOFF_MAX, FAILURE_BACKOFF_FIRST * 2.0 ** (self.failures - 1))
+            pause = self.failing.failed()
             log.warning("lichess status read failed (%s); retrying in %.0fs", exc, pause)
             return pause
-        self.failures = 0
+        self.failing.succeeded()
         await self.record([pid for pid, _ in batch], statuses, now=time.time())
         return 0.0
 
