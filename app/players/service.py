@@ -26,7 +26,7 @@ from app.errors import AppError, NotFound, Unprocessable, UpstreamUnavailable
 from app.lichess.payloads import LichessUser, player_url
 from app.models import EmailSubscription, Player
 from app.models.player import LICHESS_IDS
-from app.players.keys import InvalidKey, Platform, PlayerKey, require_key
+from app.players.keys import InvalidKey, Platform, PlayerKey, key_of, require_key
 from app.players.platforms import Platforms
 from app.players.schemas import PlayerOut
 
@@ -279,7 +279,8 @@ async def refresh_player(session: AsyncSession, platforms: Platforms, key: str) 
         player.gone_at = datetime.now(UTC) if user.closed else None
         player.profile_refreshed_at = datetime.now(UTC)
         await session.flush()
-        return await get_player(session, player.key)
+        # Not `player.key`: the flush expired that computed column (a lazy load here).
+        return await get_player(session, key_of(Platform.lichess, user.id))
     profile = await fetch_profile(platforms.chesscom, player.username)
     apply_profile(player, profile)
     await session.flush()

@@ -47,6 +47,19 @@ async def test_a_lichess_key_tracks_a_lichess_player(
     assert [r.path for r in lichess.requests] == ["/api/user/drnykterstein"]
 
 
+async def test_refreshing_a_lichess_player_reads_its_profile_again(
+    client: httpx.AsyncClient, lichess: LichessSimulator
+) -> None:
+    assert (
+        await client.post(f"{API}/players", json={"username": "lichess:fan_0"})
+    ).status_code == 201
+    lichess.close_user("fan_0")
+    r = await client.post(f"{API}/players/lichess:fan_0/refresh")
+    assert r.status_code == 200, r.text
+    assert (r.json()["key"], r.json()["status"]) == ("lichess:fan_0", "closed")
+    assert [r.path for r in lichess.requests] == ["/api/user/fan_0"] * 2
+
+
 async def test_the_same_name_on_two_platforms_is_two_players(
     client: httpx.AsyncClient, lichess: LichessSimulator, simulator: ChessComSimulator
 ) -> None:

@@ -38,6 +38,7 @@ from app.main import create_app
 from tests import db
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.lichess import LichessSimulator
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.webhooks import offline_resolver
 
@@ -64,14 +65,18 @@ async def fuzz_db(database_url: str) -> AsyncIterator[str]:
 
 
 def _app(database_url: str, data_dir: Path) -> FastAPI:
-    """The API over a Chess.com simulator with three players, no rate limits, and no
-    DNS query for webhook URLs."""
+    """The API over a Chess.com simulator with three players and a Lichess simulator
+    with two, no rate limits, and no DNS query for webhook URLs."""
     simulator = ChessComSimulator()
     for name in ("hikaru", "magnus", "fabianocaruana"):
         simulator.add_player(name)
+    lichess = LichessSimulator()
+    for name in ("DrNykterstein", "ab"):
+        lichess.add_user(name)
     app = create_app(
         make_settings(database_url, data_dir, rate_limit_enabled=False),
         chesscom_transport=simulator.transport(),
+        lichess_transport=lichess.transport(),
     )
     app.state.webhook_resolver = offline_resolver
     return app
