@@ -17,7 +17,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from app.players.keys import KEY_DESCRIPTION, KEY_PATTERN
+from app.player_keys import KEY_DESCRIPTION, KEY_PATTERN
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
-from app.players.keys import KEY_DESCRIPTION
+from app.player_keys import KEY_DESCRIPTION
 from app.schemas import USERNAME_PATTERN
 
 # A player key wherever a username is accepted (SPEC §4): `hikaru` or `lichess:name`.

@@ -7,9 +7,9 @@ A list that does not validate as a whole is refused as a whole (the client raise
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass
 
-from app.notifications.payloads import LiveStream
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Payload(BaseModel):
@@ -36,6 +36,14 @@ class Streamer(_Payload):
 
 class Streamers(_Payload):
     streamers: list[Streamer] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStream:
+    """Where a live streamer is watched: the platform's `type` and its URL."""
+
+    type: str  # twitch, youtube, kick, ...
+    url: str | None
 
 
 def live_stream(entry: Streamer) -> LiveStream | None:

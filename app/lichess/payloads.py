@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.players.keys import LICHESS_USERNAME
+from app.player_keys import LICHESS_USERNAME
 
 LICHESS_WEB = "https://lichess.org"
 MAX_IDS_PER_REQUEST = 100  # /api/users/status takes at most this many ids

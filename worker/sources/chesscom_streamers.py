@@ -97,7 +97,7 @@ class StreamersSource(Source):
         if isinstance(answer, NotModified):
             live = {k: LiveStream(v[0], v[1]) for k, v in (state.get("live") or {}).items()}
         else:
-            live = live_streams(answer.data)
+            live = {k: LiveStream(s.type, s.url) for k, s in live_streams(answer.data).items()}
             etag = answer.etag
         await self._apply(live, etag, state.get("read_at"), now)
         return self.period
