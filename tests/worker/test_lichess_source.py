@@ -17,7 +17,7 @@ from app.models import EmailSubscription, Event, NotificationLog, Player
 from tests.conftest import make_settings
 from tests.fakes.lichess import LichessSimulator
 from tests.fakes.smtp import SMTPServerFake
-from tests.worker.conftest import WorkerFactory
+from tests.worker.conftest import WorkerFactory, World
 from worker.runner import Worker
 from worker.sources.lichess import LichessSource
 
@@ -246,3 +246,33 @@ async def test_two_workers_never_have_two_requests_in_flight_nor_more_than_100_i
     assert max(r.ids for r in statuses) <= 100
     # A sweep is three requests (100, 100, 50): every player was looked at.
     assert sorted(r.ids for r in statuses[:3]) == [50, 100, 100]
+
+
+async def test_lichess_down_holds_up_neither_chesscom_polling_nor_delivery(
+    world: World,
+    make_worker: WorkerFactory,
+    session_factory: async_sessionmaker[AsyncSession],
+    lichess: LichessSimulator,
+    smtp_server: SMTPServerFake,
+) -> None:
+    pid = await track(session_factory, lichess, "Unlucky")
+    await subscribe(session_factory, "fan@example.com", pid)
+    lichess.fail(503, times=10_000)  # Lichess is down for the whole test
+    await world.followed("hikaru", "fan@example.com")  # the Chess.com baseline
+    world.sim.add_game("hikaru", end_time=int(time.time()) - 60)
+    await world.make_due()
+    worker = make_worker()
+    running = asyncio.create_task(worker.run_forever())
+    try:
+        for _ in range(300):
+            if smtp_server.messages:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        worker.stop.set()
+        await asyncio.wait_for(running, 30)
+    assert [m.subject for m in smtp_server.messages] == [
+        "hikaru started playing live chess on Chess.com"
+    ]
+    assert {r.status for r in lichess.requests} == {503}
+    assert lichess_of(worker).failing.failures >= 1  # backing off, not spinning

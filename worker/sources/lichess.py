@@ -204,10 +204,8 @@ class LichessSource(Source):
         """One full sweep (for `--once`)."""
         async with self.session_factory() as session, session.begin():
             await session.execute(text("UPDATE lichess_request_budget SET sweep_cursor = NULL"))
-        for _ in range(1_000_000):
-            wait = await self.step()
-            if wait > 0:
-                return
+        while await self.step() == 0:  # one batch after another, to the sweep's end
+            continue
 
     async def _next_batch(self, turn: Turn) -> tuple[list[tuple[int, str]], float]:
         """The next batch of the sweep ([] and the seconds to wait when the sweep is
