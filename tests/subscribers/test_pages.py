@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import EmailSubscription, NotificationLog, Player, SubscriberPreferences
 from app.subscriptions.me import sign_manage_token
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.lichess import LichessSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 Factory = async_sessionmaker[AsyncSession]
@@ -88,6 +89,31 @@ async def test_subscribe_in_two_steps_shows_the_player_before_storing_anything(
         )
         == 1
     )
+
+
+async def test_the_home_form_takes_a_lichess_key(
+    client: httpx.AsyncClient, session_factory: Factory, lichess: LichessSimulator
+) -> None:
+    lichess.add_user("DrNykterstein", title="GM")
+    token = await form_page(client)
+    data = {"csrf_token": token, "username": "lichess:DrNykterstein", "email": "fan@example.com"}
+    r = await client.post("/subscribe", data={**data, "step": "lookup"})
+    assert r.status_code == 200, r.text
+    assert "lichess:drnykterstein" in r.text and ">GM<" in r.text
+    assert await count(session_factory, Player) == 0
+    r = await client.post(
+        "/subscribe",
+        data={**data, "csrf_token": csrf_of(r.text), "step": "subscribe", "tc_blitz": "1"},
+    )
+    assert r.status_code == 200, r.text
+    async with session_factory() as s:
+        player = await s.scalar(select(Player))
+        assert player is not None and player.key == "lichess:drnykterstein"
+    r = await client.post(
+        "/subscribe",
+        data={**data, "step": "lookup", "username": "lichess:nobody"},
+    )
+    assert r.status_code == 404 and "Lichess has no player" in r.text
 
 
 @pytest.mark.parametrize(
