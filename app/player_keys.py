@@ -68,7 +68,7 @@ class PlayerKey:
         return f"https://www.chess.com/member/{self.username}"
 
 
-def require_key(value: str, platform: Platform | str | None = None) -> PlayerKey:
+def parse_key(value: str, platform: Platform | str | None = None) -> PlayerKey:
     """Parse a player key, or a bare username on an explicit `platform`.
 
     ``hikaru`` → Chess.com; ``lichess:DrNykterstein`` → Lichess ``drnykterstein``;
@@ -95,14 +95,6 @@ def require_key(value: str, platform: Platform | str | None = None) -> PlayerKey
     if not _USERNAME[chosen].fullmatch(username):
         raise InvalidKey(f"{username!r} is not a valid {chosen.value} username")
     return PlayerKey(chosen, username.lower())
-
-
-def parse_key(raw: str) -> PlayerKey | None:
-    """The key `raw` names (case-insensitive, surrounding spaces ignored), or None."""
-    try:
-        return require_key(raw)
-    except InvalidKey:
-        return None
 
 
 def key_of(platform: str, username: str) -> str:

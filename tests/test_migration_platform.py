@@ -12,7 +12,7 @@ import pytest
 
 from tests import db
 
-BEFORE = "webhook_manage_links_since"
+BEFORE = "player_pages"
 PLATFORM = "players_platform"
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from app.db import ReadPool
 from app.models import Player
-from app.players.keys import InvalidKey, Platform, PlayerKey, parse_key
+from app.players.keys import InvalidKey, PlayerKey, parse_key
 from app.players.service import subscriber_count_column
 
 SESSION_KIND: Final = "live_match"
@@ -37,9 +37,8 @@ def _compiled(statement: Any) -> str:
     return str(statement.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
 
 
-# Until Lichess players land (issue 19), the players table holds Chess.com players only
-# and a key's username is the whole lookup. The one place a key becomes a row condition.
-_WHERE_KEY = "username = $1"
+# The one place a key becomes a row condition: the unique players.key (migration 0008).
+_WHERE_KEY = "key = $1"
 
 
 def key_of(raw: str) -> PlayerKey | None:
@@ -54,14 +53,13 @@ def key_of(raw: str) -> PlayerKey | None:
 
 
 def _key_args(key: PlayerKey) -> tuple[str] | None:
-    """The bind values of `_WHERE_KEY`; None when no row can match (a platform we do not
-    track yet)."""
-    return (key.username,) if key.platform is Platform.chesscom else None
+    """The bind values of `_WHERE_KEY` (None when no row can match: kept for callers)."""
+    return (key.key,)
 
 
 # -- the badge -------------------------------------------------------------------------
 
-_BADGE = f"SELECT username, is_playing, false AS is_streaming FROM players WHERE {_WHERE_KEY}"
+_BADGE = f"SELECT username, is_playing, is_streaming FROM players WHERE {_WHERE_KEY}"
 
 
 async def badge_state(pool: ReadPool, key: PlayerKey) -> dict[str, Any] | None:

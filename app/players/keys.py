@@ -14,7 +14,6 @@ from app.player_keys import (
     PlayerKey,
     key_of,
     parse_key,
-    require_key,
 )
 
 __all__ = [
@@ -30,5 +29,4 @@ __all__ = [
     "PlayerKey",
     "key_of",
     "parse_key",
-    "require_key",
 ]

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from app.players.keys import InvalidKey, Platform, require_key
+from app.players.keys import InvalidKey, Platform, parse_key
 from app.schemas import StrictModel, with_example
 
-# A key, or a bare name whose platform the body names; require_key checks the rest.
+# A key, or a bare name whose platform the body names; parse_key checks the rest.
 _NAME_OR_KEY = r"^(?:[Ll][Ii][Cc][Hh][Ee][Ss][Ss]:)?[A-Za-z0-9_-]{2,30}$"
 
 
@@ -33,14 +33,14 @@ class TrackPlayerRequest(StrictModel):
     @model_validator(mode="after")
     def _valid_key(self) -> TrackPlayerRequest:
         try:
-            require_key(self.username, self.platform)
+            parse_key(self.username, self.platform)
         except InvalidKey as exc:
             raise ValueError(str(exc)) from None
         return self
 
     @property
     def key(self) -> str:
-        return require_key(self.username, self.platform).key
+        return parse_key(self.username, self.platform).key
 
 
 class PlayerOut(BaseModel):

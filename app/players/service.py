@@ -26,7 +26,7 @@ from app.errors import AppError, NotFound, Unprocessable, UpstreamUnavailable
 from app.lichess.payloads import LichessUser, player_url
 from app.models import EmailSubscription, Player
 from app.models.player import LICHESS_IDS
-from app.players.keys import InvalidKey, Platform, PlayerKey, key_of, require_key
+from app.players.keys import InvalidKey, Platform, PlayerKey, key_of, parse_key
 from app.players.platforms import Platforms
 from app.players.schemas import PlayerOut
 
@@ -84,7 +84,7 @@ def lichess_columns(user: LichessUser) -> dict[str, Any]:
 def player_key(value: str) -> PlayerKey:
     """A key from a request, or Unprocessable (422) naming what is wrong."""
     try:
-        return require_key(value)
+        return parse_key(value)
     except InvalidKey as exc:
         raise Unprocessable(str(exc)) from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.lichess.payloads import GameMeta, UserStatus, speed_of, time_class_of
-from app.players.keys import InvalidKey, Platform, parse_key, require_key
+from app.players.keys import InvalidKey, Platform, parse_key
 from worker.sources.lichess_rules import LichessState, needs_write, observe_lichess
 
 GAP = 1800.0
@@ -24,7 +24,7 @@ GAP = 1800.0
 def test_a_player_key_names_a_platform_and_a_username(
     text: str, platform: Platform, username: str, key: str
 ) -> None:
-    parsed = require_key(text)
+    parsed = parse_key(text)
     assert (parsed.platform, parsed.username, parsed.key) == (platform, username, key)
 
 
@@ -45,20 +45,19 @@ def test_a_player_key_names_a_platform_and_a_username(
 )
 def test_malformed_keys_are_refused(text: str) -> None:
     with pytest.raises(InvalidKey):
-        require_key(text)
+        parse_key(text)
 
 
-def test_parse_key_answers_none_for_what_is_not_a_key() -> None:
-    assert parse_key("lichess:ab") == require_key("lichess:ab")
-    assert parse_key("foo:bar") is None
-    assert parse_key("x" * 100) is None
+def test_a_key_longer_than_80_characters_is_refused() -> None:
+    with pytest.raises(InvalidKey):
+        parse_key("x" * 100)
 
 
 def test_an_explicit_platform_applies_to_a_bare_username() -> None:
-    assert require_key("ab", "lichess").key == "lichess:ab"
-    assert require_key("lichess:ab", "lichess").key == "lichess:ab"
+    assert parse_key("ab", "lichess").key == "lichess:ab"
+    assert parse_key("lichess:ab", "lichess").key == "lichess:ab"
     with pytest.raises(InvalidKey):
-        require_key("lichess:abc", "chesscom")
+        parse_key("lichess:abc", "chesscom")
 
 
 @pytest.mark.parametrize(

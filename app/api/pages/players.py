@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 
-from app.api.deps import ChessComDep, ReadPoolDep, SessionDep, SettingsDep
+from app.api.deps import ChessComDep, PlatformsDep, ReadPoolDep, SessionDep, SettingsDep
 from app.api.pages.site import CheckedForm, PlayerCard, _page, _text
 from app.api.ratelimit import rate_limit
 from app.db import ReadPool
@@ -163,7 +163,7 @@ async def track(
     session: SessionDep,
     pool: ReadPoolDep,
     settings: SettingsDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
     form: CheckedForm,
 ) -> Response:
     """ "Track this player": start tracking, then open their page."""
@@ -171,7 +171,7 @@ async def track(
     if key is None or key.platform is not Platform.chesscom:
         return await _home_error(request, settings, pool, 422, "", _FIND_HINT)
     try:
-        await players.track_player(session, chesscom, key.username)
+        await players.track_player(session, platforms, key.key)
     except NotFound:
         message = f"Chess.com has no player named “{key.username}”."
         return await _home_error(request, settings, pool, 404, str(key), message)
