@@ -157,6 +157,7 @@ class Worker:
                 wait = backoff.failed()
             if wait > 0:
                 await self._sleep(wait)
+        await source.settle()
 
     async def polling_loop(self) -> None:
         """The archive source's loop (the name predates the other sources)."""

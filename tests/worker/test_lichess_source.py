@@ -191,6 +191,7 @@ async def test_lichess_failing_retries_the_same_batch_with_backoff(
     assert 0 < first < second  # backing off
     assert await rows(session_factory) == []
     assert await source.step() == 0  # the same batch, read again: the game is found
+    await source.settle()
     assert [k for _, k, _ in await rows(session_factory)] == [game]
 
 

@@ -32,3 +32,8 @@ class Source(ABC):
     async def run_once(self) -> None:
         """`python -m worker --once`: one pass over everything the source watches."""
         await self.step()
+
+    async def settle(self) -> None:
+        """Wait for work a step left running (answers still being recorded): the runner
+        calls it when the source's loop has stopped. Most sources leave none."""
+        return

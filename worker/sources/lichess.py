@@ -22,6 +22,7 @@ a minute).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ from app.lichess.errors import LichessError, LichessRateLimited
 from app.lichess.gate import LichessGate, LichessPaused, Turn
 from app.lichess.payloads import MAX_IDS_PER_REQUEST, UserStatus, streamer_url
 from app.notifications.payloads import LiveStream
+from worker.health import describe
 from worker.sources.base import Source
 from worker.sources.events import Subject, emit_session, emit_stream
 from worker.sources.lichess_rules import (
@@ -55,6 +57,7 @@ IDLE_SECONDS = 5.0  # no Lichess player tracked: look again this often
 FAILURE_BACKOFF_FIRST = 1.0
 FAILURE_BACKOFF_MAX = 60.0
 CHECKED_EVERY_SECONDS = 60.0  # precision of last_checked_at for Lichess players
+RECORDS_IN_FLIGHT = 2  # answers being written while the next request is out
 
 _SWEEP = """
 SELECT sweep_cursor, extract(epoch FROM sweep_started_at)::float8 AS started,
@@ -172,6 +175,8 @@ class LichessSource(Source):
         # Lichess down, slow or answering garbage: the same batch again, waiting longer.
         self.failing = Backoff(FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX)
         self.requests = 0
+        self._recording: set[asyncio.Task[None]] = set()
+        self._record_slots = asyncio.Semaphore(RECORDS_IN_FLIGHT)
         self.sessions = 0
         self.streams = 0
 
@@ -197,8 +202,32 @@ class LichessSource(Source):
             log.warning("lichess status read failed (%s); retrying in %.0fs", exc, pause)
             return pause
         self.failing.succeeded()
-        await self.record([pid for pid, _ in batch], statuses, now=time.time())
+        # Recorded beside the next request, not before it: the one-at-a-time budget is
+        # the sweep's pace, so the loop goes back for the next turn at once (at most
+        # RECORDS_IN_FLIGHT answers wait to be written: memory stays bounded).
+        await self._record_slots.acquire()
+        ids = [pid for pid, _ in batch]
+        recording = asyncio.create_task(self._record_then_release(ids, statuses, time.time()))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
         return 0.0
+
+    async def _record_then_release(
+        self, player_ids: list[int], statuses: list[UserStatus], now: float
+    ) -> None:
+        try:
+            await self.record(player_ids, statuses, now=now)
+        except Exception as exc:
+            # The next sweep reads these players again: a game still running is found
+            # then (one sweep later), none is lost.
+            log.warning("recording a Lichess status read failed: %s", describe(exc))
+        finally:
+            self._record_slots.release()
+
+    async def settle(self) -> None:
+        """Wait until every answer read so far is recorded (shutdown, --once, tests)."""
+        while self._recording:
+            await asyncio.gather(*list(self._recording), return_exceptions=True)
 
     async def run_once(self) -> None:
         """One full sweep (for `--once`)."""
@@ -206,6 +235,7 @@ class LichessSource(Source):
             await session.execute(text("UPDATE lichess_request_budget SET sweep_cursor = NULL"))
         while await self.step() == 0:  # one batch after another, to the sweep's end
             continue
+        await self.settle()
 
     async def _next_batch(self, turn: Turn) -> tuple[list[tuple[int, str]], float]:
         """The next batch of the sweep ([] and the seconds to wait when the sweep is
