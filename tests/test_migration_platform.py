@@ -12,7 +12,7 @@ import pytest
 
 from tests import db
 
-BEFORE = "player_pages"
+BEFORE = "push_and_telegram"
 PLATFORM = "players_platform"
 
 

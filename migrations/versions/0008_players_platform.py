@@ -9,7 +9,7 @@ never uses; a check constraint keeps the two apart. Downgrading deletes the Lich
 players (the old schema cannot hold them) with what belongs to them.
 
 Revision ID: players_platform
-Revises: player_pages
+Revises: push_and_telegram
 Create Date: 2026-12-07 04:30:00+00:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "players_platform"
-down_revision: str | None = "player_pages"
+down_revision: str | None = "push_and_telegram"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
