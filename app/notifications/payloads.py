@@ -128,6 +128,11 @@ class StreamStarted:
     def stream_url(self) -> str | None:
         return self.stream.url
 
+    @property
+    def stream_type(self) -> str:
+        """Where the stream is: twitch, youtube, kick, lichess..."""
+        return self.stream.type
+
 
 @dataclass(frozen=True, slots=True)
 class NoPayload:
