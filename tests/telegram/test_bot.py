@@ -223,8 +223,12 @@ async def test_send_slots_space_the_bot_and_each_chat(
     again = await slots.take(1)  # chat 1 again: a second (and the margin) after its first
     assert again.taken and again.at is not None
     assert (again.at - times[0]).total_seconds() >= 1.0999
-    assert (await slots.take(1)).taken  # 2.2 s after the first: still within the horizon
-    late = await slots.take(1)
+    # Chat 1's next slots are 1.1 s apart: they are taken until one is further ahead
+    # than the horizon (3 s), which is refused, whenever the calls happen.
+    for _ in range(5):
+        late = await slots.take(1)
+        if not late.taken:
+            break
     assert not late.taken and late.wait > 3
     await slots.hold(30)
     held = await slots.take(99)
