@@ -57,7 +57,9 @@ async def test_a_players_page(site: Site) -> None:
     assert "/p/hikaru/feed.atom" in html and "/p/hikaru/badge.svg" in html
     assert "<title>hikaru: live</title>" in html, "the badge, inline"
     assert "fan@example.com" not in html and "@example" not in html
-    assert "<script" not in html and "src=" not in html, "nothing is loaded from anywhere"
+    # No external assets: the one script is our own Web Push button (SPEC §12), inline none.
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/push.js" defer>']
+    assert re.findall(r'src="([^"]*)"', html) == ["/push.js"], "nothing loaded from elsewhere"
 
 
 async def test_an_offline_player_shows_when_they_were_last_seen(site: Site) -> None:
