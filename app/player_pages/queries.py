@@ -118,6 +118,7 @@ async def feed_entries(pool: ReadPool, player_id: int) -> list[dict[str, Any]]:
 _PAGE_PLAYER = _compiled(
     select(
         Player.player_id,
+        Player.platform,
         Player.username,
         Player.name,
         Player.title,
@@ -126,11 +127,14 @@ _PAGE_PLAYER = _compiled(
         Player.country,
         Player.status,
         Player.is_playing,
+        Player.is_streaming,
+        Player.stream_url,
+        Player.current_game_url,
         Player.last_game_at,
         Player.last_online,
         Player.tracked_since,
         subscriber_count_column(),
-    ).where(Player.username == bindparam("username"))
+    ).where(Player.key == bindparam("key"))
 )
 
 _RECENT = f"""
@@ -196,8 +200,8 @@ HOME_LIST_SIZE: Final = 12
 _LIVE_NOW = f"""
 SELECT coalesce(json_agg(w ORDER BY w.followers DESC, w.username), '[]'::json) AS players
 FROM (
-    SELECT username, name, title, followers, is_playing, false AS is_streaming
-    FROM players WHERE is_playing
+    SELECT platform, username, name, title, followers, is_playing, is_streaming
+    FROM players WHERE is_playing OR is_streaming
     ORDER BY followers DESC, username LIMIT {HOME_LIST_SIZE}
 ) w
 """
@@ -205,7 +209,7 @@ FROM (
 _MOST_FOLLOWED = f"""
 SELECT coalesce(json_agg(w ORDER BY w.followers DESC, w.username), '[]'::json) AS players
 FROM (
-    SELECT username, name, title, followers, is_playing, false AS is_streaming
+    SELECT platform, username, name, title, followers, is_playing, is_streaming
     FROM players ORDER BY followers DESC, username LIMIT {HOME_LIST_SIZE}
 ) w
 """

@@ -13,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.conftest import chesscom_client
+from tests.conftest import chesscom_client, lichess_client
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.lichess import LichessSimulator
 from worker.runner import Worker
 
 NOW = int(time.time())
@@ -25,6 +26,7 @@ HOUR = 3600
 class Site:
     client: httpx.AsyncClient
     sim: ChessComSimulator
+    lichess: LichessSimulator
     worker: Worker
     engine: AsyncEngine
     tracked: set[str] = field(default_factory=set)
@@ -59,14 +61,21 @@ async def site(
     settings: Settings,
     simulator: ChessComSimulator,
     chesscom_transport: httpx.AsyncBaseTransport,
+    lichess: LichessSimulator,
+    lichess_transport: httpx.AsyncBaseTransport,
     engine: AsyncEngine,
 ) -> AsyncIterator[Site]:
     simulator.add_player(
         "Hikaru", name="Hikaru Nakamura", title="GM", player_id=15448422, followers=1_200_000
     )
     simulator.add_player("Firouzja2003", name="Alireza Firouzja", title="GM", followers=300_000)
-    worker = Worker(settings, client=chesscom_client(settings, chesscom_transport, timeout=5))
+    lichess.add_user("DrNykterstein", title="GM")
+    worker = Worker(
+        settings,
+        client=chesscom_client(settings, chesscom_transport, timeout=5),
+        lichess=lichess_client(settings, lichess_transport, timeout=5),
+    )
     try:
-        yield Site(client, simulator, worker, engine)
+        yield Site(client, simulator, lichess, worker, engine)
     finally:
         await worker.aclose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import feedparser
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -139,3 +140,40 @@ async def test_search_opens_a_page_or_offers_to_track(site: Site) -> None:
     assert bad.status_code == 422 and "@example.com" not in bad.text
     forged = await site.client.post("/find", data={"csrf_token": "forged", "key": "hikaru"})
     assert forged.status_code == 403, "the search form is CSRF-protected like the others"
+
+
+async def test_a_lichess_player_found_tracked_and_watched(site: Site) -> None:
+    token = await site.form_token()
+    offer = await site.client.post(
+        "/find", data={"csrf_token": token, "key": "lichess:DrNykterstein"}
+    )
+    assert offer.status_code == 200 and "We do not track lichess:drnykterstein yet" in offer.text
+    assert "profile on Lichess" in offer.text
+    tracked = await site.client.post(
+        "/track", data={"csrf_token": token, "key": "lichess:drnykterstein"}
+    )
+    assert tracked.headers["location"] == "/p/lichess:drnykterstein"
+    await site.poll()  # the first status read is a baseline
+
+    game = site.lichess.start_game("drnykterstein", "3+0")
+    await site.poll()
+    page = (await site.client.get("/p/lichess:drnykterstein")).text
+    assert 'id="state">Playing now<' in page
+    assert f'href="https://lichess.org/{game}"' in page and "Watch on Lichess" in page
+    badge = await site.client.get("/p/LICHESS:DrNykterstein/badge.svg")
+    assert "<title>lichess:drnykterstein: live</title>" in badge.text
+    feed = feedparser.parse((await site.client.get("/p/lichess:drnykterstein/feed.atom")).content)
+    assert [e.link for e in feed.entries] == [f"https://lichess.org/{game}"]
+
+    site.lichess.end_game("drnykterstein")
+    site.lichess.start_stream("drnykterstein")
+    await site.sql("UPDATE players SET is_playing = false WHERE platform = 'lichess'")
+    await site.poll()
+    badge = await site.client.get("/p/lichess:drnykterstein/badge.svg")
+    assert "<title>lichess:drnykterstein: streaming</title>" in badge.text
+    home = (await site.client.get("/")).text
+    live = home[home.index('id="live"') : home.index('id="find-heading"')]
+    assert 'href="/p/lichess:drnykterstein"' in live and "streaming now" in live
+
+    unknown = await site.client.post("/find", data={"csrf_token": token, "key": "lichess:nobody"})
+    assert unknown.status_code == 404 and "Lichess has no player named" in unknown.text

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 
-from app.api.deps import ChessComDep, PlatformsDep, ReadPoolDep, SessionDep, SettingsDep
+from app.api.deps import PlatformsDep, ReadPoolDep, SessionDep, SettingsDep
 from app.api.pages.site import CheckedForm, PlayerCard, _page, _text
 from app.api.ratelimit import rate_limit
 from app.db import ReadPool
@@ -29,9 +29,10 @@ from app.player_pages.feed import feed
 from app.player_pages.home import home_lists
 from app.player_pages.pattern import pattern
 from app.player_pages.timeline import timeline
-from app.player_pages.views import entry_views, player_view
+from app.player_pages.views import PLATFORM_NAMES, entry_views, player_view
 from app.players import service as players
 from app.players.keys import Platform, PlayerKey
+from app.players.platforms import Platforms
 from app.urls import FIND_PATH, PLAYER_PATH, TRACK_PATH, player_path
 
 router = APIRouter(dependencies=[Depends(rate_limit)])
@@ -119,14 +120,20 @@ async def _home_error(
     )
 
 
-def _card(key: PlayerKey, profile: Any) -> PlayerCard:
-    return PlayerCard(
-        username=str(key),
-        name=profile.name,
-        title=profile.title,
-        url=profile.url,
-        followers=profile.followers or 0,
-    )
+def _not_on(key: PlayerKey) -> str:
+    return f"{PLATFORM_NAMES[key.platform]} has no player named “{key.username}”."
+
+
+async def _look_up(platforms: Platforms, key: PlayerKey) -> PlayerCard:
+    """The player as their platform shows them (NotFound when it does not know them):
+    what "track this player" shows before anything is stored."""
+    if key.platform is Platform.lichess:
+        user = await platforms.lichess_profiles().fetch(key.username)
+        real_name = user.profile.real_name if user.profile else None
+        url = user.url or f"https://lichess.org/@/{key.username}"
+        return PlayerCard(str(key), real_name, user.title, url, 0)
+    profile = await players.fetch_profile(platforms.chesscom, key.username)
+    return PlayerCard(str(key), profile.name, profile.title, profile.url, profile.followers or 0)
 
 
 @router.post(FIND_PATH, response_class=HTMLResponse, include_in_schema=False)
@@ -134,7 +141,7 @@ async def find(
     request: Request,
     pool: ReadPoolDep,
     settings: SettingsDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
     form: CheckedForm,
 ) -> Response:
     """The search box: a tracked player's key → their page; a player the platform knows
@@ -146,15 +153,12 @@ async def find(
         return await _home_error(request, settings, pool, 422, "", _FIND_HINT)
     if await queries.page_player(pool, key) is not None:
         return RedirectResponse(player_path(key), status_code=303)
-    if key.platform is not Platform.chesscom:
-        message = "We do not track Lichess players yet."
-        return await _home_error(request, settings, pool, 404, str(key), message)
     try:
-        profile = await players.fetch_profile(chesscom, key.username)
+        card = await _look_up(platforms, key)
     except NotFound:
-        message = f"Chess.com has no player named “{key.username}”."
-        return await _home_error(request, settings, pool, 404, str(key), message)
-    return _page(request, settings, "track.html", player=_card(key, profile), key=str(key))
+        return await _home_error(request, settings, pool, 404, str(key), _not_on(key))
+    platform = PLATFORM_NAMES[key.platform]
+    return _page(request, settings, "track.html", player=card, key=str(key), platform=platform)
 
 
 @router.post(TRACK_PATH, response_class=HTMLResponse, include_in_schema=False)
@@ -168,11 +172,10 @@ async def track(
 ) -> Response:
     """ "Track this player": start tracking, then open their page."""
     key = queries.key_of(_text(form, "key", 80))
-    if key is None or key.platform is not Platform.chesscom:
+    if key is None:
         return await _home_error(request, settings, pool, 422, "", _FIND_HINT)
     try:
         await players.track_player(session, platforms, key.key)
     except NotFound:
-        message = f"Chess.com has no player named “{key.username}”."
-        return await _home_error(request, settings, pool, 404, str(key), message)
+        return await _home_error(request, settings, pool, 404, str(key), _not_on(key))
     return RedirectResponse(player_path(key), status_code=303)
