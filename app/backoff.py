@@ -17,6 +17,7 @@ Two shapes, both here so every caller agrees on jitter and caps:
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,3 +79,59 @@ class Backoff:
     @property
     def failing(self) -> bool:
         return self.failures > 0
+
+
+class Outage:
+    """A medium's server down as a whole (connection refused, no greeting): its rows wait
+    uncounted while one probes, ``first`` doubling to ``maximum`` between probes."""
+
+    def __init__(
+        self, first: float = 1.0, maximum: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
+        self._backoff = Backoff(first, maximum)
+        self.down_since: float | None = None  # on `clock`
+        self.cause: str | None = None
+        self._probe_at = 0.0  # when the next probe may go, on `clock`
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, cause: str) -> float:
+        """The server could not be reached; returns how long its rows wait now. Sends
+        that were under way when it went down find the same pause (it doubles once per
+        probe, not once per send)."""
+        now = self._clock()
+        if self.down_since is None:
+            self.down_since = now
+        elif now < self._probe_at:
+            return self._probe_at - now
+        self.cause = cause
+        wait = self._backoff.failed()
+        self._probe_at = now + wait
+        return wait
+
+    def recovered(self) -> float | None:
+        """The server answered; returns how long it was down (None: it was not)."""
+        if self.down_since is None:
+            return None
+        down = self._clock() - self.down_since
+        self.down_since, self.cause = None, None
+        self._backoff.succeeded()
+        return down
+
+    @property
+    def pause(self) -> float:
+        """How long rows wait between probes now (0 while up)."""
+        return self._backoff.delay
+
+    def probe_due(self) -> bool:
+        """Down, and its pause is over: one row may try the server."""
+        return self.down and self._clock() >= self._probe_at
+
+    def until_probe(self) -> float:
+        return max(0.0, self._probe_at - self._clock()) if self.down else 0.0
+
+    def down_for(self) -> float:
+        return 0.0 if self.down_since is None else self._clock() - self.down_since

@@ -135,8 +135,10 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=4, ge=1, le=256)
     # Outbox rows claimed (and recorded) per statement; memory is bounded by it.
     delivery_batch_size: int = Field(default=500, ge=1, le=5000)
-    # How long a claimed outbox row is reserved: longer than one SMTP send can take.
-    delivery_lease_seconds: int = Field(default=60, ge=1)
+    # How long a claimed outbox row is reserved. Renewed every third of it while the row
+    # is held (waiting, being sent, not yet recorded), so a send may take longer; a
+    # worker that dies leaves its rows to others within this (SPEC §7: 15 s).
+    delivery_lease_seconds: int = Field(default=10, ge=1)
     # The first retry's wait; later ones follow app.backoff's schedule (5 s, 2 min,
     # 10 min, 30 min by default: five attempts span over 30 minutes, SPEC §7).
     delivery_retry_base_seconds: float = Field(default=5.0, gt=0)

@@ -7,7 +7,7 @@
    the same number of messages of the same size over the same number of connections
    to the same sink. Also reported: the fan-out transaction's duration and the worker
    process's peak RSS.
-2. Outbox claim + record throughput with a sender that does nothing: the Deliverer
+2. Outbox claim + record throughput with a sender that does nothing: the pipeline
    (claim a batch, render, record outcomes one statement per batch) against the bare
    claim and record statements alone.
 
@@ -28,13 +28,16 @@ from typing import Any
 
 import asyncpg
 
+from app.channels.registry import build_channels, subscription_columns
 from app.emails.messages import EventFacts, Site, prepare
 from app.tokens import Purpose, TokenSigner
 from bench._common import SECRET_KEY, make_settings, median, scratch_database, spread
 from bench._fanout_worker import session_payload
 from tests import db
 from tests.fakes.smtp_sink import SMTPSink
-from worker.delivery import _CLAIM, _RECORD, Deliverer
+from worker.outbox.pipeline import Pipeline
+from worker.outbox.store import RECORD as _RECORD
+from worker.outbox.store import claim_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,18 +67,29 @@ async def seed(url: str, player_id: int, username: str, subscribers: int) -> Non
 
 
 def sample_message(path: Path) -> int:
-    """One real live_match email with real-length signed links (the bare loop's message)."""
+    """One real live_match email with real-length signed links (the bare loop's
+    message), and next to it (``.fields.json``) what differs per recipient: the
+    address, the Message-ID's own part and the links' signatures."""
     site = Site("Chess.com Helper <alerts@bench.test>", "http://bench.test")
     facts = EventFacts("live_match", "bench-session", session_payload(int(time.time())))  # type: ignore[arg-type]
     signer = TokenSigner(SECRET_KEY)
+    address = "fan123456.hikaru@example.com"
+    tokens = {
+        "unsubscribe_url": signer.sign(Purpose.unsubscribe, 123456, address),
+        "manage_url": signer.sign(Purpose.manage, 123456, address),
+    }
     links = {
         "unsubscribe_url": "http://bench.test/api/v1/unsubscribe?token="
-        + signer.sign(Purpose.unsubscribe, 123456, "fan123456.hikaru@example.com"),
-        "manage_url": "http://bench.test/manage?token="
-        + signer.sign(Purpose.manage, 123456, "fan123456.hikaru@example.com"),
+        + tokens["unsubscribe_url"],
+        "manage_url": "http://bench.test/manage?token=" + tokens["manage_url"],
     }
-    data = prepare(facts, site).render(to="fan123456.hikaru@example.com", row_id=1, links=links)
+    data = prepare(facts, site).render(to=address, row_id=1, links=links)
     path.write_bytes(data.data)
+    message_id = data.message_id.strip("<>").split("@")[0].removeprefix("notification-")
+    fields = [address, message_id, *(t.rsplit(".", 1)[1] for t in tokens.values())]
+    for field in fields:
+        assert data.data.count(field.encode()) >= 1, field
+    path.with_suffix(".fields.json").write_text(json.dumps(fields))
     return len(data.data)
 
 
@@ -121,7 +135,13 @@ async def bare_run(sink: SMTPSink, connections: int, n: int, message: Path) -> d
     sink.clear()
     sink_cpu = _cpu_seconds(sink.process.pid or 0)
     result = await _child(
-        "bench._bare_smtp", sink.host, str(sink.port), str(connections), str(n), str(message)
+        "bench._bare_smtp",
+        sink.host,
+        str(sink.port),
+        str(connections),
+        str(n),
+        str(message),
+        str(message.with_suffix(".fields.json")),
     )
     counts = sink.wait_for(n, timeout=30)
     result["sink_cpu_seconds"] = _cpu_seconds(sink.process.pid or 0) - sink_cpu
@@ -220,7 +240,10 @@ async def claim_record_figures(rows: int, repeats: int, batch: int) -> None:
         try:
             for _ in range(repeats):
                 await _reset(url, rows)
-                deliverer = Deliverer(settings, _NoopMailer(), TokenSigner(SECRET_KEY), factory)  # type: ignore[arg-type]
+                channels = build_channels(
+                    settings, TokenSigner(SECRET_KEY), {"email": {"mailer": _NoopMailer()}}
+                )
+                deliverer = Pipeline(settings, channels, factory)
                 started = time.perf_counter()
                 while (await deliverer.run_batch()).claimed:
                     pass
@@ -235,9 +258,9 @@ async def claim_record_figures(rows: int, repeats: int, batch: int) -> None:
             await engine.dispose()
     print("| | runs (rows/s) | median |")
     print("|---|---|---|")
-    print(f"| Deliverer: claim, render, no-op send, record | {spread(full)} | {median(full):.0f} |")
+    print(f"| pipeline: claim, render, no-op send, record | {spread(full)} | {median(full):.0f} |")
     print(f"| bare: the claim and record statements alone | {spread(bare)} | {median(bare):.0f} |")
-    print(f"\nratio Deliverer / bare: {median(full) / median(bare):.2f}\n")
+    print(f"\nratio pipeline / bare: {median(full) / median(bare):.2f}\n")
 
 
 async def _reset(url: str, rows: int) -> None:
@@ -265,7 +288,8 @@ def _payload_json() -> dict[str, Any]:
 
 async def _bare_claim_record(url: str, rows: int, batch: int) -> float:
     """The same two statements, compiled by SQLAlchemy once, driven by asyncpg directly."""
-    claim = str(_CLAIM).replace(":limit", "$1").replace(":lease", "$2")
+    claim = str(claim_statement(subscription_columns())).replace(":limit", "$1")
+    claim = claim.replace(":lease", "$2")
     record = (
         str(_RECORD)
         .replace("CAST(:ids", "CAST($1").replace("CAST(:leases", "CAST($2")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.backoff import RETRY_STEPS, Backoff, doubling, retry_delay, retry_span
+from app.backoff import RETRY_STEPS, Backoff, Outage, doubling, retry_delay, retry_span
 
 MINUTE = 60.0
 
@@ -84,3 +84,33 @@ def test_a_jittered_loop_waits_between_half_and_all_of_its_step(rand: float, fai
         wait = backoff.failed()
     step = doubling(failures, first=0.5, maximum=8.0)
     assert step / 2 <= wait <= step
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_server_down_is_probed_once_per_pause_and_the_pause_doubles_per_probe() -> None:
+    clock = Clock()
+    outage = Outage(first=1.0, maximum=4.0, clock=clock)
+    assert not outage.down and outage.until_probe() == 0.0
+    assert outage.failed("refused") == 1.0
+    assert outage.down and not outage.probe_due()
+    clock.now += 0.25  # sends under way when it went down find the same pause
+    assert outage.failed("refused") == 0.75
+    clock.now += 0.75
+    assert outage.probe_due()
+    assert [outage.failed("refused"), outage.failed("refused")] == [2.0, 2.0]
+    clock.now += 2.0
+    assert outage.failed("refused") == 4.0
+    clock.now += 4.0
+    assert outage.failed("refused") == 4.0  # capped
+    clock.now += 1.5
+    assert outage.down_for() == 8.5
+    assert outage.recovered() == 8.5
+    assert not outage.down and outage.pause == 0.0
+    assert outage.recovered() is None

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable
 
 import asyncpg
 
+from app.backoff import Backoff
 from app.db import asyncpg_connect_args
 from worker import metrics
 
@@ -53,7 +53,8 @@ class OutboxListener:
         metrics.LISTEN_CONNECTED.set(0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = BACKOFF_FIRST_SECONDS
+        # Jittered: after a database restart, many workers do not reconnect in lockstep.
+        backoff = Backoff(BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS, jitter=0.5)
         lost_at: float | None = None  # when the last connection was lost (or first tried)
         ever_connected = False
         failure: str | None = None
@@ -69,10 +70,9 @@ class OutboxListener:
                         failure,
                     )
                     lost_at = lost_at or time.monotonic()
-                await _sleep_or_stop(stop, backoff * random.uniform(0.5, 1.0))
-                backoff = min(BACKOFF_MAX_SECONDS, backoff * 2)
+                await _sleep_or_stop(stop, backoff.failed())
                 continue
-            backoff = BACKOFF_FIRST_SECONDS
+            backoff.succeeded()
             failure = None
             if ever_connected:
                 self.reconnects += 1

@@ -31,10 +31,10 @@ from app.notifications.outbox import OUTBOX_CHANNEL
 from app.subscriptions.digest import run_due_digests
 from app.tokens import TokenSigner
 from worker.concurrency import AdaptiveLimiter
-from worker.delivery import Deliverer
 from worker.health import LoopState, check_health, describe, is_connectivity_error
 from worker.listener import OutboxListener
 from worker.maintenance import apply_retention, refresh_outbox_stats
+from worker.outbox.pipeline import Pipeline
 from worker.poller import Poller
 from worker.sources.base import Source
 from worker.sources.chesscom_archive import ArchiveSource
@@ -60,8 +60,9 @@ DIGEST_EVERY_SECONDS = 60.0  # digests are due on the hour (local), checked ever
 # /healthz fails when a loop has not completed a round for this long. A round is at
 # most IDLE_POLL_SECONDS of sleep, or one claimed batch whose every poll/send ticks.
 HEALTH_MAX_TICK_AGE_SECONDS = 120.0
-# --once waits for rows due within this window: retries in backoff (5 attempts take
-# about 40-80 s) and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS).
+# --once waits for rows due within this window: a first retry (5 s) or a second
+# (2 min), and rows leased by a worker that died mid-send (DELIVERY_LEASE_SECONDS);
+# later retries (10 min, 30 min) wait for the next run.
 ONCE_DRAIN_WINDOW_SECONDS = 300.0
 
 
@@ -121,7 +122,7 @@ class Worker:
         }
         signer = TokenSigner(settings.resolved_secret_key())
         channels = build_channels(settings, signer, channel_options)
-        self.deliverer = Deliverer(settings, channels, self.session_factory)
+        self.deliverer = Pipeline(settings, channels, self.session_factory)
         self.listener = OutboxListener(
             database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
         )
@@ -169,19 +170,13 @@ class Worker:
     # -- delivery ---------------------------------------------------------------
 
     async def _deliver_batch(self) -> int:
-        # While a channel's server is unreachable, one row at a time probes it.
-        # Cancelled at shutdown, the deliverer releases rows whose send never started.
-        limit = 1 if self.mail_paused else None
-        batch = await self.deliverer.run_batch(self.stop, limit=limit, tick=self.delivery_state.ok)
+        # Cancelled at shutdown, the pipeline releases rows whose send never started.
+        batch = await self.deliverer.run_batch(self.stop, tick=self.delivery_state.ok)
         self.mail_tally.update(batch.tally)
         return batch.claimed
 
-    @property
-    def mail_paused(self) -> bool:
-        return bool(self.deliverer.down)
-
     async def delivery_loop(self) -> None:
-        backoff = ERROR_BACKOFF_FIRST_SECONDS
+        backoff = Backoff(ERROR_BACKOFF_FIRST_SECONDS, ERROR_BACKOFF_MAX_SECONDS)
         while not self.stop.is_set():
             # Cleared before looking, so a NOTIFY that lands while we look is kept.
             self._wake_delivery.clear()
@@ -193,19 +188,18 @@ class Worker:
             try:
                 if await self._deliver_batch():
                     self.delivery_state.ok()
-                    backoff = ERROR_BACKOFF_FIRST_SECONDS
-                    if not self.mail_paused:
-                        continue
+                    backoff.succeeded()
+                    continue
+                # A channel that is down wakes us for its next probe.
                 wait = await self.deliverer.seconds_until_next()
                 self.delivery_state.ok()
-                backoff = ERROR_BACKOFF_FIRST_SECONDS
+                backoff.succeeded()
             except Exception as exc:
                 self.delivery_state.failed(exc)
                 # The listener's reconnection wakes us at once when the database is back.
-                wait, backoff = backoff, min(ERROR_BACKOFF_MAX_SECONDS, backoff * 2)
+                wait = backoff.failed()
             timeout = min(safety, wait if wait is not None else safety)
-            # Paused for the mail server: new rows must not wake a probe per NOTIFY.
-            await self._sleep(timeout, None if self.mail_paused else self._wake_delivery)
+            await self._sleep(timeout, self._wake_delivery)
 
     async def drain_outbox(self) -> None:
         """--once: deliver until nothing is due now or soon."""
@@ -213,9 +207,10 @@ class Worker:
             if max((c.outage.down_for() for c in self.deliverer.down), default=0.0) > (
                 ONCE_MAIL_WAIT_SECONDS
             ):
-                log.warning("SMTP server still unreachable; pending emails wait for the next run")
+                down = ", ".join(c.name for c in self.deliverer.down)
+                log.warning("%s still unreachable; its messages wait for the next run", down)
                 return
-            if await self._deliver_batch() and not self.mail_paused:
+            if await self._deliver_batch():
                 continue
             wait = await self.deliverer.seconds_until_next()
             if wait is None or wait > ONCE_DRAIN_WINDOW_SECONDS:

@@ -21,7 +21,6 @@ these methods. Nothing here imports a web framework or the worker.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from app.backoff import Backoff
+from app.backoff import Outage
 from app.notifications.payloads import Payload
 
 PreparedT = TypeVar("PreparedT")
@@ -122,44 +121,6 @@ class Delivery:
         return self.is_active and self.confirmed
 
 
-class Outage:
-    """A medium's server down as a whole (connection refused, no greeting): its rows wait
-    uncounted while one probes, ``first`` doubling to ``maximum`` between probes."""
-
-    def __init__(self, first: float = 1.0, maximum: float = 30.0) -> None:
-        self._backoff = Backoff(first, maximum)
-        self.down_since: float | None = None  # time.monotonic()
-        self.cause: str | None = None
-
-    @property
-    def down(self) -> bool:
-        return self.down_since is not None
-
-    def failed(self, cause: str) -> float:
-        """The server could not be reached; returns how long its rows wait now."""
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-        self.cause = cause
-        return self._backoff.failed()
-
-    def recovered(self) -> float | None:
-        """The server answered; returns how long it was down (None: it was not)."""
-        if self.down_since is None:
-            return None
-        down = time.monotonic() - self.down_since
-        self.down_since, self.cause = None, None
-        self._backoff.succeeded()
-        return down
-
-    @property
-    def pause(self) -> float:
-        """How long rows wait before the next probe (0 while up)."""
-        return self._backoff.delay
-
-    def down_for(self) -> float:
-        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
-
-
 class Channel(ABC, Generic[PreparedT, MessageT]):
     """One medium. Subclasses set ``name`` (the subscriptions' ``channel`` value) and
     ``columns`` (the subscription columns their rows need, handed over in
@@ -171,6 +132,8 @@ class Channel(ABC, Generic[PreparedT, MessageT]):
     columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
+        # The medium's server as a whole (a channel with one server, like SMTP, reports
+        # it here; one with many hosts keeps a state per host, see the webhook channel).
         self.outage = Outage()
 
     # -- subscribing ----------------------------------------------------------------

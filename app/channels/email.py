@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from app.backoff import Outage
 from app.channels.base import (
     DELIVERED,
     Address,
@@ -22,7 +23,6 @@ from app.channels.base import (
     Delivery,
     Event,
     InvalidAddress,
-    Outage,
     Result,
     Verdict,
 )
@@ -30,6 +30,7 @@ from app.config import Settings
 from app.emails.mailer import Mailer, MailError, MailServerUnavailable, build_mailer
 from app.emails.messages import EventFacts, Recipient, Site, prepare, recipient_links, spec_for
 from app.emails.render import PreparedMessage, Rendered
+from app.schemas import canonical_email
 from app.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,6 @@ class EmailChannel(Channel[PreparedMessage, Rendered]):
     # -- subscribing ----------------------------------------------------------------
 
     async def check_address(self, given: Mapping[str, Any]) -> Address:
-        # The address rule lives with the request schemas for now (it is their
-        # `format: email` too); imported here so the worker never loads them.
-        from app.schemas import canonical_email
-
         raw = given.get("email")
         if not isinstance(raw, str):
             raise InvalidAddress("an email address is required")

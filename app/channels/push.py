@@ -28,6 +28,7 @@ from app.channels.base import (
     Result,
     Verdict,
 )
+from app.channels.webhook import classify
 from app.config import Settings
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
@@ -45,14 +46,13 @@ from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
-from app.webhooks.outcome import classify
 
 # -- sending one message ------------------------------------------------------------
 #
 # The request goes through the webhook sender, so a push endpoint gets every rule of
 # SPEC §9 (https, vetted and pinned address, no redirects, 5 s, 64 KiB read) and its
 # per-host lane (bounded connections, a 429 holds the host). The answer is judged like
-# a webhook's (app.webhooks.outcome.classify), which is what RFC 8030 asks: 201
+# a webhook's (app.channels.webhook.classify), which is what RFC 8030 asks: 201
 # delivered; 404/410 the subscription is gone; 429 retried after `Retry-After`; 413
 # (payload too large) and other 4xx fail at once; 5xx retried with backoff.
 

