@@ -3,10 +3,11 @@
 1. Fan-out of N subscribers of one player into an aiosmtpd sink in another process
    (`tests.fakes.smtp_sink`), by the worker's code in a process of its own
    (`bench._fanout_worker`: the event + INSERT … SELECT transaction, then
-   `Worker.drain_outbox`), against a bare aiosmtplib loop (`bench._bare_smtp`) sending
-   the same number of messages of the same size over the same number of connections
-   to the same sink. Also reported: the fan-out transaction's duration and the worker
-   process's peak RSS.
+   `Worker.drain_outbox`), against a bare aiosmtplib loop (`bench._bare_smtp`) that
+   flattens the same message once and per recipient only swaps that recipient's fields
+   (address, Message-ID, link signatures) into its bytes, sending as many messages over
+   the same number of connections to the same sink. Also reported: the fan-out
+   transaction's duration and the worker process's peak RSS.
 2. Outbox claim + record throughput with a sender that does nothing: the pipeline
    (claim a batch, render, record outcomes one statement per batch) against the bare
    claim and record statements alone.

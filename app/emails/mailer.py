@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
+from aiosmtplib.typing import SMTPStatus
 
 from app.closing import AsyncClosing
 from app.config import Settings
@@ -129,10 +131,17 @@ class SMTPMailer(Mailer):
         )
 
     async def send_raw(self, message: Rendered) -> None:
-        """Deliver prepared bytes to one recipient; errors as for :meth:`send`."""
+        """Deliver prepared bytes to one recipient; errors as for :meth:`send`.
+
+        The transaction is aiosmtplib's MAIL, RCPT and DATA, with the bytes handed over
+        as they go on the wire (:func:`wire_data`): ``sendmail`` would scan every
+        message three times with regular expressions to make them so (for SIZE, for
+        the line ends, for leading dots), which cost more than half of this process's
+        time per message in the fan-out benchmark, and ours are built that way."""
+        size, data = wire_data(message.data)
         await self._send(
-            lambda conn: conn.sendmail(
-                message.sender, [message.recipient], message.data, timeout=self.timeout
+            lambda conn: _transmit(
+                conn, message.sender, message.recipient, size, data, self.timeout
             ),
             message.message_id,
         )
@@ -330,6 +339,42 @@ def build_mailer(settings: Settings) -> Mailer:
         )
     logger.info("SMTP_HOST is not set: emails are written to %s", settings.outbox_dir)
     return FileMailer(settings.outbox_dir)
+
+
+def wire_data(data: bytes) -> tuple[int, bytes]:
+    """``data`` as a DATA command transmits it, and its size for SIZE (RFC 1870: with
+    CRLF line ends, before leading dots are doubled): the bytes aiosmtplib's own
+    functions make. Line ends are checked with three byte counts (ours are built CRLF,
+    the library's regular expression runs only for others); leading dots are doubled
+    with ``bytes.replace``, which does what the library's ``(?m)^\\.`` does."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf or not data.endswith(b"\r\n"):
+        data = normalize_message_line_endings(data)
+    size = len(data)
+    if data.startswith(b"."):
+        data = b"." + data
+    return size, data.replace(b"\n.", b"\n..")
+
+
+async def _transmit(
+    conn: aiosmtplib.SMTP, sender: str, recipient: str, size: int, data: bytes, seconds: float
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """One mail transaction for one recipient, ``data`` ready for the wire: what
+    ``SMTP.sendmail`` and ``SMTP.data`` do, but for their scans of the message."""
+    options = [f"SIZE={size}"] if conn.supports_extension("size") else []
+    await conn.mail(sender, options=options, timeout=seconds)
+    await conn.rcpt(recipient, timeout=seconds)
+    start = await conn.execute_command(b"DATA", timeout=seconds)
+    if start.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    if conn.protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    conn.protocol.write(data + b".\r\n")
+    # Awaited right after the write, with no yield between: the reply cannot be missed.
+    done = await conn.protocol.read_response(timeout=seconds)
+    if done.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(done.code, done.message)
+    return {}, done.message
 
 
 def _to_mail_error(exc: BaseException) -> MailError:
