@@ -41,7 +41,7 @@ def test_importing_the_domain_leaves_fastapi_and_starlette_unloaded() -> None:
         for module in (
             "app.subscriptions.service",
             "app.subscriptions.me",
-            "app.subscriptions.webhook",
+            "app.subscriptions.recipients",
             "app.subscriptions.webhook_manage",
             "app.subscriptions.digest",
             "app.players.service",

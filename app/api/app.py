@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from app import __version__
 from app.api.allow import install_allow_header
+from app.api.deps import app_resolver
 from app.api.errors import install_error_handlers
 from app.api.fast_read import PlayerReads
 from app.api.openapi import operation_id
@@ -38,6 +39,7 @@ from app.api.routers.push import scripts as push_scripts
 from app.api.routers.subscriptions import router as subscriptions_router
 from app.api.routers.webhook_manage import router as webhook_manage_router
 from app.api.webhook_docs import install_webhook_docs
+from app.channels.registry import build_channels
 from app.chesscom.client import ChessComClient
 from app.config import PROJECT_ROOT, Settings, load_settings
 from app.db import create_engine, create_read_pool, create_session_factory
@@ -149,6 +151,11 @@ def create_app(
             app.state.chesscom, LichessProfiles(app.state.lichess, gate)
         )
         app.state.signer = TokenSigner(settings.resolved_secret_key())
+        # The channels check subscribers' addresses (app.channels: one module per medium);
+        # a webhook URL is resolved with the app's resolver (tests install an offline one).
+        app.state.channels = build_channels(
+            settings, app.state.signer, {"webhook": {"resolver": app_resolver(app)}}
+        )
         app.state.migration_heads = migration_heads()
         app.state.background_tasks = set[asyncio.Task[None]]()
         if getattr(app.state, "freeze_gc", False):
@@ -160,6 +167,8 @@ def create_app(
                 task.cancel()
             await app.state.chesscom.aclose()
             await app.state.lichess.aclose()
+            for channel in app.state.channels.values():
+                await channel.aclose()
             await app.state.read_pool.close()
             await engine.dispose()
 

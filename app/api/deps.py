@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.channels.registry import AnyChannel
 from app.chesscom.client import ChessComClient
 from app.config import Settings
 from app.db import ReadPool
 from app.players.platforms import Platforms
 from app.tokens import TokenSigner
-from app.webhooks.guard import Resolver, system_resolver
+from app.webhooks.guard import IPAddress, Resolver, system_resolver
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -67,8 +68,27 @@ async def _signer(request: Request) -> TokenSigner:
 
 def webhook_resolver(request: Request) -> Resolver:
     """The DNS resolver webhook URLs are checked with (tests install an offline one)."""
-    resolver: Resolver = getattr(request.app.state, "webhook_resolver", system_resolver)
+    return _resolver_of(request.app)
+
+
+def _resolver_of(app: FastAPI) -> Resolver:
+    resolver: Resolver = getattr(app.state, "webhook_resolver", system_resolver)
     return resolver
+
+
+def app_resolver(app: FastAPI) -> Resolver:
+    """A resolver that asks the app's current one at each call (tests set theirs once the
+    app is built, after the channels that use it)."""
+
+    async def resolve(host: str, port: int) -> Sequence[IPAddress]:
+        return await _resolver_of(app)(host, port)
+
+    return resolve
+
+
+async def _channels(request: Request) -> Mapping[str, AnyChannel]:
+    channels: Mapping[str, AnyChannel] = request.app.state.channels
+    return channels
 
 
 async def _webhook_resolver(request: Request) -> Resolver:
@@ -76,12 +96,14 @@ async def _webhook_resolver(request: Request) -> Resolver:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ChannelsDep = Annotated[Mapping[str, AnyChannel], Depends(_channels)]
 ChessComDep = Annotated[ChessComClient, Depends(_chesscom)]
 PlatformsDep = Annotated[Platforms, Depends(_platforms)]
 SignerDep = Annotated[TokenSigner, Depends(_signer)]
 WebhookResolverDep = Annotated[Resolver, Depends(_webhook_resolver)]
 
 __all__ = [
+    "ChannelsDep",
     "ChessComDep",
     "PlatformsDep",
     "ReadPoolDep",

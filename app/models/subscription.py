@@ -36,6 +36,13 @@ DEFAULT_TIME_CLASSES = TIME_CLASSES
 _SQL_TIME_CLASSES = ", ".join(f"'{c}'" for c in TIME_CLASSES)
 
 
+# The kinds of event a subscription can ask for (SPEC §4 `events`): a session of live
+# games, a stream going live. Each kind's alerts have their own notification type.
+EVENTS = ("session", "stream")
+DEFAULT_EVENTS = EVENTS
+EVENT_NOTIFICATION_TYPES = {"session": "live_match", "stream": "stream_started"}
+
+
 class Channel(StrEnum):
     email = "email"
     webhook = "webhook"
@@ -77,6 +84,10 @@ class EmailSubscription(TimestampMixin, Base):
             "cardinality(time_classes) >= 1 "
             f"AND time_classes <@ ARRAY[{_SQL_TIME_CLASSES}]::varchar[]",
             name="time_classes_valid",
+        ),
+        CheckConstraint(
+            "cardinality(events) >= 1 AND events <@ ARRAY['session', 'stream']::varchar[]",
+            name="events_valid",
         ),
         Index(
             "ix_email_subscriptions_deliverable",
@@ -123,6 +134,13 @@ class EmailSubscription(TimestampMixin, Base):
         server_default=text("'{" + ",".join(TIME_CLASSES) + "}'::varchar[]"),
     )
     rated_only: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # Which kinds of event alert (EVENTS): fan-out skips a subscription whose `events`
+    # lack the event's kind.
+    events: Mapped[list[str]] = mapped_column(
+        ARRAY(String(16)),
+        default=lambda: list(DEFAULT_EVENTS),
+        server_default=text("'{session,stream}'::varchar[]"),
+    )
 
     @property
     def recipient(self) -> str:

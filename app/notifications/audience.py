@@ -6,6 +6,8 @@ are its parts, so a filtered-out session creates no row at all for that subscrib
 * `passes_filters`: one game of the session has one of the subscription's time classes
   (and, with `rated_only`, is rated). The event carries the time classes of all its games
   and of its rated ones, so the test is one array overlap.
+* `wants_event`: the subscription's `events` hold the event's kind (`session` for a
+  live session, `stream` for a stream going live).
 * a paused subscription is not in the audience.
 * `delivery_status`: a digest address's row is `held` for its daily digest; an immediate
   one inside its quiet hours (local wall time, the address's time zone) is `skipped`,
@@ -30,9 +32,11 @@ from sqlalchemy import (
     literal_column,
     or_,
 )
+from sqlalchemy import any_ as sql_any
 from sqlalchemy.types import Boolean
 
 from app.models import EmailSubscription, Event, NotificationType, SubscriberPreferences
+from app.models.subscription import EVENT_NOTIFICATION_TYPES
 
 QUIET_HOURS_NOTE = "skipped: quiet hours"
 
@@ -43,6 +47,34 @@ def passes_filters(
     classes = case((subscription.rated_only, event.rated_time_classes), else_=event.time_classes)
     overlap: ColumnElement[bool] = classes.op("&&", return_type=Boolean)(subscription.time_classes)
     return or_(event.kind != _const(NotificationType.live_match), overlap)
+
+
+def wants_event(
+    event: type[Event], subscription: type[EmailSubscription]
+) -> ColumnElement[bool]:
+    """The subscription asked for this kind of event; kinds that no `events` choice names
+    (none is fanned out today) are not filtered."""
+    chosen = [
+        and_(event.kind == _const(kind), _const(name) == sql_any(subscription.events))
+        for name, kind in EVENT_NOTIFICATION_TYPES.items()
+    ]
+    return or_(event.kind.not_in([_const(k) for k in EVENT_NOTIFICATION_TYPES.values()]), *chosen)
+
+
+def audience_conditions(
+    event: type[Event], subscription: type[EmailSubscription]
+) -> list[ColumnElement[bool]]:
+    """Which subscriptions receive an event: the player's active, confirmed ones that
+    are not paused, asked for this kind of event, and whose filters one game of the
+    session passes (issue 12, issue 19)."""
+    return [
+        subscription.player_id == event.player_id,
+        subscription.is_active.is_(True),
+        subscription.confirmed_at.is_not(None),
+        not_paused(subscription),
+        wants_event(event, subscription),
+        passes_filters(event, subscription),
+    ]
 
 
 def not_paused(subscription: type[EmailSubscription]) -> ColumnElement[bool]:

@@ -6,7 +6,7 @@ transactional too: the worker is woken only once the rows are visible.
 
 Fan-out is one ``INSERT … SELECT`` over the player's deliverable subscriptions: no bind
 parameter and no Python object per subscriber, whatever the audience size. Who is in
-the audience is said once, in :func:`audience_conditions`; features that narrow it
+the audience is said once, in `audience.audience_conditions`; features that narrow it
 (filters, pause, channels) add their conditions there.
 """
 
@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, func, select
+from sqlalchemy import BigInteger, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -86,20 +86,6 @@ async def record_event(
     return event_id
 
 
-def audience_conditions(
-    event: type[Event], subscription: type[EmailSubscription]
-) -> list[ColumnElement[bool]]:
-    """Which subscriptions receive an event: the player's active, confirmed ones that
-    are not paused and whose filters one game of the session passes (issue 12)."""
-    return [
-        subscription.player_id == event.player_id,
-        subscription.is_active.is_(True),
-        subscription.confirmed_at.is_not(None),
-        audience.not_paused(subscription),
-        audience.passes_filters(event, subscription),
-    ]
-
-
 async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None = None) -> int:
     """Queue one row per subscription in the event's audience, in one statement.
 
@@ -116,7 +102,7 @@ async def fan_out(session: AsyncSession, event_id: int, *, now: datetime | None 
     recipients = (
         select(subscription.id, event.id, event.kind, status, audience.status_note(status))
         .select_from(event)
-        .join(subscription, and_(*audience_conditions(event, subscription)))
+        .join(subscription, and_(*audience.audience_conditions(event, subscription)))
         .outerjoin(prefs, prefs.email == subscription.email)
         .where(event.id == event_id)
     )

@@ -6,7 +6,6 @@ that address only: another address's subscription id is simply not found.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ from app.models import (
     Player,
 )
 from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
-from app.notifications.outbox import request_event
 from app.subscriptions.me_schemas import (
     Delivery,
     Me,
@@ -33,10 +31,13 @@ from app.subscriptions.me_schemas import (
     MySubscription,
     QuietHours,
     SubscriptionPatch,
+    events_of,
     filters_of,
 )
+from app.subscriptions.recipients import CHANNELS
 from app.subscriptions.schedule import next_digest_slot
-from app.subscriptions.service import mails_today
+from app.subscriptions.service import request_message
+from app.subscriptions.service import unsubscribe as unsubscribe_one
 from app.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -98,9 +99,7 @@ def _preferences(row: SubscriberPreferences | None) -> Preferences:
 def owned_by(recipient: str, channel: Channel = Channel.email) -> ColumnElement[bool]:
     """The subscriptions of one recipient: an address, or (channel `webhook`) a webhook
     URL, whose manage page offers the same controls (issue 13)."""
-    if channel is Channel.webhook:
-        return EmailSubscription.webhook_url == recipient
-    return EmailSubscription.email == recipient
+    return CHANNELS[channel].address == recipient
 
 
 async def subscriptions_of(
@@ -124,6 +123,7 @@ def my_subscription(sub: EmailSubscription, username: str) -> MySubscription:
         confirmed=sub.confirmed_at is not None,
         paused=sub.paused,
         filters=filters_of(sub.time_classes, sub.rated_only),
+        events=events_of(sub.events),
     )
 
 
@@ -212,7 +212,8 @@ async def update_subscription(
     *,
     channel: Channel = Channel.email,
 ) -> None:
-    """Pause, resume or refilter one of the recipient's subscriptions (else NotFound)."""
+    """Pause, resume, refilter or choose the events of one of the recipient's
+    subscriptions (else NotFound)."""
     sub = await _own_subscription(session, recipient, sub_id, channel)
     if patch.paused is not None:
         sub.paused = patch.paused
@@ -221,17 +222,15 @@ async def update_subscription(
             sub.time_classes = list(patch.filters.time_classes)
         if patch.filters.rated_only is not None:
             sub.rated_only = patch.filters.rated_only
+    if patch.events is not None:
+        sub.events = list(patch.events)
     await session.flush()
 
 
 async def unsubscribe(
     session: AsyncSession, recipient: str, sub_id: int, *, channel: Channel = Channel.email
 ) -> None:
-    sub = await _own_subscription(session, recipient, sub_id, channel)
-    if sub.is_active:
-        sub.is_active = False
-        sub.unsubscribed_at = _now()
-        await session.flush()
+    await unsubscribe_one(session, await _own_subscription(session, recipient, sub_id, channel))
 
 
 async def unsubscribe_all(session: AsyncSession, email: str) -> int:
@@ -247,15 +246,11 @@ async def unsubscribe_all(session: AsyncSession, email: str) -> int:
 async def request_manage_link(session: AsyncSession, settings: Settings, email: str) -> None:
     """Mail a manage link to the address if it has subscriptions; the caller answers
     the same either way. Capped per address per day like confirmation mails."""
-    sub_id = await session.scalar(
-        select(EmailSubscription.id)
+    sub = await session.scalar(
+        select(EmailSubscription)
         .where(EmailSubscription.email == email)
         .order_by(EmailSubscription.is_active.desc(), EmailSubscription.id)
         .limit(1)
     )
-    if sub_id is None:
-        return
-    recent = await mails_today(session, email, NotificationType.manage_link)
-    if recent >= settings.confirmation_emails_per_address_per_day:
-        return
-    await request_event(session, NotificationType.manage_link, f"manage:{uuid.uuid4()}", sub_id)
+    if sub is not None:
+        await request_message(session, settings, sub, NotificationType.manage_link)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,9 +18,11 @@ from pydantic import (
     model_validator,
 )
 
-from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES, TimeClass
+from app.models.subscription import DEFAULT_TIME_CLASSES, EVENTS, TIME_CLASSES, TimeClass
 from app.schemas import Email, StrictModel
 
+EventKind = Literal["session", "stream"]
+assert set(EventKind.__args__) == set(EVENTS)  # type: ignore[attr-defined]
 DeliveryMode = Literal["immediate", "digest"]
 HourMinute = Annotated[
     str,
@@ -58,6 +61,28 @@ def zone_choices() -> list[str]:
 
 def _default_classes() -> list[TimeClass]:
     return list(DEFAULT_TIME_CLASSES)
+
+
+def _canonical_events(value: list[EventKind]) -> list[EventKind]:
+    return [e for e in ("session", "stream") if e in value]  # canonical order, no repeats
+
+
+Events = Annotated[
+    list[EventKind],
+    Field(
+        min_length=1,
+        max_length=2,
+        description="Which events alert: `session` (the player started a session of live "
+        "games) and/or `stream` (the player went live on a stream). Default: both.",
+        examples=[["session", "stream"], ["stream"]],
+    ),
+    AfterValidator(_canonical_events),
+]
+
+
+def events_of(events: Sequence[str]) -> list[EventKind]:
+    """A subscription's stored `events` column as the API shows it."""
+    return [e for e in ("session", "stream") if e in events] or ["session", "stream"]
 
 
 class Filters(StrictModel):
@@ -134,6 +159,7 @@ _MY_SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
     "confirmed": True,
     "paused": False,
     "filters": _FILTERS_EXAMPLE,
+    "events": ["session", "stream"],
 }
 
 
@@ -146,6 +172,7 @@ class MySubscription(BaseModel):
     confirmed: bool = Field(description="The address confirmed this subscription")
     paused: bool
     filters: Filters
+    events: list[EventKind] = Field(description="Which events alert: `session`, `stream`")
 
 
 class Me(BaseModel):
@@ -197,11 +224,18 @@ class MePatch(StrictModel):
 
 class SubscriptionPatch(StrictModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"paused": True}, {"filters": {"time_classes": ["rapid"]}}]}
+        json_schema_extra={
+            "examples": [
+                {"paused": True},
+                {"filters": {"time_classes": ["rapid"]}},
+                {"events": ["stream"]},
+            ]
+        }
     )
 
     paused: StrictBool | None = None
     filters: FiltersPatch | None = None
+    events: Events | None = None
 
 
 class LinkRequest(StrictModel):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas import Email, StrictModel, Username, with_example
-from app.subscriptions.me_schemas import Filters
+from app.subscriptions.me_schemas import EventKind, Events, Filters
 
 
 class WebhookIn(StrictModel):
@@ -36,6 +36,11 @@ class SubscribeRequest(StrictModel):
         description="Which sessions notify (default: bullet, blitz, rapid; rated or not). "
         "Applies to a new subscription or one awaiting confirmation.",
     )
+    events: Events | None = Field(
+        default=None,
+        description="Which events alert: `session` and/or `stream` (default: both). "
+        "Applies to a new subscription or one awaiting confirmation.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -46,6 +51,7 @@ class SubscribeRequest(StrictModel):
                     "username": "hikaru",
                     "filters": {"time_classes": ["blitz", "rapid"], "rated_only": True},
                 },
+                {"email": "fan@example.com", "username": "hikaru", "events": ["stream"]},
                 {
                     "webhook": {
                         "url": "https://discord.com/api/webhooks/123456/abcdef",
@@ -62,6 +68,12 @@ class SubscribeRequest(StrictModel):
         if (self.email is None) == (self.webhook is None):
             raise ValueError("give either `email` or `webhook`")
         return self
+
+    def address(self) -> tuple[str, dict[str, Any]]:
+        """The channel asked for and what was given for it (its `check_address` input)."""
+        if self.webhook is not None:
+            return "webhook", self.webhook.model_dump()
+        return "email", {"email": self.email}
 
 
 class SubscriptionStatus(BaseModel):
@@ -96,6 +108,7 @@ class SubscriptionOut(BaseModel):
             "id": 42,
             "email": "fan@example.com",
             "username": "hikaru",
+            "events": ["session", "stream"],
             "is_active": True,
             "confirmed_at": "2026-11-02T18:04:11Z",
             "created_at": "2026-11-02T18:01:37Z",
@@ -112,6 +125,7 @@ class SubscriptionOut(BaseModel):
     webhook_url: str | None = None
     webhook_format: Literal["discord", "slack", "json", "ntfy"] | None = None
     username: str
+    events: list[EventKind]
     is_active: bool
     confirmed_at: datetime | None
     created_at: datetime

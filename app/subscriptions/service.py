@@ -1,8 +1,20 @@
-"""Subscription rules: double opt-in, consent, unsubscribe, erasure (SPEC §4, issue 4).
+"""The subscription domain, written once for every channel (SPEC §4, §5; issue 18 item 3).
+
+Subscribe, confirm, per-recipient caps, filters, events, unsubscribe and erase; pause
+and the `/me` controls are in app.subscriptions.me. What differs by medium (the address
+column, how an address is checked, what an active subscriber asking again gets) is
+data in app.subscriptions.recipients.
+
+One locking strategy: a subscription row is created with INSERT … ON CONFLICT DO
+NOTHING on its (address, player) key, which waits for a concurrent insert of the same
+pair, and otherwise locked with SELECT … FOR UPDATE; requests that count toward a
+recipient's daily cap take the recipient's advisory transaction lock first, so a burst
+cannot slip past the cap. One confirmation path: `_queue_confirmation`, for every
+channel that confirms by a message.
 
 Answers never depend on whether an address was already subscribed, so the API cannot
-be used to probe addresses; confirmation mails are capped per address so it cannot be
-used to mail-bomb one either.
+be used to probe addresses; one-recipient messages are capped per recipient and day so
+it cannot be used to mail-bomb an address or spam a channel either.
 """
 
 from __future__ import annotations
@@ -17,10 +29,11 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Executable,
+    Integer,
     ScalarSelect,
-    Select,
     String,
     Table,
+    any_,
     bindparam,
     delete,
     func,
@@ -28,13 +41,15 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.errors import InvalidToken, NotFound
 from app.models import (
+    Channel,
     EmailSubscription,
     NotificationLog,
     NotificationType,
@@ -42,11 +57,19 @@ from app.models import (
     SentDigest,
     SubscriberPreferences,
 )
-from app.models.subscription import DEFAULT_TIME_CLASSES
+from app.models.subscription import DEFAULT_EVENTS, DEFAULT_TIME_CLASSES
 from app.notifications.outbox import request_confirmation, request_event
 from app.players import service as players
 from app.players.platforms import Platforms
 from app.subscriptions.me_schemas import Filters
+from app.subscriptions.recipients import (
+    CHANNELS,
+    WEBHOOK,
+    ChannelRules,
+    Recipient,
+    rules_of,
+    webhook_spellings,
+)
 from app.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -56,119 +79,188 @@ class Consent:
     user_agent: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What a subscriber asks for when subscribing. `None` means the defaults for a new
+    subscription and no change for one awaiting confirmation."""
+
+    filters: Filters | None = None
+    events: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    status: str  # "pending_confirmation" or "active"
+    secret: str | None = None  # a `json` webhook's new signing secret, shown once
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_ADDRESS_LOCK = 0x4D41494C  # advisory-lock namespace ("MAIL") for per-address mail caps
+_subs: Table = EmailSubscription.__table__  # type: ignore[assignment]
 
 
-def _mails_since(
-    email: str | ColumnElement[str],
-    kind: NotificationType | ColumnElement[str],
-    since: datetime | ColumnElement[datetime],
+def _requests_since(
+    rules: ChannelRules,
+    address: ColumnElement[str],
+    kinds: ColumnElement[Any],
+    since: ColumnElement[datetime],
 ) -> ScalarSelect[int]:
-    """How many mails of one kind went to an address since `since`, as a subquery."""
+    """How many one-recipient requests of `kinds` went to an address since `since`."""
     return (
         select(func.count(NotificationLog.id))
         .join(EmailSubscription, EmailSubscription.id == NotificationLog.subscription_id)
         .where(
-            EmailSubscription.email == email,
-            NotificationLog.notification_type == kind,
+            rules.address == address,
+            NotificationLog.notification_type == any_(kinds),
             NotificationLog.created_at >= since,
         )
         .scalar_subquery()
     )
 
 
-# The write path's statements are built once, with bind parameters: building and
-# cache-keying them per request cost more CPU than the database work (py-spy, issue 11).
-_LOCK_ADDRESS = select(
-    func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(bindparam("address", type_=String)))
-)
-_subs: Table = EmailSubscription.__table__  # type: ignore[assignment]
-# Stamp `confirmation_sent_at` only while the address is under its daily cap.
-_STAMP_UNDER_CAP = (
-    update(_subs)
-    .where(
-        _subs.c.id == bindparam("sub_id"),
-        _mails_since(
-            bindparam("address", type_=String),
-            bindparam("kind", type_=NotificationLog.notification_type.type),
-            bindparam("since", type_=NotificationLog.created_at.type),
-        )
-        < bindparam("cap"),
+def _cap_params() -> tuple[ColumnElement[str], ColumnElement[Any], ColumnElement[datetime]]:
+    return (
+        bindparam("address", type_=String),
+        bindparam("kinds", type_=ARRAY(String)),
+        bindparam("since", type_=NotificationLog.created_at.type),
     )
-    .values(confirmation_sent_at=bindparam("now", type_=_subs.c.confirmation_sent_at.type))
-    .returning(_subs.c.id)
+
+
+# The write path's statements are built once per channel, with bind parameters: building
+# and cache-keying them per request cost more CPU than the database work (py-spy, issue 11).
+_LOCK_RECIPIENT = select(
+    func.pg_advisory_xact_lock(
+        bindparam("namespace", type_=Integer), func.hashtext(bindparam("address", type_=String))
+    )
 )
 
 
-def _insert_new_stmt(source: Select[Any]) -> Executable:
-    columns = ["player_id", "email", "is_active", "time_classes", "rated_only", "confirmed_at"]
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    count: Executable  # the recipient's capped requests since a time
+    stamp_under_cap: Executable  # stamp `confirmation_sent_at` while under the cap
+    insert_by_name: Executable  # a new (address, player named by username) row
+    insert_by_id: Executable  # a new (address, player_id) row
+
+
+def _insert_new_stmt(
+    rules: ChannelRules, player: ColumnElement[int] | InstrumentedAttribute[int], by_name: bool
+) -> Executable:
+    values: dict[str, ColumnElement[Any]] = {
+        "channel": bindparam("channel", type_=_subs.c.channel.type),
+        rules.address_column: bindparam("address", type_=String),
+        "is_active": true(),
+        "time_classes": bindparam("time_classes", type_=_subs.c.time_classes.type),
+        "rated_only": bindparam("rated_only", type_=_subs.c.rated_only.type),
+        "events": bindparam("events", type_=_subs.c.events.type),
+        "confirmed_at": bindparam("confirmed_at", type_=_subs.c.confirmed_at.type),
+        **{
+            name: bindparam(name, type_=_subs.c[name].type)
+            for name in rules.columns
+        },
+    }
+    source = select(player.label("player_id"), *(v.label(k) for k, v in values.items()))
+    if by_name:
+        source = source.where(Player.key == bindparam("username"))
     stmt = (
         insert(EmailSubscription)
-        .from_select(columns, source)
-        .on_conflict_do_nothing(index_elements=["email", "player_id"])
+        .from_select(["player_id", *values], source)
+        .on_conflict_do_nothing(index_elements=[rules.address_column, "player_id"])
         .returning(EmailSubscription)
     )
     return select(EmailSubscription).from_statement(stmt)
 
 
-_NEW_COLUMNS = (
-    bindparam("email", type_=String).label("email"),
-    true().label("is_active"),
-    bindparam("time_classes", type_=_subs.c.time_classes.type).label("time_classes"),
-    bindparam("rated_only", type_=_subs.c.rated_only.type).label("rated_only"),
-    bindparam("confirmed_at", type_=_subs.c.confirmed_at.type).label("confirmed_at"),
-)
-# A new (email, player) row, the player found by its key in the same statement.
-_INSERT_NEW_BY_NAME = _insert_new_stmt(
-    select(Player.player_id, *_NEW_COLUMNS).where(Player.key == bindparam("username"))
-)
-_INSERT_NEW_BY_ID = _insert_new_stmt(
-    select(bindparam("player_id", type_=BigInteger).label("player_id"), *_NEW_COLUMNS)
-)
+def _statements(rules: ChannelRules) -> _Statements:
+    count = select(_requests_since(rules, *_cap_params()))
+    stamp = (
+        update(_subs)
+        .where(
+            _subs.c.id == bindparam("sub_id"),
+            _requests_since(rules, *_cap_params()) < bindparam("cap"),
+        )
+        .values(confirmation_sent_at=bindparam("now", type_=_subs.c.confirmation_sent_at.type))
+        .returning(_subs.c.id)
+    )
+    return _Statements(
+        count=count,
+        stamp_under_cap=stamp,
+        insert_by_name=_insert_new_stmt(rules, Player.player_id, by_name=True),
+        insert_by_id=_insert_new_stmt(
+            rules, bindparam("player_id", type_=BigInteger), by_name=False
+        ),
+    )
 
 
-async def _lock_address(session: AsyncSession, email: str) -> None:
-    """A per-address transaction lock: requests for one address count and enqueue one
+_STATEMENTS: dict[Channel, _Statements] = {c: _statements(r) for c, r in CHANNELS.items()}
+
+
+async def _lock_recipient(session: AsyncSession, rules: ChannelRules, address: str) -> None:
+    """A per-recipient transaction lock: requests for one recipient count and enqueue one
     after another, so a burst cannot slip past the cap. It must be its own statement,
     before the count: a statement reads the snapshot taken when it started."""
-    await session.execute(_LOCK_ADDRESS, {"address": email.lower()})
+    await session.execute(
+        _LOCK_RECIPIENT, {"namespace": rules.lock_namespace, "address": address}
+    )
 
 
-async def mails_today(session: AsyncSession, email: str, kind: NotificationType) -> int:
-    """How many mails of one kind went to an address in the last 24 h (the anti-abuse cap).
+async def requests_today(
+    session: AsyncSession, rules: ChannelRules, address: str, kind: NotificationType
+) -> int:
+    """How many requests capped with `kind` went to a recipient in the last 24 h, under
+    the recipient's lock (held to the end of the transaction)."""
+    await _lock_recipient(session, rules, address)
+    params = {
+        "address": address,
+        "kinds": list(rules.capped_together(kind)),
+        "since": _now() - timedelta(days=1),
+    }
+    return await session.scalar(_STATEMENTS[rules.channel].count, params) or 0
 
-    Takes a per-address transaction lock first, so concurrent requests for one address
-    count and enqueue one after another and a burst cannot slip past the cap.
-    """
-    await _lock_address(session, email)
-    return await session.scalar(select(_mails_since(email, kind, _now() - timedelta(days=1)))) or 0
+
+# Each request is an event of its own (a fresh key): a second link is a message of its own.
+_KEY_PREFIX = {NotificationType.manage_link: "manage", NotificationType.erase_request: "erase"}
+
+
+async def request_message(
+    session: AsyncSession, settings: Settings, sub: EmailSubscription, kind: NotificationType
+) -> bool:
+    """Queue a one-recipient message (a manage link, an erase link) to the subscription's
+    recipient, unless the recipient's daily cap is reached. True if queued."""
+    rules = rules_of(sub.channel)
+    if await requests_today(session, rules, sub.recipient, kind) >= (
+        settings.confirmation_emails_per_address_per_day
+    ):
+        return False
+    key = f"{_KEY_PREFIX[kind]}:{uuid.uuid4()}"
+    return await request_event(session, kind, key, sub.id, player_id=sub.player_id)
 
 
 async def _queue_confirmation(
     session: AsyncSession, settings: Settings, sub: EmailSubscription
 ) -> bool:
-    """Queue a confirmation mail unless the cooldown or the per-address daily cap forbids.
+    """Queue a confirmation (an email's confirm link, a webhook's verification message)
+    unless the cooldown or the recipient's daily cap forbids. The one confirmation path.
 
-    Three statements: the address lock; one UPDATE that stamps `confirmation_sent_at`
-    only while the address is under its daily cap (the count is its condition); one
-    statement that records the event, queues its mail and wakes the worker.
+    Three statements: the recipient lock; one UPDATE that stamps `confirmation_sent_at`
+    only while the recipient is under its daily cap (the count is its condition); one
+    statement that records the event, queues its message and wakes the worker.
     """
     now = _now()
     cooldown = timedelta(seconds=settings.confirmation_resend_cooldown_seconds)
     if sub.confirmation_sent_at is not None and now - sub.confirmation_sent_at < cooldown:
         return False
+    rules = rules_of(sub.channel)
     await session.flush()  # nothing of `sub` may be pending behind the UPDATE below
-    await _lock_address(session, sub.recipient)
+    await _lock_recipient(session, rules, sub.recipient)
     stamped = await session.scalar(
-        _STAMP_UNDER_CAP,
+        _STATEMENTS[rules.channel].stamp_under_cap,
         {
             "sub_id": sub.id,
             "address": sub.recipient,
-            "kind": NotificationType.confirmation,
+            "kinds": list(rules.capped_together(NotificationType.confirmation)),
             "since": now - timedelta(days=1),
             "cap": settings.confirmation_emails_per_address_per_day,
             "now": now,
@@ -184,29 +276,34 @@ async def _queue_confirmation(
 async def _insert_new(
     session: AsyncSession,
     settings: Settings,
-    *,
-    email: str,
+    recipient: Recipient,
     player: int | str,
-    filters: Filters | None,
+    choice: Choice,
 ) -> EmailSubscription | None:
-    """Insert the (email, player) subscription in one statement and return it, locked by
-    its insert; None when the pair exists already, or no tracked player has the
+    """Insert the (recipient, player) subscription in one statement and return it, locked
+    by its insert; None when the pair exists already, or no tracked player has the
     username `player` names.
 
     ON CONFLICT DO NOTHING waits for a concurrent insert of the same pair, so two
-    requests serialise on the unique key as before, without a savepoint.
+    requests serialise on the unique key, without a savepoint.
     """
+    rules = recipient.rules
+    filters = choice.filters
     params: dict[str, Any] = {
-        "email": email,
-        # The column defaults, unless the request names filters.
+        "channel": rules.channel.value,
+        "address": recipient.address,
+        # The column defaults, unless the request names filters or events.
         "time_classes": list(filters.time_classes if filters else DEFAULT_TIME_CLASSES),
         "rated_only": filters.rated_only if filters else False,
-        "confirmed_at": None if settings.require_email_confirmation else _now(),
+        "events": list(choice.events or DEFAULT_EVENTS),
+        "confirmed_at": None if recipient.confirmation.required else _now(),
+        **{name: recipient.columns.get(name) for name in rules.columns},
     }
+    statements = _STATEMENTS[rules.channel]
     if isinstance(player, int):
-        stmt, params["player_id"] = _INSERT_NEW_BY_ID, player
+        stmt, params["player_id"] = statements.insert_by_id, player
     else:  # the tracked player of that name, if any: no row, nothing inserted
-        stmt, params["username"] = _INSERT_NEW_BY_NAME, player.lower()
+        stmt, params["username"] = statements.insert_by_name, player.lower()
     sub: EmailSubscription | None = await session.scalar(
         stmt, params, execution_options={"populate_existing": True}
     )
@@ -218,99 +315,116 @@ async def subscribe(
     settings: Settings,
     platforms: Platforms,
     *,
-    email: str,
+    recipient: Recipient,
     username: str,
-    filters: Filters | None = None,
-) -> str:
-    """Subscribe `email` to `username`, tracking the player on the fly if needed.
+    choice: Choice = Choice(),
+) -> Subscribed:
+    """Subscribe a recipient its channel checked (app.subscriptions.recipients) to `username`,
+    tracking the player on the fly if needed.
 
-    Returns the public status to report: "active" or "pending_confirmation". NotFound when
-    Chess.com has no such player, UpstreamUnavailable when it cannot be reached.
+    The answer's status is "active" or "pending_confirmation". NotFound when Chess.com has
+    no such player, UpstreamUnavailable when it cannot be reached.
 
-    A new address for a tracked player, the common case, costs one INSERT … SELECT that
+    A new recipient for a tracked player, the common case, costs one INSERT … SELECT that
     finds the player and stores the row, then the confirmation's three statements.
     """
-    sub = await _insert_new(session, settings, email=email, player=username, filters=filters)
+    sub = await _insert_new(session, settings, recipient, username, choice)
     if sub is not None:
-        return await _settle_new(session, settings, sub)
-    player_id = await session.scalar(select(Player.player_id).where(Player.key == username.lower()))
+        return await _settle_new(session, settings, recipient, sub)
+    player_id = await session.scalar(
+        select(Player.player_id).where(Player.key == username.lower())
+    )
     if player_id is None:
         player, _ = await players.track_player(session, platforms, username)
         player_id = player.player_id
-    return await _subscribe_pair(
-        session, settings, email=email, player_id=player_id, filters=filters
-    )
+    return await _subscribe_pair(session, settings, recipient, player_id, choice)
 
 
 async def subscribe_to_player(
     session: AsyncSession,
     settings: Settings,
     *,
-    email: str,
+    recipient: Recipient,
     player: Player,
-    filters: Filters | None = None,
-) -> str:
-    """Create or renew a subscription to a tracked player; returns the public status.
+    choice: Choice = Choice(),
+) -> Subscribed:
+    """Create or renew a subscription to a tracked player.
 
-    `filters` apply to a new subscription or one awaiting (re)confirmation: the
-    confirmation then stands for them. An active subscription's filters change only
-    through its manage link, so nobody can retune someone else's alerts.
+    The choice (filters, events) applies to a new subscription or one awaiting
+    (re)confirmation: the confirmation then stands for it. An active subscription's
+    choice changes only through its manage link, so nobody can retune someone else's
+    alerts.
     """
-    return await _subscribe_pair(
-        session, settings, email=email, player_id=player.player_id, filters=filters
-    )
+    return await _subscribe_pair(session, settings, recipient, player.player_id, choice)
 
 
-async def _settle_new(session: AsyncSession, settings: Settings, sub: EmailSubscription) -> str:
-    """A just-inserted subscription: active already, or awaiting its confirmation mail."""
-    if not settings.require_email_confirmation:
-        return "active"  # inserted confirmed
-    await _queue_confirmation(session, settings, sub)
-    return "pending_confirmation"
+async def _settle_new(
+    session: AsyncSession, settings: Settings, recipient: Recipient, sub: EmailSubscription
+) -> Subscribed:
+    """A just-inserted subscription: active already, or awaiting its confirmation."""
+    if not recipient.confirmation.required:
+        return Subscribed("active", recipient.secret)  # inserted confirmed
+    if recipient.confirms_by_message:
+        await _queue_confirmation(session, settings, sub)
+    return Subscribed("pending_confirmation", recipient.secret)
+
+
+def _opt_in_again(
+    sub: EmailSubscription, recipient: Recipient, choice: Choice, *, confirmed: bool
+) -> None:
+    """A subscription that is not active and confirmed becomes a fresh opt-in: the
+    choice and the medium's columns as asked now, and (with confirmation on) fresh
+    proof of consent to come."""
+    if choice.filters is not None:
+        sub.time_classes = list(choice.filters.time_classes)
+        sub.rated_only = choice.filters.rated_only
+    if choice.events is not None:
+        sub.events = list(choice.events)
+    for name, value in recipient.columns.items():
+        setattr(sub, name, value)
+    if confirmed:
+        sub.confirmed_at = sub.confirmed_at or _now()
+    elif not sub.is_active:
+        # Coming back after unsubscribing needs a fresh opt-in, and fresh proof of it.
+        sub.confirmed_at = None
+        sub.consent_ip = sub.consent_user_agent = None
+    sub.is_active = True
+    sub.unsubscribed_at = None
 
 
 async def _subscribe_pair(
     session: AsyncSession,
     settings: Settings,
-    *,
-    email: str,
+    recipient: Recipient,
     player_id: int,
-    filters: Filters | None,
-) -> str:
-    sub = await _insert_new(session, settings, email=email, player=player_id, filters=filters)
+    choice: Choice,
+) -> Subscribed:
+    sub = await _insert_new(session, settings, recipient, player_id, choice)
     if sub is not None:
-        return await _settle_new(session, settings, sub)
+        return await _settle_new(session, settings, recipient, sub)
     # The pair exists (a concurrent insert of it has committed by now): lock it.
+    rules = recipient.rules
     sub = await session.scalar(
         select(EmailSubscription)
-        .where(EmailSubscription.email == email, EmailSubscription.player_id == player_id)
+        .where(rules.address == recipient.address, EmailSubscription.player_id == player_id)
         .with_for_update()
     )
     if sub is None:  # erased between the two statements: start over
-        return await _subscribe_pair(
-            session, settings, email=email, player_id=player_id, filters=filters
-        )
-    awaiting = not sub.is_active or sub.confirmed_at is None
-    if filters is not None and awaiting:
-        sub.time_classes, sub.rated_only = list(filters.time_classes), filters.rated_only
-    if not settings.require_email_confirmation:
-        if awaiting:
-            sub.is_active = True
-            sub.unsubscribed_at = None
-            sub.confirmed_at = sub.confirmed_at or _now()
-        await session.flush()
-        return "active"
+        return await _subscribe_pair(session, settings, recipient, player_id, choice)
+    confirm = recipient.confirmation.required
+    pending = "pending_confirmation" if confirm else "active"
     if sub.is_active and sub.confirmed_at is not None:
-        # Already subscribed: say the same as for a new address, send nothing.
-        return "pending_confirmation"
-    if not sub.is_active:
-        # Coming back after unsubscribing needs a fresh opt-in, and fresh proof of it.
-        sub.is_active = True
-        sub.confirmed_at = None
-        sub.consent_ip = sub.consent_user_agent = None
-        sub.unsubscribed_at = None
-    await _queue_confirmation(session, settings, sub)
-    return "pending_confirmation"
+        # Already subscribed: the same answer as for a new recipient, nothing changes
+        # (a secret is not shown again). A webhook is posted its manage link: its way
+        # back to its controls when older messages are gone (capped per day).
+        if rules.repeat_sends_manage_link:
+            await request_message(session, settings, sub, NotificationType.manage_link)
+        return Subscribed(pending)
+    _opt_in_again(sub, recipient, choice, confirmed=not confirm)
+    await session.flush()
+    if recipient.confirms_by_message:
+        await _queue_confirmation(session, settings, sub)
+    return Subscribed(pending, recipient.secret)
 
 
 async def _subscription_for(
@@ -383,8 +497,8 @@ async def list_for_player(
 async def request_erasure(session: AsyncSession, settings: Settings, email: str) -> None:
     """Mail a signed erase link to the address, if we hold anything about it.
 
-    The caller answers the same either way; the per-address caps of confirmation
-    mails apply, so this cannot be used to flood a mailbox either.
+    The caller answers the same either way; the address's daily cap applies, so this
+    cannot be used to flood a mailbox either.
     """
     sub = await session.scalar(
         select(EmailSubscription)
@@ -393,12 +507,8 @@ async def request_erasure(session: AsyncSession, settings: Settings, email: str)
         .limit(1)
         .with_for_update()
     )
-    if sub is None:
-        return
-    recent = await mails_today(session, email, NotificationType.erase_request)
-    if recent >= settings.confirmation_emails_per_address_per_day:
-        return
-    await request_event(session, NotificationType.erase_request, f"erase:{uuid.uuid4()}", sub.id)
+    if sub is not None:
+        await request_message(session, settings, sub, NotificationType.erase_request)
 
 
 async def email_for_erase_token(
@@ -436,6 +546,16 @@ async def erase_address(session: AsyncSession, email: str) -> int:
     result = await session.execute(
         delete(EmailSubscription)
         .where(EmailSubscription.email == email.lower())
+        .returning(EmailSubscription.id)
+    )
+    return len(result.all())
+
+
+async def erase_webhook(session: AsyncSession, url: str) -> int:
+    """Delete every subscription (and, by cascade, log) of a webhook URL, any spelling."""
+    result = await session.execute(
+        delete(EmailSubscription)
+        .where(WEBHOOK.address.in_(webhook_spellings(url)))
         .returning(EmailSubscription.id)
     )
     return len(result.all())

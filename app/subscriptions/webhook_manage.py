@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import InvalidToken, Unauthorized
-from app.models import Channel, EmailSubscription
+from app.models import Channel, EmailSubscription, NotificationType
 from app.subscriptions.me import my_subscription, subscriptions_of
-from app.subscriptions.webhook import queue_manage_link
+from app.subscriptions.service import request_message
 from app.subscriptions.webhook_schemas import MyWebhook, MyWebhookSubscription
 from app.tokens import Purpose, TokenSigner, email_digest
 
@@ -95,7 +95,7 @@ async def replace_links(
     rows = [sub for sub, _ in await subscriptions_of(session, url, Channel.webhook)]
     deliverable = [s for s in rows if s.is_active and s.confirmed_at is not None]
     if deliverable:
-        await queue_manage_link(session, settings, deliverable[0])
+        await request_message(session, settings, deliverable[0], NotificationType.manage_link)
     return sign_webhook_manage_token(signer, min(s.id for s in rows), url)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.models import EmailSubscription, NotificationLog, Player
 from app.subscriptions import service
+from app.subscriptions.recipients import recipient
 from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
 
@@ -359,6 +360,7 @@ async def test_a_non_ascii_local_part_is_refused_with_a_clear_422(
 
 
 async def test_a_subscription_created_meanwhile_by_another_request_is_used_not_an_error(
+    app: FastAPI,
     client: httpx.AsyncClient,
     hikaru: object,
     settings: Settings,
@@ -366,18 +368,24 @@ async def test_a_subscription_created_meanwhile_by_another_request_is_used_not_a
 ) -> None:
     """The insert race: both see no row, the second insert hits the unique key and reuses."""
     await client.post("/api/v1/players", json={"username": "hikaru"})
+    email_channel = app.state.channels["email"]
     async with session_factory() as first, session_factory() as second:
         player = await first.scalar(select(Player).where(Player.username == "hikaru"))
         assert player is not None
         first.add(EmailSubscription(email="race@example.com", player_id=player.player_id))
         await first.flush()  # inserted, not committed: invisible to `second`
         racing = asyncio.create_task(
-            service.subscribe_to_player(second, settings, email="race@example.com", player=player)
+            service.subscribe_to_player(
+                second,
+                settings,
+                recipient=await recipient(email_channel, {"email": "race@example.com"}),
+                player=player,
+            )
         )
         await asyncio.sleep(0.3)  # `second` now waits on the unique index
         assert not racing.done()
         await first.commit()
-        assert await asyncio.wait_for(racing, 10) == "pending_confirmation"
+        assert (await asyncio.wait_for(racing, 10)).status == "pending_confirmation"
         await second.commit()
     async with session_factory() as s:
         count = await s.scalar(

@@ -24,7 +24,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from app.api.deps import PlatformsDep, ReadPoolDep, SessionDep, SettingsDep, SignerDep
+from app.api.deps import (
+    ChannelsDep,
+    PlatformsDep,
+    ReadPoolDep,
+    SessionDep,
+    SettingsDep,
+    SignerDep,
+)
 from app.api.pages import csrf
 from app.api.pages.render import PageAnswer, render_page
 from app.api.ratelimit import rate_limit
@@ -32,13 +39,14 @@ from app.chesscom.payloads import Profile
 from app.config import Settings
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
 from app.models import Channel
-from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES
+from app.models.subscription import DEFAULT_TIME_CLASSES, EVENTS, TIME_CLASSES
 from app.player_pages.home import home_lists
 from app.players import service as players
 from app.players.keys import Platform
 from app.players.platforms import Platforms
 from app.schemas import USERNAME_HINT, USERNAME_PATTERN, canonical_email
 from app.subscriptions import me as service
+from app.subscriptions import recipients
 from app.subscriptions import service as subscriptions
 from app.subscriptions.me_schemas import (
     DeliveryPatch,
@@ -133,6 +141,14 @@ def form_filters(form: FormData) -> Filters | None:
     )
 
 
+def form_events(form: FormData) -> list[str] | None:
+    """The events of a form's `ev_<kind>` boxes; None when the form had no such boxes
+    (the defaults, or no change), [] when none is ticked (an error to show)."""
+    if not form.get("events_shown"):
+        return None
+    return [kind for kind in EVENTS if form.get(f"ev_{kind}")]
+
+
 # -- home ----------------------------------------------------------------------------
 
 
@@ -171,6 +187,7 @@ async def subscribe(
     session: SessionDep,
     settings: SettingsDep,
     platforms: PlatformsDep,
+    channels: ChannelsDep,
     form: CheckedForm,
 ) -> HTMLResponse:
     """Step 1 (`step=lookup`) shows the player; step 2 (`step=subscribe`) subscribes."""
@@ -198,9 +215,10 @@ async def subscribe(
             player=card,
             email=email,
             time_classes=list(DEFAULT_TIME_CLASSES),
+            events=None,
         )
-    filters = form_filters(form)
-    if filters is None:
+    filters, events = form_filters(form), form_events(form)
+    if filters is None or events == []:
         return _page(
             request,
             settings,
@@ -208,13 +226,21 @@ async def subscribe(
             422,
             player=card,
             email=email,
-            time_classes=[],
-            error="Choose at least one kind of game.",
+            time_classes=filters.time_classes if filters else [],
+            events=events,
+            error="Choose at least one kind of game."
+            if filters is None
+            else "Choose at least one kind of alert.",
         )
-    result = await subscriptions.subscribe(
-        session, settings, platforms, email=email, username=card.username, filters=filters
+    done = await subscriptions.subscribe(
+        session,
+        settings,
+        platforms,
+        recipient=await recipients.recipient(channels["email"], {"email": email}),
+        username=card.username,
+        choice=subscriptions.Choice(filters=filters, events=events),
     )
-    return _page(request, settings, "subscribed.html", player=card, status=result)
+    return _page(request, settings, "subscribed.html", player=card, status=done.status)
 
 
 @router.post(SEND_LINK_PATH, response_class=HTMLResponse)
@@ -322,7 +348,14 @@ class ManageVisit:
             if filters is None:
                 error = "Not saved: choose at least one kind of game (or pause instead)."
                 return await self.page(error=error, status=422)
-            patch = SubscriptionPatch(filters=FiltersPatch.model_validate(filters.model_dump()))
+            events = form_events(form)
+            if events == []:
+                error = "Not saved: choose at least one kind of alert (or pause instead)."
+                return await self.page(error=error, status=422)
+            patch = SubscriptionPatch(
+                filters=FiltersPatch.model_validate(filters.model_dump()),
+                events=events,
+            )
         await service.update_subscription(
             self.session, recipient, subscription_id, patch, channel=channel
         )

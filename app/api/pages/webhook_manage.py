@@ -23,7 +23,7 @@ from app.config import Settings
 from app.models import Channel
 from app.models.subscription import TIME_CLASSES
 from app.subscriptions import webhook_manage as manage
-from app.subscriptions.webhook import erase_webhook
+from app.subscriptions.service import erase_webhook
 from app.tokens import TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, manage_target
 

@@ -9,13 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.api.deps import PlatformsDep, SessionDep, SettingsDep, webhook_resolver
+from app.api.deps import ChannelsDep, PlatformsDep, SessionDep, SettingsDep
 from app.api.errors import error_responses
 from app.api.params import UsernamePath
 from app.api.security import AdminDep
 from app.schemas import Email
-from app.subscriptions import service
-from app.subscriptions import webhook as webhook_subscriptions
+from app.subscriptions import recipients, service
 from app.subscriptions.schemas import (
     Accepted,
     EraseRequest,
@@ -52,33 +51,21 @@ async def subscribe(
     session: SessionDep,
     settings: SettingsDep,
     platforms: PlatformsDep,
+    channels: ChannelsDep,
 ) -> SubscriptionStatus:
-    secret: str | None = None
-    if body.webhook is not None:
-        done = await webhook_subscriptions.subscribe_webhook(
-            session,
-            settings,
-            platforms,
-            webhook_resolver(request),
-            url=body.webhook.url,
-            fmt=body.webhook.format,
-            username=body.username,
-            filters=body.filters,
-        )
-        result, secret = done.status, done.secret
-    else:
-        assert body.email is not None  # the schema asks for one of the two
-        result = await service.subscribe(
-            session,
-            settings,
-            platforms,
-            email=body.email,
-            username=body.username,
-            filters=body.filters,
-        )
-    if result == "active":
+    kind, given = body.address()
+    recipient = await recipients.recipient(channels[kind], given)
+    done = await service.subscribe(
+        session,
+        settings,
+        platforms,
+        recipient=recipient,
+        username=body.username,
+        choice=service.Choice(filters=body.filters, events=body.events),
+    )
+    if done.status == "active":
         response.status_code = status.HTTP_201_CREATED
-    return SubscriptionStatus.model_validate({"status": result, "secret": secret})
+    return SubscriptionStatus.model_validate({"status": done.status, "secret": done.secret})
 
 
 @router.get(
@@ -134,7 +121,7 @@ async def erase_webhook_subscriber(
     session: SessionDep,
     _admin: AdminDep,
 ) -> Response:
-    await webhook_subscriptions.erase_webhook(session, url)
+    await service.erase_webhook(session, url)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

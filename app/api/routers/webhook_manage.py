@@ -16,7 +16,7 @@ from app.api.errors import error_responses
 from app.api.routers.me import add_subscription_routes, manage_bearer
 from app.models import Channel
 from app.subscriptions import webhook_manage as manage
-from app.subscriptions.webhook import erase_webhook
+from app.subscriptions.service import erase_webhook
 from app.subscriptions.webhook_schemas import MyWebhook, NewManageLink
 from app.urls import WEBHOOK_MANAGE_PATH, manage_url
 
