@@ -88,7 +88,15 @@ WEBHOOK = ChannelRules(
     cap_groups=(frozenset({NotificationType.confirmation, NotificationType.manage_link}),),
     repeat_sends_manage_link=True,
 )
-CHANNELS: Mapping[Channel, ChannelRules] = {rules.channel: rules for rules in (EMAIL, WEBHOOK)}
+PUSH = ChannelRules(
+    channel=Channel.push,
+    address=EmailSubscription.push_endpoint,
+    lock_namespace=0x50555348,  # "PUSH"
+    columns=("push_p256dh", "push_auth"),
+)
+CHANNELS: Mapping[Channel, ChannelRules] = {
+    rules.channel: rules for rules in (EMAIL, WEBHOOK, PUSH)
+}
 
 
 def rules_of(channel: str) -> ChannelRules:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from app.schemas import Email, StrictModel, Username, with_example
 from app.subscriptions.me_schemas import EventKind, Events, Filters
@@ -25,55 +25,143 @@ class WebhookIn(StrictModel):
     )
 
 
-class SubscribeRequest(StrictModel):
-    email: Email | None = None
-    webhook: WebhookIn | None = Field(
-        default=None, description="Instead of `email`: post alerts to a webhook"
+class PushKeysIn(StrictModel):
+    p256dh: str = Field(
+        pattern=r"^B[A-Za-z0-9_-]{86}$",
+        description="The browser's P-256 public key: the uncompressed point (65 bytes), "
+        "base64url without padding, as `PushSubscription.toJSON()` gives it. A value that "
+        "is not a point on the curve is refused with 422.",
+        examples=["BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZs7nRk1cHlgeJ9MYqmNA26srQ4fs"],
     )
-    username: Username
-    filters: Filters | None = Field(
-        default=None,
-        description="Which sessions notify (default: bullet, blitz, rapid; rated or not). "
-        "Applies to a new subscription or one awaiting confirmation.",
-    )
-    events: Events | None = Field(
-        default=None,
-        description="Which events alert: `session` and/or `stream` (default: both). "
-        "Applies to a new subscription or one awaiting confirmation.",
+    auth: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{22}$",
+        description="The 16-byte authentication secret, base64url without padding",
+        examples=["MDEyMzQ1Njc4OWFiY2RlZg"],
     )
 
+
+class PushIn(StrictModel):
+    endpoint: str = Field(
+        max_length=2000,
+        pattern=r"^https?://",
+        description="The push service URL of the subscription (https; its host must be "
+        "public, as for webhooks, else 422)",
+        examples=["https://fcm.googleapis.com/fcm/send/c1KrmpTuRm0:APA91bE"],
+    )
+    keys: PushKeysIn
+
+
+_USERNAME_DOC = "The player (a player key: `hikaru` or `lichess:<name>`)"
+_FILTERS_DOC = (
+    "Which sessions notify (default: bullet, blitz, rapid; rated or not). "
+    "Applies to a new subscription or one awaiting confirmation."
+)
+_EVENTS_DOC = (
+    "Which events alert: `session` and/or `stream` (default: both). "
+    "Applies to a new subscription or one awaiting confirmation."
+)
+
+
+class _Subscribe(StrictModel):
+    username: Username
+    filters: Filters | None = Field(default=None, description=_FILTERS_DOC)
+    events: Events | None = Field(default=None, description=_EVENTS_DOC)
+
+    def address(self) -> tuple[str, dict[str, Any]]:
+        """The channel asked for and what was given for it (its `check_address` input)."""
+        raise NotImplementedError
+
+
+class EmailSubscribe(_Subscribe):
+    """Alerts by email, after a confirmation email (double opt-in)."""
+
+    email: Email
     model_config = ConfigDict(
+        title="By email",
+        json_schema_extra={"examples": [{"email": "fan@example.com", "username": "hikaru"}]},
+    )
+
+    def address(self) -> tuple[str, dict[str, Any]]:
+        return "email", {"email": self.email}
+
+
+class WebhookSubscribe(_Subscribe):
+    """Alerts posted to a webhook (Discord, Slack, ntfy or the signed JSON event), after
+    a verification message carrying the confirm link."""
+
+    webhook: WebhookIn
+    model_config = ConfigDict(
+        title="To a webhook",
         json_schema_extra={
             "examples": [
-                {"email": "fan@example.com", "username": "hikaru"},
-                {
-                    "email": "fan@example.com",
-                    "username": "hikaru",
-                    "filters": {"time_classes": ["blitz", "rapid"], "rated_only": True},
-                },
-                {"email": "fan@example.com", "username": "hikaru", "events": ["stream"]},
                 {
                     "webhook": {
                         "url": "https://discord.com/api/webhooks/123456/abcdef",
                         "format": "discord",
                     },
                     "username": "hikaru",
-                },
+                }
             ]
-        }
+        },
     )
 
-    @model_validator(mode="after")
-    def _one_recipient(self) -> SubscribeRequest:
-        if (self.email is None) == (self.webhook is None):
-            raise ValueError("give either `email` or `webhook`")
-        return self
+    def address(self) -> tuple[str, dict[str, Any]]:
+        return "webhook", self.webhook.model_dump()
+
+
+class PushSubscribe(_Subscribe):
+    """Web Push to a browser: `PushSubscription.toJSON()`'s endpoint and keys. Active at
+    once (201): the browser's permission prompt was the consent."""
+
+    push: PushIn
+    model_config = ConfigDict(title="Web Push to a browser")
 
     def address(self) -> tuple[str, dict[str, Any]]:
-        """The channel asked for and what was given for it (its `check_address` input)."""
-        if self.webhook is not None:
-            return "webhook", self.webhook.model_dump()
-        return "email", {"email": self.email}
+        return "push", self.push.model_dump()
+
+
+class TelegramSubscribe(_Subscribe):
+    """Alerts in a Telegram chat: the answer's `link` opens the bot, and pressing Start
+    there makes the subscription active (only when the site runs a Telegram bot)."""
+
+    telegram: Literal[True]
+    model_config = ConfigDict(
+        title="In Telegram",
+        json_schema_extra={"examples": [{"telegram": True, "username": "hikaru"}]},
+    )
+
+    def address(self) -> tuple[str, dict[str, Any]]:
+        return "telegram", {}
+
+
+def _one_of(schema: dict[str, Any]) -> None:
+    # Each choice requires its own key and allows no other's (additionalProperties:
+    # false), so exactly one matches: oneOf says so to generated clients.
+    if "anyOf" in schema:
+        schema["oneOf"] = schema.pop("anyOf")
+
+
+class SubscribeRequest(
+    RootModel[EmailSubscribe | WebhookSubscribe | PushSubscribe | TelegramSubscribe]
+):
+    """Exactly one channel: `email`, `webhook`, `push` or `telegram`."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of)
+
+    @property
+    def username(self) -> str:
+        return self.root.username
+
+    @property
+    def filters(self) -> Filters | None:
+        return self.root.filters
+
+    @property
+    def events(self) -> Events | None:
+        return self.root.events
+
+    def address(self) -> tuple[str, dict[str, Any]]:
+        return self.root.address()
 
 
 class SubscriptionStatus(BaseModel):
@@ -83,6 +171,12 @@ class SubscriptionStatus(BaseModel):
         description="Webhooks of format `json` only, shown once: the `whsec_` secret that "
         "signs every delivery (Standard Webhooks)",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+    link: str | None = Field(
+        default=None,
+        description="Telegram only: open it and press Start in the bot to activate the "
+        "subscription (valid 7 days)",
+        examples=["https://t.me/chess_helper_bot?start=AAAAAAAAAAFrFjTjcujrUh2CdaM1neFJG3s6hQ"],
     )
 
 
@@ -120,7 +214,7 @@ class SubscriptionOut(BaseModel):
     )
 
     id: int
-    channel: Literal["email", "webhook"] = "email"
+    channel: Literal["email", "webhook", "push", "telegram"] = "email"
     email: str | None
     webhook_url: str | None = None
     webhook_format: Literal["discord", "slack", "json", "ntfy"] | None = None

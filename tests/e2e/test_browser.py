@@ -99,6 +99,7 @@ class Stack:
                     or_(
                         EmailSubscription.email == recipient,
                         EmailSubscription.webhook_url == recipient,
+                        EmailSubscription.push_endpoint == recipient,
                     ),
                     Player.username == username,
                 )

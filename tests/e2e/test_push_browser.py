@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 from playwright.async_api import BrowserContext, CDPSession, Page
 
+from app.push.vapid import application_server_key
 from tests.e2e.test_browser import Stack, Tab
+from tests.fakes.push_service import serve_push_service
 
 pytestmark = [pytest.mark.browser]
 
@@ -93,3 +96,83 @@ async def test_a_push_message_is_shown_as_a_notification(stack: Stack, open_tab:
     assert note["actions"] == ["unsubscribe"]
     assert note["data"]["url"] == alert["url"]
     tab.assert_only_own_origin(stack.origin)
+
+
+SUBSCRIBE_STUB = """
+(() => {
+  const made = %s;
+  const subscription = {
+    endpoint: made.endpoint,
+    options: {applicationServerKey: null},
+    toJSON: () => ({endpoint: made.endpoint, expirationTime: null, keys: made.keys}),
+    unsubscribe: async () => true,
+  };
+  let current = null;
+  PushManager.prototype.subscribe = async function (options) {
+    const key = new Uint8Array(options.applicationServerKey);
+    window.subscribedWithKey = btoa(String.fromCharCode(...key))
+      .replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+    current = subscription;
+    return subscription;
+  };
+  PushManager.prototype.getSubscription = async function () { return current; };
+})();
+"""
+
+
+async def test_notify_this_browser_then_a_session_shows_one_notification(
+    stack: Stack, open_tab: Any
+) -> None:
+    key = application_server_key(stack.settings.resolved_vapid_key())
+    with serve_push_service() as service:
+        browser = service.subscribe(key)
+        tab: Tab = await open_tab()
+        context = tab.page.context
+        await context.grant_permissions(["notifications"], origin=stack.origin)
+        await context.add_init_script(SUBSCRIBE_STUB % json.dumps(browser.subscription_json()))
+        await tab.page.goto(stack.origin + "/")
+        await tab.page.fill("#push_username", "hikaru")
+        await tab.page.click("#push_subscribe")
+        await tab.page.locator("#push_status").filter(has_text="Done").wait_for()
+        assert await tab.page.evaluate("window.subscribedWithKey") == key  # GET /push/key's
+        sub = await stack.subscription(browser.endpoint, "hikaru")
+        assert sub is not None and sub.channel == "push" and sub.is_active
+        assert sub.confirmed_at is not None  # the permission prompt was the consent
+
+        # A session: the worker encrypts the alert for this browser and posts it to its
+        # push service, which checks the VAPID signature and decrypts it.
+        await stack.poll_now()  # the baseline
+        stack.sim.add_game("hikaru", end_time=int(time.time()) - 120, opponent="anishgiri")
+        await stack.poll_now()
+        await stack.poll_now()  # seen again: nothing more
+        (message,) = service.received(browser)
+        assert message.headers["urgency"] == "high" and message.headers["ttl"] == "1800"
+        assert message.plaintext is not None
+
+        # Chromium's push client hands the decrypted message to the service worker.
+        cdp, registration = await service_worker(context, tab.page, stack.origin)
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": stack.origin,
+                "registrationId": registration,
+                "data": message.plaintext.decode(),
+            },
+        )
+        (note,) = await shown(tab.page)
+        assert note["title"] == "Hikaru Nakamura is playing on Chess.com"
+        assert "vs anishgiri" in note["body"]
+        assert note["actions"] == ["unsubscribe"]
+        assert note["data"]["url"].startswith("https://www.chess.com/game/live/")
+        # Its unsubscribe link works as a one-click POST (what the action sends).
+        answer = await stack.api.post(
+            note["data"]["unsubscribe_url"],
+            content="List-Unsubscribe=One-Click",
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "accept": "application/json",
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        sub = await stack.subscription(browser.endpoint, "hikaru")
+        assert sub is not None and not sub.is_active

@@ -13,8 +13,11 @@ from app.api.deps import ChannelsDep, PlatformsDep, SessionDep, SettingsDep
 from app.api.errors import error_responses
 from app.api.params import UsernamePath
 from app.api.security import AdminDep
+from app.channels.base import InvalidAddress
+from app.channels.telegram import TelegramChannel, TelegramUnavailable
+from app.errors import Unprocessable, UpstreamUnavailable
 from app.schemas import Email
-from app.subscriptions import recipients, service
+from app.subscriptions import recipients, service, telegram
 from app.subscriptions.schemas import (
     Accepted,
     EraseRequest,
@@ -31,14 +34,21 @@ router = APIRouter(tags=["subscriptions"])
     response_model=SubscriptionStatus,
     response_model_exclude_none=True,
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Subscribe an email address or a webhook to a player",
-    description="Tracks the player if needed and sends a confirmation email (double opt-in). "
+    summary="Subscribe an email address, a webhook, a browser or a Telegram chat to a player",
+    description="Exactly one channel per request (the body is `oneOf`). "
+    "Tracks the player if needed and sends a confirmation email (double opt-in). "
     "The answer is the same whether or not the address was already subscribed.\n\n"
     "With `webhook` instead of `email`, a verification message carrying the confirm link "
     "is posted to the URL (a Discord or Slack message, or the signed `json` event); a URL "
     "that is not https or whose host is or resolves to a loopback, private, link-local or "
     "otherwise non-public address is refused with 422. For `json`, the answer carries the "
-    "signing `secret`, shown only here.",
+    "signing `secret`, shown only here.\n\n"
+    "With `push` (a browser's `PushSubscription.toJSON()`: endpoint and keys), the "
+    "subscription is active at once (201): the browser's permission prompt was the "
+    "consent. The endpoint obeys the webhook URL rules; keys that are not a P-256 point "
+    "and a 16-byte secret are refused with 422.\n\n"
+    "With `telegram: true` (only when the site runs a Telegram bot, else 422), the answer "
+    "carries a `link` to the bot; pressing Start there activates the subscription.",
     responses={
         **error_responses(404, 422, 429, 503),
         201: {"model": SubscriptionStatus, "description": "Active (confirmation off)"},
@@ -54,6 +64,9 @@ async def subscribe(
     channels: ChannelsDep,
 ) -> SubscriptionStatus:
     kind, given = body.address()
+    choice = service.Choice(filters=body.filters, events=body.events)
+    if kind == TelegramChannel.name:
+        return await _subscribe_telegram(session, chesscom, channels, body.username, choice)
     recipient = await recipients.recipient(channels[kind], given)
     done = await service.subscribe(
         session,
@@ -61,11 +74,33 @@ async def subscribe(
         platforms,
         recipient=recipient,
         username=body.username,
-        choice=service.Choice(filters=body.filters, events=body.events),
+        choice=choice,
     )
     if done.status == "active":
         response.status_code = status.HTTP_201_CREATED
     return SubscriptionStatus.model_validate({"status": done.status, "secret": done.secret})
+
+
+async def _subscribe_telegram(
+    session: SessionDep,
+    chesscom: ChessComDep,
+    channels: ChannelsDep,
+    username: str,
+    choice: service.Choice,
+) -> SubscriptionStatus:
+    """A pending subscription and its deep link (SPEC §11); the bot's /start binds it."""
+    channel = channels[TelegramChannel.name]
+    assert isinstance(channel, TelegramChannel)
+    try:
+        await channel.check_address({})
+    except InvalidAddress as exc:  # the site runs no bot
+        raise Unprocessable(str(exc)) from exc
+    sub_id = await telegram.subscribe_pending(session, chesscom, username, choice)
+    try:
+        link = await channel.deep_link(sub_id)
+    except TelegramUnavailable as exc:
+        raise UpstreamUnavailable("Telegram cannot be reached; please try again") from exc
+    return SubscriptionStatus(status="pending_confirmation", link=link)
 
 
 @router.get(
