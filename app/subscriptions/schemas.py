@@ -31,7 +31,9 @@ class PushKeysIn(StrictModel):
         description="The browser's P-256 public key: the uncompressed point (65 bytes), "
         "base64url without padding, as `PushSubscription.toJSON()` gives it. A value that "
         "is not a point on the curve is refused with 422.",
-        examples=["BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZs7nRk1cHlgeJ9MYqmNA26srQ4fs"],
+        examples=[
+            "BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZs7nRk1cHlgeJ9MYqmNA26srQ4fs"
+        ],
     )
     auth: str = Field(
         pattern=r"^[A-Za-z0-9_-]{22}$",
@@ -77,7 +79,6 @@ class EmailSubscribe(_Subscribe):
 
     email: Email
     model_config = ConfigDict(
-        title="By email",
         json_schema_extra={"examples": [{"email": "fan@example.com", "username": "hikaru"}]},
     )
 
@@ -91,7 +92,6 @@ class WebhookSubscribe(_Subscribe):
 
     webhook: WebhookIn
     model_config = ConfigDict(
-        title="To a webhook",
         json_schema_extra={
             "examples": [
                 {
@@ -114,7 +114,6 @@ class PushSubscribe(_Subscribe):
     once (201): the browser's permission prompt was the consent."""
 
     push: PushIn
-    model_config = ConfigDict(title="Web Push to a browser")
 
     def address(self) -> tuple[str, dict[str, Any]]:
         return "push", self.push.model_dump()
@@ -126,7 +125,6 @@ class TelegramSubscribe(_Subscribe):
 
     telegram: Literal[True]
     model_config = ConfigDict(
-        title="In Telegram",
         json_schema_extra={"examples": [{"telegram": True, "username": "hikaru"}]},
     )
 
@@ -139,6 +137,27 @@ def _one_of(schema: dict[str, Any]) -> None:
     # false), so exactly one matches: oneOf says so to generated clients.
     if "anyOf" in schema:
         schema["oneOf"] = schema.pop("anyOf")
+    schema["examples"] = [
+        {"email": "fan@example.com", "username": "hikaru"},
+        {
+            "email": "fan@example.com",
+            "username": "hikaru",
+            "filters": {"time_classes": ["blitz", "rapid"], "rated_only": True},
+        },
+        {"email": "fan@example.com", "username": "hikaru", "events": ["stream"]},
+        {
+            "webhook": {
+                "url": "https://discord.com/api/webhooks/123456/abcdef",
+                "format": "discord",
+            },
+            "username": "hikaru",
+        },
+        {
+            "webhook": {"url": "https://ntfy.sh/my_chess_alerts", "format": "ntfy"},
+            "username": "hikaru",
+        },
+        {"telegram": True, "username": "hikaru"},
+    ]
 
 
 class SubscribeRequest(

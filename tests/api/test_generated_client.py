@@ -96,7 +96,8 @@ def test_generated_client_tracks_subscribes_and_reads_a_typed_404(
 
         subscribed = subscriptions_create.sync_detailed(
             client=client,
-            body=models.SubscribeRequest(email="fan@example.com", username="hikaru"),
+            # One schema per channel (the body is oneOf): the email one.
+            body=models.EmailSubscribe(email="fan@example.com", username="hikaru"),
         )
         assert subscribed.status_code == 202
         assert isinstance(subscribed.parsed, models.SubscriptionStatus)

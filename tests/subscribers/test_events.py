@@ -68,9 +68,7 @@ async def count_subscriptions(factory: Factory) -> int:
 
 
 async def add_sub(session: AsyncSession, email: str, events: list[str]) -> int:
-    sub = EmailSubscription(
-        email=email, player_id=1, confirmed_at=datetime.now(UTC), events=events
-    )
+    sub = EmailSubscription(email=email, player_id=1, confirmed_at=datetime.now(UTC), events=events)
     session.add(sub)
     await session.flush()
     return sub.id
