@@ -13,22 +13,22 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chesscom.client import ChessComClient
 from app.models import Channel, EmailSubscription, Player
 from app.models.subscription import DEFAULT_EVENTS, DEFAULT_TIME_CLASSES
 from app.players import service as players
+from app.players.platforms import Platforms
 from app.subscriptions.service import Choice
 
 
 async def subscribe_pending(
-    session: AsyncSession, chesscom: ChessComClient, username: str, choice: Choice
+    session: AsyncSession, platforms: Platforms, username: str, choice: Choice
 ) -> int:
     """A new pending Telegram subscription to `username` (tracked on the fly); its id."""
     player_id = await session.scalar(
-        select(Player.player_id).where(Player.username == username.lower())
+        select(Player.player_id).where(Player.key == username.lower())
     )
     if player_id is None:
-        player, _ = await players.track_player(session, chesscom, username)
+        player, _ = await players.track_player(session, platforms, username)
         player_id = player.player_id
     filters = choice.filters
     sub = EmailSubscription(

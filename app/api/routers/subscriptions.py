@@ -66,7 +66,7 @@ async def subscribe(
     kind, given = body.address()
     choice = service.Choice(filters=body.filters, events=body.events)
     if kind == TelegramChannel.name:
-        return await _subscribe_telegram(session, chesscom, channels, body.username, choice)
+        return await _subscribe_telegram(session, platforms, channels, body.username, choice)
     recipient = await recipients.recipient(channels[kind], given)
     done = await service.subscribe(
         session,
@@ -83,7 +83,7 @@ async def subscribe(
 
 async def _subscribe_telegram(
     session: SessionDep,
-    chesscom: ChessComDep,
+    platforms: PlatformsDep,
     channels: ChannelsDep,
     username: str,
     choice: service.Choice,
@@ -95,7 +95,7 @@ async def _subscribe_telegram(
         await channel.check_address({})
     except InvalidAddress as exc:  # the site runs no bot
         raise Unprocessable(str(exc)) from exc
-    sub_id = await telegram.subscribe_pending(session, chesscom, username, choice)
+    sub_id = await telegram.subscribe_pending(session, platforms, username, choice)
     try:
         link = await channel.deep_link(sub_id)
     except TelegramUnavailable as exc:
