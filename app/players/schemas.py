@@ -5,42 +5,82 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
-from app.players.keys import InvalidKey, Platform, parse_key
+from app.player_keys import CHESSCOM_USERNAME, KEY_DESCRIPTION, KEY_PATTERN, LICHESS_USERNAME
+from app.players.keys import Platform, parse_key
 from app.schemas import StrictModel, with_example
 
-# A key, or a bare name whose platform the body names; parse_key checks the rest.
-_NAME_OR_KEY = r"^(?:[Ll][Ii][Cc][Hh][Ee][Ss][Ss]:)?[A-Za-z0-9_-]{2,30}$"
+_LICHESS_NAME_OR_KEY = rf"^(?:[Ll][Ii][Cc][Hh][Ee][Ss][Ss]:)?{LICHESS_USERNAME}$"
 
 
-class TrackPlayerRequest(StrictModel):
+def _name(pattern: str) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, pattern=pattern, to_lower=True)
+
+
+class TrackByKey(StrictModel):
+    """A player key: `hikaru` (Chess.com) or `lichess:drnykterstein`."""
+
     username: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, pattern=_NAME_OR_KEY, to_lower=True),
-        Field(
-            description="A player key (`hikaru`, `lichess:drnykterstein`), or a username "
-            "on the platform given by `platform`.",
-            examples=["hikaru", "lichess:drnykterstein"],
-        ),
+        _name(KEY_PATTERN),
+        Field(description=KEY_DESCRIPTION, examples=["hikaru", "lichess:drnykterstein"]),
     ]
-    platform: Literal["chesscom", "lichess"] | None = Field(
-        default=None, description="The platform of a bare `username` (default: chesscom)."
-    )
 
     model_config = with_example({"username": "hikaru"})
 
-    @model_validator(mode="after")
-    def _valid_key(self) -> TrackPlayerRequest:
-        try:
-            parse_key(self.username, self.platform)
-        except InvalidKey as exc:
-            raise ValueError(str(exc)) from None
-        return self
+    @property
+    def key(self) -> str:
+        return parse_key(self.username).key
+
+
+class TrackChesscomUsername(StrictModel):
+    """A bare Chess.com username with `platform: chesscom`."""
+
+    username: Annotated[
+        str, _name(f"^{CHESSCOM_USERNAME}$"), Field(description="A Chess.com username.")
+    ]
+    platform: Literal["chesscom"]
+
+    model_config = with_example({"username": "hikaru", "platform": "chesscom"})
 
     @property
     def key(self) -> str:
-        return parse_key(self.username, self.platform).key
+        return parse_key(self.username, Platform.chesscom).key
+
+
+class TrackLichessUsername(StrictModel):
+    """A Lichess username (bare or as a key) with `platform: lichess`."""
+
+    username: Annotated[
+        str, _name(_LICHESS_NAME_OR_KEY), Field(description="A Lichess username.")
+    ]
+    platform: Literal["lichess"]
+
+    model_config = with_example({"username": "drnykterstein", "platform": "lichess"})
+
+    @property
+    def key(self) -> str:
+        return parse_key(self.username, Platform.lichess).key
+
+
+class TrackPlayerRequest(RootModel[TrackByKey | TrackChesscomUsername | TrackLichessUsername]):
+    """A player key, or a username with the platform it is on. Each form is a schema of
+    its own, so the schema states the whole rule and nothing schema-valid is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"username": "hikaru"},
+                {"username": "lichess:drnykterstein"},
+                {"username": "drnykterstein", "platform": "lichess"},
+            ]
+        }
+    )
+
+    @property
+    def key(self) -> str:
+        return self.root.key
 
 
 class PlayerOut(BaseModel):

@@ -84,7 +84,7 @@ def test_generated_client_tracks_subscribes_and_reads_a_typed_404(
 
     with client_package.Client(base_url=served, raise_on_unexpected_status=True) as client:
         created = players_create.sync_detailed(
-            client=client, body=models.TrackPlayerRequest(username="Hikaru")
+            client=client, body=models.TrackByKey(username="Hikaru")
         )
         assert created.status_code == 201
         player = created.parsed

@@ -18,6 +18,19 @@ from app.schemas import Page
 router = APIRouter(prefix="/players", tags=["players"])
 
 
+# The player's routes take its key (`lichess:<name>` for Lichess), not the bare username:
+# said as OpenAPI links so clients and stateful fuzzers follow the right field.
+_PLAYER_LINKS = {
+    name: {"operationId": op, "parameters": {"username": "$response.body#/key"}}
+    for name, op in (
+        ("GetPlayer", "players-get"),
+        ("RefreshPlayer", "players-refresh"),
+        ("UntrackPlayer", "players-delete"),
+        ("PlayerSubscriptions", "players-subscriptions-list"),
+    )
+}
+
+
 # Routes declare their whole OpenAPI entry (status, summary, description, errors) where
 # they are defined: declarations of that shape repeat across routers by design (the
 # duplicate scan pairs them); the behaviour behind each lives in its service.
@@ -30,7 +43,8 @@ router = APIRouter(prefix="/players", tags=["players"])
     "starts tracking the player. 201 when newly tracked, 200 when it already was.",
     responses={
         **error_responses(404, 422, 429, 503),
-        200: {"model": PlayerOut, "description": "Already tracked"},
+        201: {"description": "Newly tracked", "links": _PLAYER_LINKS},
+        200: {"model": PlayerOut, "description": "Already tracked", "links": _PLAYER_LINKS},
     },
 )
 async def track_player(
