@@ -73,6 +73,27 @@ async def shown(page: Page, within: float = 10.0) -> list[dict[str, Any]]:
     return []
 
 
+async def deliver_and_show(
+    cdp: CDPSession, page: Page, origin: str, registration: str, data: str
+) -> list[dict[str, Any]]:
+    """Hand `data` to the service worker as a push message and return what it shows.
+
+    The DevTools delivery is the test harness standing in for the push service's
+    connection; on a loaded machine Chromium has been seen to drop it (nothing shown
+    within 10 s, twice in two full runs under xdist, never alone). The alert carries a
+    tag, so a repeated delivery replaces its notification: still exactly one is shown.
+    """
+    for _ in range(3):
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": origin, "registrationId": registration, "data": data},
+        )
+        notes = await shown(page, within=5.0)
+        if notes:
+            return notes
+    return []
+
+
 async def test_a_push_message_is_shown_as_a_notification(stack: Stack, open_tab: Any) -> None:
     tab: Tab = await open_tab()
     context = tab.page.context
@@ -86,11 +107,9 @@ async def test_a_push_message_is_shown_as_a_notification(stack: Stack, open_tab:
         "tag": "player:hikaru",
         "unsubscribe_url": stack.origin + "/api/v1/unsubscribe?token=t",
     }
-    await cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": stack.origin, "registrationId": registration, "data": json.dumps(alert)},
+    (note,) = await deliver_and_show(
+        cdp, tab.page, stack.origin, registration, json.dumps(alert)
     )
-    (note,) = await shown(tab.page)
     assert note["title"] == alert["title"] and note["body"] == alert["body"]
     assert note["tag"] == "player:hikaru"
     assert note["actions"] == ["unsubscribe"]
@@ -151,15 +170,9 @@ async def test_notify_this_browser_then_a_session_shows_one_notification(
 
         # Chromium's push client hands the decrypted message to the service worker.
         cdp, registration = await service_worker(context, tab.page, stack.origin)
-        await cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": stack.origin,
-                "registrationId": registration,
-                "data": message.plaintext.decode(),
-            },
+        (note,) = await deliver_and_show(
+            cdp, tab.page, stack.origin, registration, message.plaintext.decode()
         )
-        (note,) = await shown(tab.page)
         assert note["title"] == "Hikaru Nakamura is playing on Chess.com"
         assert "vs anishgiri" in note["body"]
         assert note["actions"] == ["unsubscribe"]
