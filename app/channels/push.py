@@ -8,7 +8,9 @@
   unsubscribe link is signed, then the body is encrypted for that browser and posted
   with a VAPID signature (:class:`PushSender` below, over the webhook sender's
   pinned connections). 404/410 → gone, 429 → retry after its wait (the host is held),
-  413 and other 4xx → failed, 5xx → retried.
+  413 and other 4xx → failed, 5xx → retried; a push service refusing connections
+  (down as a whole) pauses its rows uncounted, as a webhook host does
+  (:func:`app.channels.webhook.post_and_judge`, the one send both channels share).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.backoff import retry_span
 from app.channels.base import (
     Address,
     Channel,
@@ -26,9 +29,8 @@ from app.channels.base import (
     Event,
     InvalidAddress,
     Result,
-    Verdict,
 )
-from app.channels.webhook import classify
+from app.channels.webhook import post_and_judge, refusal_patience
 from app.config import Settings
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
@@ -44,7 +46,7 @@ from app.push.message import (
 from app.push.vapid import VapidSigner
 from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
-from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
+from app.webhooks.client import WebhookSender
 from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
 
 # -- sending one message ------------------------------------------------------------
@@ -57,6 +59,11 @@ from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_r
 # (payload too large) and other 4xx fail at once; 5xx retried with backoff.
 
 
+# A push service refusing connections pauses its rows for up to a row's whole retry
+# schedule (the default five attempts), unless the channel says otherwise from settings.
+DEFAULT_REFUSAL_PATIENCE = retry_span(5)
+
+
 @dataclass(frozen=True, slots=True)
 class PushTarget:
     endpoint: str
@@ -67,9 +74,18 @@ class PushSender:
     """Encrypts, signs and posts push messages. One per process (it holds no
     connections of its own: the webhook sender's lanes carry them)."""
 
-    def __init__(self, sender: WebhookSender, signer: VapidSigner) -> None:
+    def __init__(
+        self,
+        sender: WebhookSender,
+        signer: VapidSigner,
+        *,
+        refusal_patience: float = DEFAULT_REFUSAL_PATIENCE,
+    ) -> None:
         self.sender = sender
         self.signer = signer
+        # A push service refusing connections (down as a whole) pauses its rows for up
+        # to this long, uncounted, like a webhook host (app.channels.webhook).
+        self.refusal_patience = refusal_patience
 
     def request(
         self, target: PushTarget, notification: Notification, player_key: str
@@ -81,18 +97,13 @@ class PushSender:
     async def send(self, target: PushTarget, notification: Notification, player_key: str) -> Result:
         """One attempt; never raises for the push service's faults."""
         body, request_headers = self.request(target, notification, player_key)
-        try:
-            response = await self.sender.post(target.endpoint, body, request_headers)
-        except HostOnHold as exc:
-            return Result(Verdict.paused, str(exc), exc.seconds)
-        except RefusedURL as exc:
-            return Result(Verdict.failed, f"refused: {exc}")
-        except WebhookSendError as exc:
-            return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
-        result = classify(response)
-        if result.verdict is Verdict.retry and result.retry_after is not None:
-            self.sender.hold(self.sender.check(target.endpoint).host, result.retry_after)
-        return result
+        return await post_and_judge(
+            self.sender,
+            target.endpoint,
+            body,
+            request_headers,
+            refusal_patience=self.refusal_patience,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +138,7 @@ class PushChannel(Channel[Alert | None, PushMessage]):
         if self._push is None:
             sender = self._sender or WebhookSender.from_settings(self.settings)
             vapid = VapidSigner(self.settings.resolved_vapid_key(), self.settings.vapid_contact)
-            self._push = PushSender(sender, vapid)
+            self._push = PushSender(sender, vapid, refusal_patience=refusal_patience(self.settings))
         return self._push
 
     async def aclose(self) -> None:

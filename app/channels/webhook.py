@@ -108,11 +108,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         self.signer = signer
         self.sender = sender or WebhookSender.from_settings(settings)
         self.resolver = resolver or system_resolver
-        # A host refusing connections longer than a row's whole retry schedule may be
-        # gone for good: from then on its refusals spend attempts, so its rows end.
-        self.refusal_patience = retry_span(
-            settings.delivery_max_attempts, first=settings.delivery_retry_base_seconds
-        )
+        self.refusal_patience = refusal_patience(settings)
 
     async def aclose(self) -> None:
         await self.sender.aclose()
@@ -239,31 +235,58 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         """Post one attempt and judge the answer. Never raises for the receiver's faults."""
         job = message.job
         body, headers = self.request(job, message.message)
-        try:
-            response = await self.sender.post(job.url, body, headers)
-        except HostOnHold as exc:
-            return Result(Verdict.paused, str(exc), exc.seconds)
-        except HostRefused as exc:
-            return self._refused(exc)
-        except RefusedURL as exc:
-            return Result(Verdict.failed, f"refused: {exc}")
-        except WebhookSendError as exc:
-            return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
-        result = classify(response)
-        if result.verdict is Verdict.retry and result.retry_after is not None:
-            self.sender.hold(self.sender.check(job.url).host, result.retry_after)
-        return result
+        return await post_and_judge(
+            self.sender, job.url, body, headers, refusal_patience=self.refusal_patience
+        )
 
-    def _refused(self, exc: HostRefused) -> Result:
-        """A host down as a whole: its rows wait, uncounted, while one probes it."""
-        outage = self.sender.outage(exc.host)
-        if outage.down_for() > self.refusal_patience:
-            return Result(Verdict.retry, str(exc)[:1000])
-        if not outage.down:
-            log.warning("%s; its webhooks wait (no attempt counted) and one probes it", exc)
-        wait = outage.failed(str(exc))
-        self.sender.hold(exc.host, wait)
-        return Result(Verdict.paused, f"{exc}"[:1000], wait)
+
+def refusal_patience(settings: Settings) -> float:
+    """How long a host may refuse connections before its refusals spend attempts: a
+    row's whole retry schedule (past it, the host may be gone for good and its rows end)."""
+    return retry_span(settings.delivery_max_attempts, first=settings.delivery_retry_base_seconds)
+
+
+async def post_and_judge(
+    sender: WebhookSender,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    refusal_patience: float,
+) -> Result:
+    """One attempt through the pinned sender (SPEC §9), judged: the send of every channel
+    that posts to a URL it was given (webhooks, Web Push endpoints). Never raises for the
+    receiver's faults.
+
+    A 429 or a refused connection holds the whole host, so its other rows wait uncounted
+    (paused) instead of hammering it; a host refusing longer than `refusal_patience`
+    spends attempts again. A URL the rules refuse now fails at once."""
+    try:
+        response = await sender.post(url, body, headers)
+    except HostOnHold as exc:
+        return Result(Verdict.paused, str(exc), exc.seconds)
+    except HostRefused as exc:
+        return _refused(sender, exc, refusal_patience)
+    except RefusedURL as exc:
+        return Result(Verdict.failed, f"refused: {exc}")
+    except WebhookSendError as exc:
+        return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
+    result = classify(response)
+    if result.verdict is Verdict.retry and result.retry_after is not None:
+        sender.hold(sender.check(url).host, result.retry_after)
+    return result
+
+
+def _refused(sender: WebhookSender, exc: HostRefused, patience: float) -> Result:
+    """A host down as a whole: its rows wait, uncounted, while one probes it."""
+    outage = sender.outage(exc.host)
+    if outage.down_for() > patience:
+        return Result(Verdict.retry, str(exc)[:1000])
+    if not outage.down:
+        log.warning("%s; its messages wait (no attempt counted) and one probes it", exc)
+    wait = outage.failed(str(exc))
+    sender.hold(exc.host, wait)
+    return Result(Verdict.paused, f"{exc}"[:1000], wait)
 
 
 # -- what an answer means (SPEC §9), pure -------------------------------------------------

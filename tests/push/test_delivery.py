@@ -5,6 +5,7 @@ is waited out; pause and filters hold as for every channel."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from app.models import EmailSubscription, NotificationLog, Player
 from app.push.message import topic_for
 from app.push.vapid import application_server_key
 from tests.fakes.push_service import Browser, PushService, serve_push_service
+from tests.fakes.server import bound_socket, serve_on_socket, socket_url
 from tests.fakes.webhooks import Reply
 from tests.worker.conftest import HOUR, NOW, WorkerFactory, World
 
@@ -172,3 +174,52 @@ async def test_paused_and_filtered_push_subscriptions_get_nothing(
     await add_push(world, bullet_only, time_classes=["bullet"])
     await new_session(world, make_worker, push_settings)  # a blitz game
     assert service.messages == []
+
+
+async def test_a_push_service_refusing_connections_pauses_its_rows_without_spending_attempts(
+    world: World, make_worker: WorkerFactory, push_settings: Settings
+) -> None:
+    """A push service down as a whole (connection refused: a deploy, a restart) costs no
+    attempt, as a webhook receiver does (SPEC §7): its rows wait while one probes, and
+    go out once it is back."""
+    # Retries this short would spend all five attempts within a second, were they spent.
+    settings = push_settings.model_copy(update={"delivery_retry_base_seconds": 0.004})
+    service = PushService()
+    sock = bound_socket()  # bound, not listening yet: connections are refused
+    service.base_url = socket_url(sock)
+    await baseline(world, make_worker, settings)
+    browser = browser_of(service, settings)
+    sub_id = await add_push(world, browser)
+    world.sim.add_game("hikaru", end_time=NOW - 120, time_control="180+2", opponent="magnus")
+    await world.make_due()
+    delivering = asyncio.create_task(make_worker(settings).run_once())
+
+    async def refused_and_uncounted() -> bool:
+        rows = await logs(world, sub_id)
+        return bool(rows) and all(
+            row.status == "pending" and row.attempts == 0 and "refus" in (row.error_message or "")
+            for row in rows
+        )
+
+    async def until_refused_and_uncounted(within: float) -> None:
+        # A row a probe holds counts its attempt until the pause is recorded: look
+        # until no row is mid-probe.
+        deadline = asyncio.get_running_loop().time() + within
+        while not await refused_and_uncounted():
+            assert not delivering.done(), "delivery gave up while the push service was down"
+            assert asyncio.get_running_loop().time() < deadline, await logs(world, sub_id)
+            await asyncio.sleep(0.02)
+
+    await until_refused_and_uncounted(20)
+    await asyncio.sleep(2.0)  # down for a while: probes find it refusing, nothing is spent
+    await until_refused_and_uncounted(5)
+
+    with serve_on_socket(service, sock, lifespan="off"):  # back, on the same port
+        await asyncio.wait_for(delivering, 60)
+    (message,) = service.received(browser)
+    assert message.json()["title"] == "Hikaru Nakamura is playing on Chess.com"
+    (row,) = await logs(world, sub_id)
+    assert (row.status, row.success, row.attempts) == ("sent", True, 1)
+    async with world.factory() as s:
+        sub = await s.get(EmailSubscription, sub_id)
+        assert sub is not None and sub.is_active

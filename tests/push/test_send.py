@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.channels.base import Verdict
 from app.channels.push import PushSender, PushTarget
+from app.channels.webhook import post_and_judge
 from app.push.message import (
     MAX_PLAINTEXT_BYTES,
     InvalidPushKeys,
@@ -29,7 +32,9 @@ from app.push.vapid import (
     stored_private_key,
 )
 from app.webhooks.client import WebhookSender
+from app.webhooks.guard import IPAddress
 from tests.fakes.push_service import Browser, PushService, serve_push_service
+from tests.fakes.server import bound_socket, serve_on_socket, socket_url
 from tests.fakes.webhooks import Reply
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -227,3 +232,83 @@ def test_a_token_is_reused_per_audience_then_renewed() -> None:
     assert SIGNER.authorization("https://push.example/b/2", now=2000.0) == first
     assert SIGNER.authorization("https://other.example/a/1", now=2000.0) != first
     assert SIGNER.authorization("https://push.example/a/1", now=1000.0 + 13 * 3600) != first
+
+
+async def test_a_push_service_refusing_connections_pauses_its_rows_uncounted() -> None:
+    """A push service down as a whole (connection refused: a deploy, a restart) costs no
+    attempt, like a webhook host (SPEC §7): the row is paused, the host held so that its
+    other rows are not even tried, and once it is back the message goes out."""
+    sock = bound_socket()  # bound, not listening yet: connections are refused
+    service = PushService()
+    service.base_url = socket_url(sock)
+    browser = service.subscribe(SIGNER.public_key)
+    # Holds longer than a tenth of a second are not waited out in the send (the
+    # default waits out a second: the first probe's hold).
+    sender = WebhookSender(allow_private=True, user_agent="push-test/1", short_hold=0.1)
+    push = PushSender(sender, SIGNER)
+    try:
+        refused = await push.send(target(browser), ALERT, "hikaru")
+        assert refused.verdict is Verdict.paused, refused
+        assert "refused" in (refused.error or "") and (refused.retry_after or 0) > 0
+        held = await push.send(target(browser), ALERT, "hikaru")
+        assert held.verdict is Verdict.paused and "wait" in (held.error or "")
+        with serve_on_socket(service, sock, lifespan="off"):  # back, on the same port
+            await asyncio.sleep(refused.retry_after or 0)
+            delivered = await push.send(target(browser), ALERT, "hikaru")
+    finally:
+        await sender.aclose()
+    assert delivered.verdict is Verdict.delivered, delivered
+    assert [m.json()["title"] for m in service.received(browser)] == [ALERT.title]
+
+
+async def test_a_push_service_refusing_longer_than_a_rows_retry_schedule_spends_attempts() -> None:
+    """Refusing past the patience (a row's whole retry schedule) may mean gone for good:
+    from then on a refusal is a counted retry, so the row ends after its attempts."""
+    sock = bound_socket()
+    service = PushService()
+    service.base_url = socket_url(sock)
+    browser = service.subscribe(SIGNER.public_key)
+    sender = WebhookSender(allow_private=True, user_agent="push-test/1")
+    push = PushSender(sender, SIGNER, refusal_patience=0.2)
+    try:
+        first = await push.send(target(browser), ALERT, "hikaru")
+        assert first.verdict is Verdict.paused
+        await asyncio.sleep(first.retry_after or 0)  # the probe after the hold
+        later = await push.send(target(browser), ALERT, "hikaru")
+    finally:
+        await sender.aclose()
+        sock.close()
+    assert later.verdict is Verdict.retry and "refused" in (later.error or ""), later
+
+
+@pytest.mark.parametrize("address", ["10.1.2.3", "127.0.0.1", "169.254.169.254", "::1"])
+async def test_an_endpoint_resolving_to_a_private_address_fails_as_a_webhook_does(
+    address: str,
+) -> None:
+    """A push endpoint whose name resolves (now) to a private or loopback address while
+    WEBHOOK_ALLOW_PRIVATE is off is refused as a webhook URL is, by the one shared send
+    (app.channels.webhook.post_and_judge): the row fails at once, nothing is sent,
+    no attempt is left to retry."""
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[IPAddress]:
+        asked.append(host)
+        return [ipaddress.ip_address(address)]
+
+    endpoint = "https://push.example.net/send/abc"
+    keys = PushService().subscribe(SIGNER.public_key).subscription_json()["keys"]
+    browser_keys = parse_keys(keys["p256dh"], keys["auth"])
+    sender = WebhookSender(allow_private=False, user_agent="push-test/1", resolver=resolver)
+    try:
+        pushed = await PushSender(sender, SIGNER).send(
+            PushTarget(endpoint, browser_keys), ALERT, "hikaru"
+        )
+        posted = await post_and_judge(
+            sender, "https://hooks.example.net/in", b"{}", {}, refusal_patience=60.0
+        )
+    finally:
+        await sender.aclose()
+    for outcome in (pushed, posted):
+        assert outcome.verdict is Verdict.failed, outcome
+        assert "refused" in (outcome.error or "") and "address" in (outcome.error or "")
+    assert asked == ["push.example.net", "hooks.example.net"]
