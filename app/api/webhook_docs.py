@@ -7,7 +7,12 @@ from typing import Annotated
 from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
 
-from app.webhooks.events import LiveMatchEvent, ManageLinkEvent, VerificationEvent
+from app.webhooks.events import (
+    LiveMatchEvent,
+    ManageLinkEvent,
+    StreamStartedEvent,
+    VerificationEvent,
+)
 
 _SIGNED = """
 Sent to subscriptions of format `json`, signed per
@@ -20,7 +25,8 @@ acknowledge; 429 (with `Retry-After`) asks for a later retry; 404 or 410 ends th
 subscription; anything else is retried with backoff, 5 attempts in all.
 
 Subscriptions of format `discord` and `slack` receive the same event as a Discord
-message with embeds (`{"content", "embeds"}`) or Slack Block Kit (`{"text", "blocks"}`).
+message with embeds (`{"content", "embeds"}`) or Slack Block Kit (`{"text", "blocks"}`);
+format `ntfy` as a plain-text ntfy message (`Title`, `Click`, `Tags`, `Priority` headers).
 """
 
 
@@ -41,7 +47,22 @@ Signed = Annotated[SignatureHeaders, Header()]
 
 # The outgoing events: name, model, summary, what the description adds before _SIGNED.
 EVENTS: tuple[tuple[str, type[BaseModel], str, str], ...] = (
-    ("live_match.started", LiveMatchEvent, "A tracked player started playing live chess", ""),
+    (
+        "live_match.started",
+        LiveMatchEvent,
+        "A tracked player started playing live chess",
+        "A session on Chess.com (its finished games) or on Lichess (the game just started, "
+        "`in_progress`, its `url` to watch it live). Sent to subscriptions whose `events` "
+        "include `session`.\n",
+    ),
+    (
+        "stream.started",
+        StreamStartedEvent,
+        "A tracked player went live on a stream",
+        "`data.stream.url` is the live stream (Chess.com's streamer list: the main live "
+        "platform's URL; Lichess: the player's Lichess streamer page). Sent to "
+        "subscriptions whose `events` include `stream`.\n",
+    ),
     (
         "subscription.verification",
         VerificationEvent,

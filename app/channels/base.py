@@ -100,6 +100,7 @@ class Event:
     occurred_at: datetime
     player_username: str | None = None
     player_name: str | None = None
+    player_platform: str | None = None  # chesscom / lichess: whose profile a message links
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The webhook channel (SPEC §9): Discord, Slack and the signed JSON event.
+"""The webhook channel (SPEC §9): Discord, Slack, ntfy and the signed JSON event.
 
 Rendered per row from its event (webhook audiences are small, and each body is signed
 for its own receiver), so every attempt of a row posts the same body under the same
@@ -34,7 +34,8 @@ from app.channels.base import (
 )
 from app.config import Settings
 from app.models import WEBHOOK_FORMATS, NotificationType
-from app.notifications.payloads import GameRecord, LiveSession
+from app.notifications.payloads import GameRecord, LiveSession, StreamStarted
+from app.player_keys import Platform
 from app.retry_after import parse_retry_after
 from app.tokens import Purpose, TokenSigner
 from app.urls import WEBHOOK_MANAGE_PATH, link_url, manage_url
@@ -51,6 +52,7 @@ from app.webhooks.payloads import (
     LiveMatchMessage,
     ManageLinkMessage,
     Message,
+    StreamMessage,
     VerificationMessage,
     WebhookFormat,
     render_body,
@@ -77,6 +79,8 @@ class WebhookJob:
     games: Sequence[GameRecord]
     event_key: str
     occurred_at: datetime
+    platform: str = Platform.chesscom  # the player's platform
+    stream: StreamStarted | None = None  # a stream_started row's stream
 
     @property
     def message_id(self) -> str:
@@ -151,6 +155,8 @@ class WebhookChannel(Channel[Event, WebhookPost]):
         """What a row needs, from its event and its subscription's columns."""
         payload = event.payload
         live = payload if isinstance(payload, LiveSession) else None
+        stream = payload if isinstance(payload, StreamStarted) else None
+        about = live or stream  # the payload naming the player, if any
         target = delivery.target
         # Field by field from the row and its event (alike in shape to
         # GameRecord.from_game and message() below: see there).
@@ -163,11 +169,13 @@ class WebhookChannel(Channel[Event, WebhookPost]):
             url=target.get("webhook_url") or "",
             format=target.get("webhook_format") or "",
             secret=target.get("webhook_secret"),
-            username=live.username if live else (event.player_username or ""),
-            player_name=live.name if live else event.player_name,
+            username=about.username if about else (event.player_username or ""),
+            player_name=about.name if about else event.player_name,
             games=live.games if live and delivery.kind == NotificationType.live_match else (),
             event_key=event.key,
             occurred_at=event.occurred_at,
+            platform=about.platform if about else (event.player_platform or Platform.chesscom),
+            stream=stream if delivery.kind == NotificationType.stream_started else None,
         )  # fmt: skip
 
     def _link(self, purpose: Purpose, job: WebhookJob) -> str:
@@ -196,6 +204,23 @@ class WebhookChannel(Channel[Event, WebhookPost]):
                 occurred_at=job.occurred_at,
                 unsubscribe_url=unsubscribe,
                 manage_url=manage,
+                platform=job.platform,
+            )
+        if job.notification_type == NotificationType.stream_started:
+            if not (job.is_active and job.confirmed):
+                return None
+            if job.stream is None:
+                raise ValueError("a stream_started row whose event is not a stream")
+            return StreamMessage(
+                username=job.username,
+                player_name=job.player_name,
+                platform=job.platform,
+                stream_type=job.stream.stream_type,
+                stream_url=job.stream.stream_url,
+                event_id=job.event_key,
+                occurred_at=job.occurred_at,
+                unsubscribe_url=unsubscribe,
+                manage_url=manage,
             )
         if job.notification_type == NotificationType.confirmation:
             if job.confirmed and job.is_active:
@@ -206,6 +231,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
                 unsubscribe_url=unsubscribe,
                 occurred_at=job.occurred_at,
                 manage_url=manage,
+                platform=job.platform,
             )
         if job.notification_type == NotificationType.manage_link:
             if not (job.is_active and job.confirmed):
@@ -215,6 +241,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
                 unsubscribe_url=unsubscribe,
                 occurred_at=job.occurred_at,
                 manage_url=manage,
+                platform=job.platform,
             )
         raise ValueError(f"no webhook message for {job.notification_type!r}")
 

@@ -51,6 +51,14 @@ def format_time_control(time_control: str) -> str:
     return f"{base_text}+{int(increment)}"
 
 
+def game_time_control(game: GameRecord) -> str:
+    """A game's time control as its reader sees it. A game seen starting (Lichess) carries
+    Lichess's clock, already in minutes (``3+2``); an archive game Chess.com's seconds."""
+    if game.in_progress:
+        return header_safe(game.time_control)
+    return format_time_control(game.time_control)
+
+
 def describe_result(result: str | None) -> str | None:
     """Human words for a Chess.com result code (unknown codes pass through)."""
     if result is None:
@@ -65,7 +73,7 @@ def game_view(game: GameRecord, username: str) -> dict[str, Any]:
     time_class = header_safe(game.time_class)
     return {
         "time_class": time_class.capitalize() if time_class else "Game",
-        "time_control": format_time_control(game.time_control),
+        "time_control": game_time_control(game),
         "opponent": header_safe(opponent) or "unknown opponent",
         "opponent_rating": rating,
         "result": describe_result(result),

@@ -27,6 +27,7 @@ from app.emails.headers import (
 from app.emails.render import PreparedMessage
 from app.models import NotificationType
 from app.notifications.payloads import LiveSession, Payload, StreamStarted
+from app.notifications.payloads import stream_label as payload_stream_label
 from app.players.keys import Platform, PlayerKey
 from app.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url, unsubscribe_all_url
@@ -150,10 +151,9 @@ def _stream_context(facts: EventFacts, site: Site) -> dict[str, Any]:
 
 
 def stream_label(kind: str) -> str:
-    """`twitch` → Twitch, `youtube` → YouTube, ... (unknown kinds capitalised)."""
-    known = {"twitch": "Twitch", "youtube": "YouTube", "kick": "Kick", "lichess": "Lichess"}
-    cleaned = required_text(kind or "stream", "stream_type")
-    return known.get(cleaned.lower(), cleaned.capitalize())
+    """`twitch` → Twitch, `youtube` → YouTube, ... (app.notifications.payloads.stream_label),
+    checked fit for a header (the subject names it)."""
+    return required_text(payload_stream_label(kind), "stream_type")
 
 
 MESSAGES: dict[str, MessageSpec] = {

@@ -113,6 +113,16 @@ class LiveStream:
     url: str | None
 
 
+STREAM_NAMES = {"twitch": "Twitch", "youtube": "YouTube", "kick": "Kick", "lichess": "Lichess"}
+
+
+def stream_label(kind: str) -> str:
+    """Where a stream is, as people write it: `twitch` → Twitch, `youtube` → YouTube
+    (unknown kinds capitalised; none at all → "stream")."""
+    cleaned = " ".join((kind or "").split()) or "stream"
+    return STREAM_NAMES.get(cleaned.lower(), cleaned.capitalize())
+
+
 @dataclass(frozen=True, slots=True)
 class StreamStarted:
     """A ``stream_started`` event: a tracked player went live on a stream (SPEC §10)."""

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 LIVE_MATCH_TYPE = "live_match.started"
+STREAM_TYPE = "stream.started"
 VERIFICATION_TYPE = "subscription.verification"
 MANAGE_LINK_TYPE = "subscription.manage_link"
 
@@ -22,16 +23,44 @@ class _Model(BaseModel):
 
 
 class EventPlayer(_Model):
-    username: str = Field(examples=["hikaru"], description="Chess.com username, lower-case")
+    username: str = Field(
+        examples=["hikaru"], description="The username on its platform, lower-case"
+    )
     name: str | None = Field(default=None, examples=["Hikaru Nakamura"])
-    profile_url: str = Field(examples=["https://www.chess.com/member/hikaru"])
+    profile_url: str = Field(
+        examples=["https://www.chess.com/member/hikaru"],
+        description="The player's profile on its platform",
+    )
+    platform: Literal["chesscom", "lichess"] = Field(
+        examples=["chesscom"], description="Where the player plays"
+    )
+    key: str = Field(
+        examples=["hikaru", "lichess:drnykterstein"],
+        description="The player key (`lichess:<name>` for Lichess): the API's name of the player",
+    )
 
 
 class EventGame(_Model):
-    url: str = Field(examples=["https://www.chess.com/game/live/123456789"])
-    time_class: str = Field(examples=["blitz"], description="bullet, blitz or rapid")
-    time_control: str = Field(examples=["180+2"], description="Chess.com's raw time control")
-    opponent: str = Field(examples=["magnuscarlsen"])
+    url: str = Field(
+        examples=["https://www.chess.com/game/live/123456789"],
+        description="The game; for a game in progress, where to watch it live",
+    )
+    time_class: str = Field(
+        examples=["blitz"], description="bullet, blitz or rapid (and classical on Lichess)"
+    )
+    time_control: str = Field(
+        examples=["180+2"],
+        description="The platform's time control: Chess.com's raw one (`180+2`), Lichess's "
+        "clock (`3+2`)",
+    )
+    in_progress: bool = Field(
+        default=False,
+        description="True for a game seen starting (Lichess): no opponent or result yet, and "
+        "`end_time` is when it was seen starting",
+    )
+    opponent: str | None = Field(
+        default=None, examples=["magnuscarlsen"], description="null while in progress"
+    )
     opponent_rating: int | None = Field(default=None, examples=[3280])
     result: str | None = Field(
         default=None,
@@ -71,6 +100,36 @@ class LiveMatchEvent(_Model):
     type: Literal["live_match.started"] = "live_match.started"
     timestamp: datetime = Field(description="When the session was detected")
     data: LiveMatchData
+
+
+class EventStream(_Model):
+    type: str = Field(
+        examples=["twitch"], description="Where the stream is: twitch, youtube, kick, lichess..."
+    )
+    url: str = Field(
+        examples=["https://twitch.tv/gmhikaru"], description="The live stream, to watch it"
+    )
+
+
+class StreamData(_Model):
+    event_id: str = Field(
+        description="The stream's id: `stream:<platform>:<username>:<started-at>`",
+        examples=["stream:chesscom:hikaru:2026-11-21T20:00:00Z"],
+    )
+    player: EventPlayer
+    stream: EventStream
+    started_at: datetime = Field(
+        description="When the stream was seen going live", examples=["2026-11-21T20:00:00Z"]
+    )
+    links: EventLinks
+
+
+class StreamStartedEvent(_Model):
+    """A tracked player went live on a stream (Chess.com's streamer list, or Lichess)."""
+
+    type: Literal["stream.started"] = "stream.started"
+    timestamp: datetime = Field(description="When the stream was seen going live")
+    data: StreamData
 
 
 class VerificationLinks(EventLinks):

@@ -2,8 +2,8 @@
 (`https://ntfy.sh/<topic>` or a self-hosted server) as ntfy's publish API takes it.
 
 The body is plain text, ending with the manage and unsubscribe links; what a phone
-shows first goes in ntfy's headers: `Title`, `Click` (opened on a tap: the game, or
-the confirm page), `Tags` (emoji shortcodes) and `Priority: high` (alerts are worth
+shows first goes in ntfy's headers: `Title`, `Click` (opened on a tap: the game, the
+stream, or the confirm page), `Tags` (emoji shortcodes) and `Priority: high` (alerts are worth
 something for a few minutes). Header values outside ASCII (a player's name) are sent
 RFC 2047-encoded, which ntfy decodes; control characters never reach a header.
 Like every webhook, a subscription first gets a verification message with the
@@ -15,17 +15,22 @@ from __future__ import annotations
 import base64
 import re
 
-from app.notifications.payloads import GameRecord
+from app.notifications.payloads import GameRecord, stream_label
+from app.player_keys import Platform, PlayerKey
 from app.webhooks.payloads import (
+    PLATFORM_NAMES,
     LiveMatchMessage,
     ManageLinkMessage,
     Message,
+    StreamMessage,
     VerificationMessage,
+    watch_url,
 )
 
 FORMAT = "ntfy"  # the webhook `format` value (the JSON formats: payloads.WebhookFormat)
 PRIORITY = "high"
 TAGS_LIVE = "chess_pawn,red_circle"
+TAGS_STREAM = "chess_pawn,movie_camera"
 TAGS_NOTICE = "chess_pawn"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_GAMES = 10
@@ -48,6 +53,8 @@ def _game(username: str, game: GameRecord) -> str:
     opponent, rating, _ = game.side(username)
     against = f" vs {opponent}" + (f" ({rating})" if rating else "") if opponent else ""
     control = f"{game.time_control} " if game.time_control else ""
+    if game.in_progress:  # seen starting: no opponent yet, the link watches it live
+        return f"• {control}{game.time_class}, playing now: {game.url}"
     return f"• {control}{game.time_class}{against}: {game.url}"
 
 
@@ -64,11 +71,20 @@ def render(message: Message) -> tuple[bytes, dict[str, str]]:
     if isinstance(message, LiveMatchMessage):
         who = _who(message.username, message.player_name)
         games = sorted(message.games, key=lambda g: (g.end_time, g.event_id))[-MAX_GAMES:]
-        lines = [f"{who} started playing live chess."]
+        platform = Platform(message.platform)
+        lines = [f"{who} started playing live chess on {PLATFORM_NAMES[platform]}."]
         lines += [_game(message.username, g) for g in games]
         title = f"{who} is playing"
-        click = games[-1].url if games else f"https://www.chess.com/member/{message.username}"
+        profile = PlayerKey(platform, message.username.lower()).profile_url
+        click = games[-1].url if games else profile
         tags = TAGS_LIVE
+    elif isinstance(message, StreamMessage):
+        who = _who(message.username, message.player_name)
+        where = stream_label(message.stream_type)
+        click = watch_url(message)
+        title = f"{who} is live on {where}"
+        lines = [f"{who} is streaming now on {where}.", f"Watch: {click}"]
+        tags = TAGS_STREAM
     elif isinstance(message, VerificationMessage):
         title = f"Confirm alerts about {message.username}"
         lines = [

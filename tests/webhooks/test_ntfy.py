@@ -15,7 +15,7 @@ from app.config import Settings
 from app.notifications.payloads import GameRecord
 from app.webhooks import ntfy
 from app.webhooks.client import WebhookSender
-from app.webhooks.payloads import LiveMatchMessage, VerificationMessage
+from app.webhooks.payloads import LiveMatchMessage, StreamMessage, VerificationMessage
 from tests.fakes.ntfy import NtfyServer, serve_ntfy
 from tests.webhooks.test_delivery import (
     CONFIRM_TOKEN,
@@ -89,6 +89,37 @@ async def test_the_verification_message_opens_the_confirm_page(server: NtfyServe
     assert got.title == "Confirm alerts about hikaru"
     assert got.click == VERIFY.confirm_url
     assert VERIFY.confirm_url in got.message
+
+
+async def test_a_stream_alert_opens_the_live_stream(server: NtfyServer) -> None:
+    message = StreamMessage(
+        username="hikaru", player_name="Hikaru Nakamura", platform="chesscom",
+        stream_type="twitch", stream_url="https://twitch.tv/gmhikaru",
+        event_id="stream:chesscom:hikaru:2026-12-07T05:00:00Z", occurred_at=AT,
+        unsubscribe_url=LIVE.unsubscribe_url, manage_url=LIVE.manage_url,
+    )  # fmt: skip
+    assert await post(server, message) == 200
+    (got,) = server.published
+    assert got.title == "Hikaru Nakamura (hikaru) is live on Twitch"
+    assert got.click == "https://twitch.tv/gmhikaru"
+    assert got.priority == 4 and got.tags == ["chess_pawn", "movie_camera"]
+    assert "Watch: https://twitch.tv/gmhikaru" in got.message
+    assert got.message.endswith("Unsubscribe: https://helper.example/api/v1/unsubscribe?token=u")
+
+
+async def test_a_lichess_game_opens_its_watch_link(server: NtfyServer) -> None:
+    game = GameRecord(
+        event_id="q7ZvsdUF", url="https://lichess.org/q7ZvsdUF", end_time=1, start_time=1,
+        time_class="blitz", time_control="3+2", in_progress=True,
+    )  # fmt: skip
+    message = dataclasses.replace(
+        LIVE, username="drnykterstein", player_name=None, games=[game], platform="lichess"
+    )
+    assert await post(server, message) == 200
+    (got,) = server.published
+    assert got.click == "https://lichess.org/q7ZvsdUF"
+    assert "started playing live chess on Lichess" in got.message
+    assert "3+2 blitz, playing now: https://lichess.org/q7ZvsdUF" in got.message
 
 
 def test_no_control_character_reaches_a_header() -> None:

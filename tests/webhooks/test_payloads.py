@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,17 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.notifications.payloads import GameRecord
-from app.webhooks.events import LiveMatchEvent, ManageLinkEvent, VerificationEvent
+from app.webhooks.events import (
+    LiveMatchEvent,
+    ManageLinkEvent,
+    StreamStartedEvent,
+    VerificationEvent,
+)
 from app.webhooks.payloads import (
     COLOURS,
     LiveMatchMessage,
     ManageLinkMessage,
+    StreamMessage,
     VerificationMessage,
     WebhookFormat,
     render_body,
@@ -230,3 +237,167 @@ def test_signature_over_non_ascii_body() -> None:
     assert "中村".encode() in body
     headers = signed_headers(secret, "msg_7", int(time.time()), body)
     assert Webhook(secret).verify(body, headers)["data"]["player"]["name"] == "Hikaru 中村"
+
+
+# -- streams and Lichess (SPEC §10): the live URL in every format ------------------
+
+TWITCH = "https://twitch.tv/gmhikaru"
+
+
+def stream(
+    url: str | None = TWITCH, *, kind: str = "twitch", platform: str = "chesscom"
+) -> StreamMessage:
+    username = "hikaru" if platform == "chesscom" else "drnykterstein"
+    return StreamMessage(
+        username=username,
+        player_name="Hikaru Nakamura" if platform == "chesscom" else None,
+        platform=platform,
+        stream_type=kind,
+        stream_url=url,
+        event_id=f"stream:{platform}:{username}:2026-11-21T20:00:00Z",
+        occurred_at=T0,
+        unsubscribe_url=UNSUB,
+        manage_url=MANAGE,
+    )
+
+
+def lichess_game(game_id: str = "q7ZvsdUF") -> GameRecord:
+    start = int(T0.timestamp())
+    return GameRecord(
+        event_id=game_id,
+        url=f"https://lichess.org/{game_id}",
+        end_time=start,
+        start_time=start,
+        time_class="blitz",
+        time_control="3+2",
+        in_progress=True,
+    )
+
+
+def lichess_live() -> LiveMatchMessage:
+    return LiveMatchMessage(
+        username="drnykterstein",
+        player_name=None,
+        games=(lichess_game(),),
+        event_id="q7ZvsdUF",
+        occurred_at=T0,
+        unsubscribe_url=UNSUB,
+        manage_url=MANAGE,
+        platform="lichess",
+    )
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_a_stream_alert_carries_the_live_url_and_the_links_in_every_format(
+    fmt: WebhookFormat,
+) -> None:
+    raw = render_body(fmt, stream())
+    text = raw.decode()
+    assert TWITCH in text and UNSUB in text and MANAGE in text
+    body = json.loads(raw)
+    if fmt is WebhookFormat.discord:
+        assert discord_problem(body) is None
+        assert body["allowed_mentions"] == {"parse": []}
+        assert body["content"].startswith(
+            f"**Hikaru Nakamura \\(hikaru\\)** is live on Twitch: <{TWITCH}>"
+        )
+        (embed,) = body["embeds"]
+        assert embed["url"] == TWITCH and embed["title"] == "Live on Twitch"
+        assert embed["author"]["url"] == "https://www.chess.com/member/hikaru"
+    elif fmt is WebhookFormat.slack:
+        assert slack_problem(body) is None
+        assert body["text"] == f"Hikaru Nakamura (hikaru) is live on Twitch: {TWITCH}"
+        headline, watch, footer = body["blocks"]
+        assert headline["text"]["text"].endswith("is live on Twitch*")
+        assert watch["text"]["text"] == f"<{TWITCH}|Watch the stream>"
+        assert f"<{UNSUB}|Unsubscribe>" in footer["elements"][0]["text"]
+    else:
+        event = StreamStartedEvent.model_validate_json(raw)
+        assert event.type == "stream.started"
+        assert event.timestamp == event.data.started_at == T0
+        assert event.data.event_id == "stream:chesscom:hikaru:2026-11-21T20:00:00Z"
+        assert (event.data.stream.type, event.data.stream.url) == ("twitch", TWITCH)
+        player = event.data.player
+        assert (player.username, player.platform, player.key) == ("hikaru", "chesscom", "hikaru")
+        assert player.profile_url == "https://www.chess.com/member/hikaru"
+        assert (event.data.links.unsubscribe, event.data.links.manage) == (UNSUB, MANAGE)
+
+
+def test_a_lichess_stream_links_the_streamer_page_and_names_the_lichess_player() -> None:
+    page = "https://lichess.org/streamer/drnykterstein"
+    message = stream(page, kind="lichess", platform="lichess")
+    event = StreamStartedEvent.model_validate_json(render_body("json", message))
+    assert event.data.stream.url == page
+    assert event.data.player.platform == "lichess"
+    assert event.data.player.key == "lichess:drnykterstein"
+    assert event.data.player.profile_url == "https://lichess.org/@/drnykterstein"
+    discord = json.loads(render_body("discord", message))
+    assert f"is live on Lichess: <{page}>" in discord["content"]
+    assert discord_problem(discord) is None
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_a_stream_without_a_usable_url_links_the_players_profile(fmt: WebhookFormat) -> None:
+    for url in (None, "javascript:alert(1)"):
+        text = render_body(fmt, stream(url)).decode()
+        assert "javascript:" not in text
+        assert "https://www.chess.com/member/hikaru" in text
+
+
+def test_hostile_stream_names_neither_ping_nor_format() -> None:
+    message = dataclasses.replace(
+        stream(kind="<!channel> @everyone"), player_name="**Boss** <!here>"
+    )
+    discord = json.loads(render_body("discord", message))
+    assert discord["allowed_mentions"] == {"parse": []} and discord_problem(discord) is None
+    assert r"\*\*Boss\*\*" in discord["content"]
+    slack = json.loads(render_body("slack", message))
+    assert slack_problem(slack) is None and "<!channel>" not in json.dumps(slack)
+    assert "<!here>" not in json.dumps(slack)
+
+
+def test_a_stream_event_is_signed_like_every_json_event() -> None:
+    secret = new_secret()
+    body = render_body("json", stream())
+    headers = signed_headers(secret, "msg_9", int(time.time()), body)
+    assert Webhook(secret).verify(body, headers)["data"]["stream"]["url"] == TWITCH
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.replace(b"gmhikaru", b"gmhikarU"), headers)
+
+
+def test_a_lichess_game_is_announced_as_it_starts_with_its_watch_link() -> None:
+    event = LiveMatchEvent.model_validate_json(render_body("json", lichess_live()))
+    player = event.data.player
+    assert (player.platform, player.key) == ("lichess", "lichess:drnykterstein")
+    assert player.profile_url == "https://lichess.org/@/drnykterstein"
+    (g,) = event.data.games
+    assert g.in_progress and g.url == "https://lichess.org/q7ZvsdUF"
+    assert (g.time_class, g.time_control) == ("blitz", "3+2")
+    assert g.opponent is None and g.result is None
+    discord = json.loads(render_body("discord", lichess_live()))
+    assert discord_problem(discord) is None
+    assert "started playing live chess on Lichess" in discord["content"]
+    (embed,) = discord["embeds"]
+    assert embed["url"] == "https://lichess.org/q7ZvsdUF"
+    assert embed["title"] == "Blitz game, playing now"
+    slack = json.loads(render_body("slack", lichess_live()))
+    assert slack_problem(slack) is None
+    assert slack["text"] == "drnykterstein started playing live chess on Lichess"
+    assert "<https://lichess.org/q7ZvsdUF|Watch live on Lichess>" in json.dumps(slack)
+
+
+def test_a_chesscom_session_names_the_platform_and_the_player_key() -> None:
+    event = LiveMatchEvent.model_validate_json(render_body("json", live()))
+    assert (event.data.player.platform, event.data.player.key) == ("chesscom", "hikaru")
+    assert not event.data.games[0].in_progress
+
+
+@pytest.mark.parametrize("fmt", list(WebhookFormat))
+def test_the_verification_of_a_lichess_player_names_lichess(fmt: WebhookFormat) -> None:
+    message = dataclasses.replace(VERIFY, username="drnykterstein", platform="lichess")
+    body = json.loads(render_body(fmt, message))
+    if fmt is WebhookFormat.json:
+        player = VerificationEvent.model_validate(body).data.player
+        assert (player.platform, player.key) == ("lichess", "lichess:drnykterstein")
+    else:
+        assert "on Lichess" in json.dumps(body)

@@ -98,6 +98,7 @@ def _read(row: Any) -> CachedEvent:
             occurred_at=row.occurred_at,
             player_username=row.username,
             player_name=row.name,
+            player_platform=row.platform,
         )
     except Exception as exc:  # a payload that cannot be read never will: fail its rows
         log.exception("cannot read event %s", row.id)

@@ -95,7 +95,7 @@ RETURNING n.id, n.subscription_id, n.event_id, n.notification_type, n.attempts,
 
 EVENTS = text(
     """
-SELECT e.id, e.kind, e.key, e.payload, e.occurred_at, p.username, p.name
+SELECT e.id, e.kind, e.key, e.payload, e.occurred_at, p.username, p.name, p.platform
 FROM events e LEFT JOIN players p ON p.player_id = e.player_id
 WHERE e.id = ANY(CAST(:ids AS bigint[]))
 """
