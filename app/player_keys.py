@@ -22,6 +22,8 @@ class Platform(StrEnum):
 
 CHESSCOM: Final = Platform.chesscom
 LICHESS: Final = Platform.lichess
+# Each platform as people write it (messages: "... started playing on Lichess").
+PLATFORM_NAMES: Final = {Platform.chesscom: "Chess.com", Platform.lichess: "Lichess"}
 
 CHESSCOM_USERNAME = r"[A-Za-z0-9_-]{3,25}"
 LICHESS_USERNAME = r"[A-Za-z0-9_-]{2,30}"

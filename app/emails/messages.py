@@ -28,7 +28,7 @@ from app.emails.render import PreparedMessage
 from app.models import NotificationType
 from app.notifications.payloads import LiveSession, Payload, StreamStarted
 from app.notifications.payloads import stream_label as payload_stream_label
-from app.players.keys import Platform, PlayerKey
+from app.player_keys import PLATFORM_NAMES, Platform, PlayerKey
 from app.tokens import Purpose, TokenSigner
 from app.urls import link_url, manage_url, unsubscribe_all_url
 
@@ -97,7 +97,6 @@ def _player(facts: EventFacts) -> str:
     return required_text(facts.player_username or "", "player_username")
 
 
-PLATFORM_NAMES = {Platform.chesscom: "Chess.com", Platform.lichess: "Lichess"}
 
 
 def _platform(facts: EventFacts) -> Platform:

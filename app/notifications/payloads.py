@@ -153,11 +153,14 @@ class NoPayload:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """A ``digest`` event: one address's sessions since its previous digest (issue 12)."""
+    """A ``digest`` event: one address's sessions and streams since its previous digest
+    (issue 12; streams: SPEC §10, an event of their own held like a session)."""
 
     local_date: str  # ISO date in the address's time zone: one digest per address and date
     timezone: str
     sessions: tuple[LiveSession, ...]
+    # Digests stored before streams existed have none: the default reads them.
+    streams: tuple[StreamStarted, ...] = ()
 
 
 Payload = LiveSession | StreamStarted | NoPayload | Digest

@@ -1,12 +1,13 @@
 """The daily digest (SPEC §4, issue 12): one email per address and local date.
 
-Sessions of a digest address are fanned out as `held` rows (app.notifications.audience). When an
-address's `next_digest_at` (its `digest_hour`, local time, zoneinfo) has come, one worker
-claims its preferences row (`FOR UPDATE SKIP LOCKED`), gathers the held rows, records a
-`digest` event listing those sessions, queues one outbox row for it, marks the held rows
-`digested` and schedules the next slot, all in one transaction. `sent_digests` (address,
-local date) is the exactly-once key: several workers, a retry or a changed hour never make
-a second digest for one local date. Nothing held, nothing sent.
+Sessions and streams (SPEC §10) of a digest address are fanned out as `held` rows
+(app.notifications.audience). When an address's `next_digest_at` (its `digest_hour`,
+local time, zoneinfo) has come, one worker claims its preferences row (`FOR UPDATE SKIP
+LOCKED`), gathers the held rows, records a `digest` event listing those sessions and
+streams, queues one outbox row for it, marks the held rows `digested` and schedules the
+next slot, all in one transaction. `sent_digests` (address, local date) is the
+exactly-once key: several workers, a retry or a changed hour never make a second digest
+for one local date. Nothing held, nothing sent.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import NotificationLog, NotificationType, SentDigest, SubscriberPreferences
 from app.notifications.outbox import enqueue, record_event
-from app.notifications.payloads import Digest, LiveSession, load_payload
+from app.notifications.payloads import Digest, LiveSession, StreamStarted, load_payload
 from app.subscriptions.schedule import local_date_of_slot, next_digest_slot
 from app.tokens import email_digest
 
 log = logging.getLogger(__name__)
 
-MAX_SESSIONS = 200  # a digest lists at most this many sessions; the rest wait for the next
+MAX_SESSIONS = 200  # a digest lists at most this many events; the rest wait for the next
 
 _HELD = text(
     """
@@ -103,13 +104,19 @@ async def make_digest(session: AsyncSession, prefs: SubscriberPreferences, now: 
     )
     if first is None:  # this local date has had its digest: these wait for the next one
         return 0
-    sessions = []
+    sessions: list[LiveSession] = []
+    streams: list[StreamStarted] = []
     for row in listed:
         payload = load_payload(row.kind, row.payload)
         if isinstance(payload, LiveSession):
             sessions.append(payload)
+        elif isinstance(payload, StreamStarted):
+            streams.append(payload)
     digest = Digest(
-        local_date=local_date.isoformat(), timezone=prefs.timezone, sessions=tuple(sessions)
+        local_date=local_date.isoformat(),
+        timezone=prefs.timezone,
+        sessions=tuple(sessions),
+        streams=tuple(streams),
     )
     event_id = await record_event(
         session,
@@ -124,7 +131,11 @@ async def make_digest(session: AsyncSession, prefs: SubscriberPreferences, now: 
     prefs.last_digest_at = now
     log.info(
         "digest queued",
-        extra={"local_date": local_date.isoformat(), "sessions": len(sessions)},
+        extra={
+            "local_date": local_date.isoformat(),
+            "sessions": len(sessions),
+            "streams": len(streams),
+        },
     )
     return 1
 

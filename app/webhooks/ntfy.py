@@ -16,9 +16,8 @@ import base64
 import re
 
 from app.notifications.payloads import GameRecord, stream_label
-from app.player_keys import Platform, PlayerKey
+from app.player_keys import PLATFORM_NAMES, Platform, PlayerKey
 from app.webhooks.payloads import (
-    PLATFORM_NAMES,
     LiveMatchMessage,
     ManageLinkMessage,
     Message,

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from app.emails.chess import describe_result, game_time_control
 from app.notifications.payloads import GameRecord, stream_label
-from app.player_keys import Platform, PlayerKey
+from app.player_keys import PLATFORM_NAMES, Platform, PlayerKey
 from app.urls import plain_http_url
 from app.webhooks.events import (
     EventGame,
@@ -51,7 +51,6 @@ SLACK_MAX_GAMES = 20  # 50 blocks at most: a header, one block per game, the foo
 
 COLOURS = {"win": 0x2E7D32, "loss": 0xC62828, "draw": 0x757575, None: 0x81B64C}
 STREAM_COLOUR = 0x9146FF
-PLATFORM_NAMES = {Platform.chesscom: "Chess.com", Platform.lichess: "Lichess"}
 _DRAWS = {
     "agreed",
     "repetition",
