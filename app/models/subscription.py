@@ -27,12 +27,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, TimestampMixin
 
-# Live time classes a subscription can choose from (daily games never notify, SPEC §6):
-# written here only. Schemas, pages, the check constraint and the column default derive
-# from it (the migrations keep the SQL they were written with).
-TimeClass = Literal["bullet", "blitz", "rapid"]
+# Live time classes a subscription can choose from (daily and correspondence games never
+# notify, SPEC §6, §10): written here only. Schemas, pages, the check constraint and the
+# column default derive from it (the migrations keep the SQL they were written with).
+# `classical` exists on Lichess only; a subscription hears of it when it asks (SPEC §4's
+# default is bullet, blitz and rapid).
+TimeClass = Literal["bullet", "blitz", "rapid", "classical"]
 TIME_CLASSES: tuple[TimeClass, ...] = get_args(TimeClass)
-DEFAULT_TIME_CLASSES = TIME_CLASSES
+DEFAULT_TIME_CLASSES: tuple[TimeClass, ...] = ("bullet", "blitz", "rapid")
 _SQL_TIME_CLASSES = ", ".join(f"'{c}'" for c in TIME_CLASSES)
 
 
@@ -131,7 +133,7 @@ class EmailSubscription(TimestampMixin, Base):
     time_classes: Mapped[list[str]] = mapped_column(
         ARRAY(String(16)),
         default=lambda: list(DEFAULT_TIME_CLASSES),
-        server_default=text("'{" + ",".join(TIME_CLASSES) + "}'::varchar[]"),
+        server_default=text("'{" + ",".join(DEFAULT_TIME_CLASSES) + "}'::varchar[]"),
     )
     rated_only: Mapped[bool] = mapped_column(default=False, server_default="false")
     # Which kinds of event alert (EVENTS): fan-out skips a subscription whose `events`

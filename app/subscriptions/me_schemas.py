@@ -92,7 +92,7 @@ class Filters(StrictModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_FILTERS_EXAMPLE]})
 
     time_classes: list[TimeClass] = Field(
-        default_factory=lambda: _default_classes(), min_length=1, max_length=3
+        default_factory=lambda: _default_classes(), min_length=1, max_length=len(TIME_CLASSES)
     )
     rated_only: StrictBool = False
 
@@ -107,7 +107,9 @@ class FiltersPatch(StrictModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"rated_only": True}]})
 
-    time_classes: list[TimeClass] | None = Field(default=None, min_length=1, max_length=3)
+    time_classes: list[TimeClass] | None = Field(
+        default=None, min_length=1, max_length=len(TIME_CLASSES)
+    )
     rated_only: StrictBool | None = None
 
     @field_validator("time_classes")
@@ -246,5 +248,5 @@ class LinkRequest(StrictModel):
 
 def filters_of(time_classes: Sequence[str], rated_only: bool) -> Filters:
     """A subscription's stored filter columns as the API's `filters` object."""
-    classes: list[TimeClass] = [c for c in _default_classes() if c in time_classes]
+    classes: list[TimeClass] = [c for c in TIME_CLASSES if c in time_classes]
     return Filters(time_classes=classes or _default_classes(), rated_only=rated_only)

@@ -55,7 +55,8 @@ class PushIn(StrictModel):
 
 _USERNAME_DOC = "The player (a player key: `hikaru` or `lichess:<name>`)"
 _FILTERS_DOC = (
-    "Which sessions notify (default: bullet, blitz, rapid; rated or not). "
+    "Which sessions notify (default: bullet, blitz, rapid; rated or not; `classical`, a "
+    "Lichess time class, when asked for). "
     "Applies to a new subscription or one awaiting confirmation."
 )
 _EVENTS_DOC = (

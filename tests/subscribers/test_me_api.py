@@ -248,6 +248,21 @@ async def test_pause_filters_and_unsubscribe_one_subscription(
     assert subs[hikaru_id]["paused"] is True
     assert subs[hikaru_id]["filters"] == {"time_classes": ["rapid"], "rated_only": False}
     assert subs[magnus_id]["filters"]["time_classes"] == ["bullet", "blitz", "rapid"]
+    # Lichess's classical is a time class of its own (SPEC §10), stored and listed.
+    r = await client.patch(
+        f"/api/v1/me/subscriptions/{magnus_id}",
+        headers=auth,
+        json={"filters": {"time_classes": ["classical", "blitz"]}},
+    )
+    assert r.status_code == 200, r.text
+    subs = {s["id"]: s for s in r.json()["subscriptions"]}
+    assert subs[magnus_id]["filters"]["time_classes"] == ["blitz", "classical"]
+    r = await client.patch(
+        f"/api/v1/me/subscriptions/{magnus_id}",
+        headers=auth,
+        json={"filters": {"time_classes": ["bullet", "blitz", "rapid"]}},
+    )
+    assert r.status_code == 200, r.text
     for bad in (
         {"filters": {"time_classes": []}},
         {"filters": {"time_classes": ["daily"]}},

@@ -100,15 +100,27 @@ async def test_the_home_form_takes_a_lichess_key(
     r = await client.post("/subscribe", data={**data, "step": "lookup"})
     assert r.status_code == 200, r.text
     assert "lichess:drnykterstein" in r.text and ">GM<" in r.text
+    assert "profile on Lichess" in r.text
+    # Lichess's classical is offered, unticked (SPEC §4's default leaves it out).
+    assert 'name="tc_classical" id="tc_classical" value="1" >' in r.text
+    assert 'name="tc_blitz" id="tc_blitz" value="1" checked>' in r.text
     assert await count(session_factory, Player) == 0
     r = await client.post(
         "/subscribe",
-        data={**data, "csrf_token": csrf_of(r.text), "step": "subscribe", "tc_blitz": "1"},
+        data={
+            **data,
+            "csrf_token": csrf_of(r.text),
+            "step": "subscribe",
+            "tc_blitz": "1",
+            "tc_classical": "1",
+        },
     )
     assert r.status_code == 200, r.text
     async with session_factory() as s:
         player = await s.scalar(select(Player))
         assert player is not None and player.key == "lichess:drnykterstein"
+        sub = await s.scalar(select(EmailSubscription))
+        assert sub is not None and sub.time_classes == ["blitz", "classical"]
     r = await client.post(
         "/subscribe",
         data={**data, "step": "lookup", "username": "lichess:nobody"},

@@ -130,6 +130,39 @@ async def test_a_blitz_game_alerts_once_with_its_watch_link(
     assert len(await rows(session_factory)) == 1
 
 
+async def test_a_classical_game_alerts_only_those_who_chose_classical(
+    make_worker: WorkerFactory,
+    session_factory: async_sessionmaker[AsyncSession],
+    lichess: LichessSimulator,
+    smtp_server: SMTPServerFake,
+) -> None:
+    """SPEC §10: `classical` is a time class of its own for filters; SPEC §4's default
+    (bullet, blitz, rapid) leaves it out."""
+    pid = await track(session_factory, lichess, "Slowpoke")
+    await subscribe(session_factory, "default@example.com", pid)
+    async with session_factory() as s, s.begin():
+        s.add(
+            EmailSubscription(
+                email="classical@example.com",
+                player_id=pid,
+                time_classes=["classical"],
+                confirmed_at=text("now()"),  # type: ignore[arg-type]
+            )
+        )
+    worker = make_worker()
+    await sweep(worker)  # the baseline
+    game = lichess.start_game("Slowpoke", "30+0")
+    await sweep(worker)
+    queued = await rows(session_factory)
+    assert [(t, k) for t, k, _ in queued] == [("live_match", game)]
+    assert queued[0][2]["games"][0]["time_class"] == "classical"
+
+    await worker.drain_outbox()
+    [sent] = smtp_server.messages
+    assert sent.rcpt_tos == ("classical@example.com",)
+    assert f"https://lichess.org/{game}" in body(sent.message)
+
+
 async def test_a_game_running_when_first_seen_never_alerts(
     make_worker: WorkerFactory,
     session_factory: async_sessionmaker[AsyncSession],

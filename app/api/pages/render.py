@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.models.subscription import DEFAULT_TIME_CLASSES, TIME_CLASSES
 from app.urls import PAGE_PATHS, is_site_path
 
 # No external assets, no inline script: the pages work with the strictest policy.
@@ -40,12 +41,16 @@ PUSH_SCRIPT_TEMPLATES = frozenset({"home.html", "player.html"})
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Every form offers every time class, ticked by default as SPEC §4's default is.
+    env.globals["all_time_classes"] = TIME_CLASSES
+    env.globals["default_time_classes"] = DEFAULT_TIME_CLASSES
+    return env
 
 
 def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

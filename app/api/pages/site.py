@@ -93,6 +93,15 @@ class PlayerCard:
     def monogram(self) -> str:
         return self.username[:1].upper()
 
+    @property
+    def platform_name(self) -> str:
+        """Where the profile link goes, as people write it (the username is the key)."""
+        return (
+            "Lichess"
+            if players.player_key(self.username).platform is Platform.lichess
+            else "Chess.com"
+        )
+
 
 def _page(
     request: Request,
