@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from alembic.config import Config
@@ -19,7 +20,7 @@ from app.api.allow import install_allow_header
 from app.api.deps import app_resolver
 from app.api.errors import install_error_handlers
 from app.api.fast_read import PlayerReads
-from app.api.openapi import operation_id
+from app.api.openapi import fit_to_deployment, operation_id
 from app.api.ops.docs import install_docs
 from app.api.ops.limits import BodySizeLimit
 from app.api.ops.metrics import MetricsMiddleware
@@ -103,6 +104,11 @@ class App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return MetricsMiddleware(PlayerReads(PlayerFeeds(super().build_middleware_stack())))
 
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:  # built once, then served as it is
+            self.openapi_schema = fit_to_deployment(super().openapi(), self.state.settings)
+        return self.openapi_schema
+
 
 def create_app(
     settings: Settings | None = None,
@@ -152,9 +158,11 @@ def create_app(
         )
         app.state.signer = TokenSigner(settings.resolved_secret_key())
         # The channels check subscribers' addresses (app.channels: one module per medium);
-        # a webhook URL is resolved with the app's resolver (tests install an offline one).
+        # a webhook URL or a push endpoint is resolved with the app's resolver (tests
+        # install an offline one: no test may send a DNS query off the machine).
+        resolver = {"resolver": app_resolver(app)}
         app.state.channels = build_channels(
-            settings, app.state.signer, {"webhook": {"resolver": app_resolver(app)}}
+            settings, app.state.signer, {"webhook": resolver, "push": resolver}
         )
         app.state.migration_heads = migration_heads()
         app.state.background_tasks = set[asyncio.Task[None]]()

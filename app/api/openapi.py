@@ -10,10 +10,13 @@ their id from the table, and any other one gets `<static path segments>-<verb>`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.routing import APIRoute
 
+from app.config import Settings
 from app.urls import API_PREFIX, CONFIRM_ROUTE, ERASE_ROUTE, UNSUBSCRIBE_ROUTE
+from app.webhooks.guard import PRIVATE_URL_PATTERN
 
 OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/players"): "players-list",
@@ -64,3 +67,28 @@ def operation_id_for(method: str, path: str) -> str:
 def operation_id(route: APIRoute) -> str:
     """FastAPI's `generate_unique_id_function`: one id per (method, path)."""
     return operation_id_for(min(route.methods or {"GET"}), route.path_format)
+
+
+# Where the models' schema differs from what this deployment accepts (SPEC §9, §11).
+_URL_FIELDS = (("WebhookIn", "url"), ("PushIn", "endpoint"))
+_TELEGRAM = "#/components/schemas/TelegramSubscribe"
+
+
+def fit_to_deployment(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The document states the rules of this deployment, so that a schema-valid request
+    is one it accepts: with `WEBHOOK_ALLOW_PRIVATE` a URL needs only http(s); without a
+    Telegram bot, subscribing a Telegram chat is not offered at all (hidden, SPEC §11;
+    such a body is then schema-invalid and its 422 is what the document says)."""
+    components: dict[str, Any] = schema.get("components", {}).get("schemas", {})
+    if settings.webhook_allow_private:
+        for model, field in _URL_FIELDS:
+            prop = components.get(model, {}).get("properties", {}).get(field)
+            if prop is not None:
+                prop["pattern"] = PRIVATE_URL_PATTERN
+    request = components.get("SubscribeRequest")
+    if not settings.telegram_enabled and request is not None:
+        request["oneOf"] = [c for c in request["oneOf"] if c.get("$ref") != _TELEGRAM]
+        request["examples"] = [e for e in request.get("examples", []) if "telegram" not in e]
+        request["description"] = "Exactly one channel: `email`, `webhook` or `push`."
+        components.pop("TelegramSubscribe", None)
+    return schema

@@ -6,16 +6,28 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.config import JsonDict
 
 from app.schemas import Email, StrictModel, Username, with_example
 from app.subscriptions.me_schemas import EventKind, Events, Filters
+from app.webhooks.guard import MAX_GIVEN_URL_LENGTH, PUBLIC_URL_PATTERN
+
+# A string format of our own: what a pattern cannot say (a point on the P-256 curve).
+P256_FORMAT = "p256-public-key"
+
+
+# The URL rules are the guard's (app.webhooks.guard), which says why a URL is refused;
+# the pattern only tells clients (and fuzzers) the rule, pydantic does not apply it.
+_URL_RULE: JsonDict = {"pattern": PUBLIC_URL_PATTERN}
 
 
 class WebhookIn(StrictModel):
     url: str = Field(
-        max_length=2000,
-        description="An https URL: a Discord or Slack incoming webhook, or your own endpoint",
+        max_length=MAX_GIVEN_URL_LENGTH,
+        description="An https URL: a Discord or Slack incoming webhook, or your own "
+        "endpoint (its host must be public, else 422)",
         examples=["https://discord.com/api/webhooks/123456/abcdef"],
+        json_schema_extra=_URL_RULE,
     )
     format: Literal["discord", "slack", "json", "ntfy"] = Field(
         description="`json` posts the signed event documented under `webhooks`; `ntfy` "
@@ -30,7 +42,8 @@ class PushKeysIn(StrictModel):
         pattern=r"^B[A-Za-z0-9_-]{86}$",
         description="The browser's P-256 public key: the uncompressed point (65 bytes), "
         "base64url without padding, as `PushSubscription.toJSON()` gives it. A value that "
-        "is not a point on the curve is refused with 422.",
+        "is not a point on the curve is refused with 422 (format `p256-public-key`).",
+        json_schema_extra={"format": P256_FORMAT},
         examples=[
             "BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZs7nRk1cHlgeJ9MYqmNA26srQ4fs"
         ],
@@ -44,11 +57,11 @@ class PushKeysIn(StrictModel):
 
 class PushIn(StrictModel):
     endpoint: str = Field(
-        max_length=2000,
-        pattern=r"^https?://",
+        max_length=MAX_GIVEN_URL_LENGTH,
         description="The push service URL of the subscription (https; its host must be "
         "public, as for webhooks, else 422)",
         examples=["https://fcm.googleapis.com/fcm/send/c1KrmpTuRm0:APA91bE"],
+        json_schema_extra=_URL_RULE,
     )
     keys: PushKeysIn
 

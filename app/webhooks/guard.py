@@ -35,6 +35,20 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
 MAX_URL_LENGTH = 2000
+
+# The rules above as far as a pattern can state them, for the OpenAPI document (SPEC §9):
+# https, no user name, a dotted host name whose last label is a word (an address
+# literal is refused unless public; no schema can say which), a port, then the URL
+# characters that need no percent-encoding. Names that do not resolve, or resolve to a
+# forbidden address, are still 422. With `allow_private` only the scheme is stated.
+PUBLIC_URL_PATTERN = (
+    r"^https://([A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z][A-Za-z0-9-]*(:[1-9][0-9]{0,3})?"
+    r"([/?#][A-Za-z0-9._~!$&()*+,;=:@/?%-]*)?$"
+)
+# What a subscriber may give: the normal form may add the root path's "/" and must
+# still fit MAX_URL_LENGTH (the column's size).
+MAX_GIVEN_URL_LENGTH = MAX_URL_LENGTH - 1
+PRIVATE_URL_PATTERN = r"^https?://"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the low bits
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: local use only

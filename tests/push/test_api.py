@@ -4,13 +4,19 @@ bad endpoints and keys are 422 with nothing stored, Telegram answers a deep link
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.main import create_app
 from app.models import EmailSubscription
 from app.push.vapid import b64url
+from app.webhooks.guard import PUBLIC_URL_PATTERN, RefusedURL, parse_target
+from tests.conftest import make_settings
 
 P256DH = "BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZs7nRk1cHlgeJ9MYqmNA26srQ4fs"
 AUTH = b64url(b"0123456789abcdef")
@@ -95,16 +101,77 @@ async def test_exactly_one_channel_per_request(
     assert await count(engine) == 0
 
 
-async def test_the_contract_is_one_of_the_four_channels(client: httpx.AsyncClient) -> None:
-    spec = (await client.get("/openapi.json")).json()
+def subscribe_choices(**settings: object) -> list[set[str]]:
+    """The keys each `oneOf` choice of POST /subscriptions requires, in a deployment."""
+    spec = create_app(
+        make_settings("postgresql+asyncpg://unused/unused", Path("/nonexistent"), **settings)
+    ).openapi()
     body = spec["paths"]["/api/v1/subscriptions"]["post"]["requestBody"]["content"]
     schema = body["application/json"]["schema"]
     if "$ref" in schema:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     choices = [spec["components"]["schemas"][c["$ref"].rsplit("/", 1)[1]] for c in schema["oneOf"]]
-    keys = [set(c["required"]) - {"username"} for c in choices]
-    assert keys == [{"email"}, {"webhook"}, {"push"}, {"telegram"}]
     assert all(c["additionalProperties"] is False for c in choices)
+    assert all("telegram" not in e for e in schema["examples"]) or "telegram_bot_token" in settings
+    return [set(c["required"]) - {"username"} for c in choices]
+
+
+def test_the_contract_is_one_of_the_channels_this_site_offers() -> None:
+    # SPEC §11: Telegram only when the site runs a bot, hidden otherwise (so a
+    # `telegram` body is schema-invalid where it would be refused).
+    assert subscribe_choices() == [{"email"}, {"webhook"}, {"push"}]
+    assert subscribe_choices(telegram_bot_token="123456:" + "A" * 35) == [
+        {"email"},
+        {"webhook"},
+        {"push"},
+        {"telegram"},
+    ]
+
+
+def test_the_url_rule_is_stated_as_the_deployment_applies_it() -> None:
+    spec = create_app(
+        make_settings("postgresql+asyncpg://unused/unused", Path("/nonexistent"))
+    ).openapi()
+    schemas = spec["components"]["schemas"]
+    for model, field in (("WebhookIn", "url"), ("PushIn", "endpoint")):
+        assert schemas[model]["properties"][field]["pattern"] == PUBLIC_URL_PATTERN
+    assert schemas["PushKeysIn"]["properties"]["p256dh"]["format"] == "p256-public-key"
+    relaxed = create_app(
+        make_settings(
+            "postgresql+asyncpg://unused/unused", Path("/nonexistent"), webhook_allow_private=True
+        )
+    ).openapi()["components"]["schemas"]
+    assert relaxed["WebhookIn"]["properties"]["url"]["pattern"] == "^https?://"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/x",
+        "https://ntfy.sh/my_topic",
+        "https://a.b-c.io:8443/p?q=1&r=%20",
+        "https://discord.com/api/webhooks/123456/abcdef",
+    ],
+)
+def test_the_public_url_pattern_admits_what_the_guard_admits(url: str) -> None:
+    assert re.fullmatch(PUBLIC_URL_PATTERN, url)
+    parse_target(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/x",
+        "https://localhost/x",
+        "https://10.0.0.1/x",
+        "https://user:pw@hooks.example.com/",
+        "https://hooks/x",
+    ],
+)
+def test_the_public_url_pattern_refuses_what_the_guard_refuses(url: str) -> None:
+    assert not re.fullmatch(PUBLIC_URL_PATTERN, url)
+    with pytest.raises(RefusedURL):
+        parse_target(url, allow_private=False)
 
 
 async def test_telegram_is_refused_without_a_bot(
