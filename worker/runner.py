@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from worker.concurrency import AdaptiveLimiter
 from worker.health import LoopState, check_health, describe, is_connectivity_error
 from worker.listener import OutboxListener
 from worker.maintenance import apply_retention, refresh_outbox_stats
-from worker.outbox.pipeline import Pipeline
+from worker.outbox.pipeline import BatchResult, Pipeline
 from worker.poller import Poller
 from worker.sources.base import Source
 from worker.sources.chesscom_archive import ArchiveSource
@@ -51,8 +52,8 @@ OUTBOX_FALLBACK_POLL_SECONDS = 0.5
 # up to the maximum; the first retry is quick because most outages are restarts.
 ERROR_BACKOFF_FIRST_SECONDS = 0.25
 ERROR_BACKOFF_MAX_SECONDS = 5.0
-# --once gives a channel whose server is unreachable this long before it exits with
-# rows pending.
+# --once gives a channel whose server is unreachable (or hosts that refuse their rows)
+# this long before it exits with rows pending.
 ONCE_MAIL_WAIT_SECONDS = 30.0
 OUTBOX_STATS_SECONDS = 5.0  # how often the outbox gauges are refreshed
 RETENTION_EVERY_SECONDS = 3600.0  # prune at start, then hourly
@@ -169,11 +170,11 @@ class Worker:
 
     # -- delivery ---------------------------------------------------------------
 
-    async def _deliver_batch(self) -> int:
+    async def _deliver_batch(self) -> BatchResult:
         # Cancelled at shutdown, the pipeline releases rows whose send never started.
         batch = await self.deliverer.run_batch(self.stop, tick=self.delivery_state.ok)
         self.mail_tally.update(batch.tally)
-        return batch.claimed
+        return batch
 
     async def delivery_loop(self) -> None:
         backoff = Backoff(ERROR_BACKOFF_FIRST_SECONDS, ERROR_BACKOFF_MAX_SECONDS)
@@ -186,7 +187,7 @@ class Worker:
                 else OUTBOX_FALLBACK_POLL_SECONDS
             )
             try:
-                if await self._deliver_batch():
+                if (await self._deliver_batch()).claimed:
                     self.delivery_state.ok()
                     backoff.succeeded()
                     continue
@@ -202,20 +203,34 @@ class Worker:
             await self._sleep(timeout, self._wake_delivery)
 
     async def drain_outbox(self) -> None:
-        """--once: deliver until nothing is due now or soon."""
-        while True:
+        """--once: deliver until nothing is due now or soon. What only waits on a server
+        or a host that refuses (nothing counted, SPEC §7) gets ONCE_MAIL_WAIT_SECONDS,
+        then the next run; SIGTERM ends the drain (rows not yet sent go back)."""
+        stalled_since: float | None = None  # since when every claimed row only waited
+        while not self.stop.is_set():
             if max((c.outage.down_for() for c in self.deliverer.down), default=0.0) > (
                 ONCE_MAIL_WAIT_SECONDS
             ):
                 down = ", ".join(c.name for c in self.deliverer.down)
                 log.warning("%s still unreachable; its messages wait for the next run", down)
                 return
-            if await self._deliver_batch():
+            batch = await self._deliver_batch()
+            now = time.monotonic()
+            if batch.progressed:
+                stalled_since = None
+            elif batch.claimed:
+                stalled_since = stalled_since if stalled_since is not None else now
+            if stalled_since is not None and now - stalled_since > ONCE_MAIL_WAIT_SECONDS:
+                log.warning(
+                    "webhook or push hosts still refuse; their messages wait for the next run"
+                )
+                return
+            if batch.claimed:
                 continue
             wait = await self.deliverer.seconds_until_next()
             if wait is None or wait > ONCE_DRAIN_WINDOW_SECONDS:
                 return
-            await asyncio.sleep(min(max(wait, 0.05), 1.0))
+            await self._sleep(min(max(wait, 0.05), 1.0))
 
     # -- side tasks: outbox gauges, retention ----------------------------------------
 

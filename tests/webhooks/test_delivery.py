@@ -21,6 +21,7 @@ from app.webhooks.signing import new_secret
 from tests.fakes.server import bound_socket, serve_on_socket, socket_url
 from tests.fakes.webhooks import Received, Receiver, Reply, serve_receiver
 from tests.worker.conftest import HOUR, NOW, WorkerFactory, World
+from worker import runner
 from worker.runner import Worker
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -264,6 +265,41 @@ async def test_a_receiver_refusing_connections_pauses_its_rows_without_spending_
     (log,) = await world.logs()
     assert (log.status, log.success, log.attempts) == ("sent", True, 1)
     assert (await sub_state(world, sub.id)).is_active
+
+
+async def test_once_leaves_a_refusing_host_for_the_next_run_and_stops_on_sigterm(
+    world: World,
+    make_worker: WorkerFactory,
+    hook_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SPEC §6: `worker --once` drains the outbox and exits. A host that keeps refusing
+    connections only postpones its rows (nothing counted), so the pass leaves them to the
+    next run after ONCE_MAIL_WAIT_SECONDS, like a channel whose server is down; and a
+    SIGTERM (the stop event its handler sets) ends the drain at once."""
+    monkeypatch.setattr(runner, "ONCE_MAIL_WAIT_SECONDS", 1.0)
+    settings = hook_settings.model_copy(update={"delivery_retry_base_seconds": 0.004})
+    sock = bound_socket()  # bound, never listening: every connection is refused
+    await baseline(world, make_worker, settings)
+    await add_webhook(world, socket_url(sock) + "/in", "json")
+    world.sim.add_game("hikaru", end_time=NOW - 120, time_control="180+2", opponent="magnus")
+    await world.make_due()
+    await asyncio.wait_for(make_worker(settings).run_once(), 60)
+    (log,) = await world.logs()
+    assert (log.status, log.attempts) == ("pending", 0)
+    assert "refus" in (log.error_message or "")
+
+    # Again with the default patience, stopped by the signal's event instead.
+    monkeypatch.setattr(runner, "ONCE_MAIL_WAIT_SECONDS", 3600.0)
+    worker = make_worker(settings)
+    draining = asyncio.create_task(worker.drain_outbox())
+    await asyncio.sleep(1.0)
+    assert not draining.done()
+    worker.stop.set()
+    await asyncio.wait_for(draining, 10)
+    (log,) = await world.logs()
+    assert (log.status, log.attempts) == ("pending", 0)
+    sock.close()
 
 
 @pytest.mark.parametrize("status", [404, 410])

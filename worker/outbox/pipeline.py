@@ -54,6 +54,9 @@ RENEW_EVERY = 1 / 3
 class BatchResult:
     claimed: int = 0
     tally: Counter[str] = field(default_factory=Counter)
+    # Rows that moved on (sent, retried, failed); the others were only postponed: their
+    # server or host is refusing, and nothing was counted.
+    progressed: int = 0
 
 
 class Pipeline:
@@ -160,6 +163,7 @@ class Pipeline:
             outcomes = await self.deliver_rows(rows, stop, tick, refill)
             result.claimed += refill.claimed if refill is not None else 0
             result.tally.update("sent" if o.sent else "not sent yet" for o in outcomes)
+            result.progressed = sum(1 for o in outcomes if not o.postponed)
         return result
 
     async def deliver(self, row: ClaimedRow) -> bool:
