@@ -9,6 +9,10 @@ request began, sends, and on leaving records when the next request may begin (a
 minute later after a 429). A process that dies mid-request loses its connection and
 with it the lock, so nobody waits for a dead holder.
 
+A turn is the sweep's pace (10 requests a second at most, one after the other), so it
+costs as few round trips as it can: the row's other state (the worker's sweep cursor)
+is read with the lock and written back with the next slot, in the same two statements.
+
 While a 429's pause runs, a turn is refused at once (:class:`LichessPaused`) instead
 of holding the lock for a minute: the worker sleeps it out, the API answers 503.
 """
@@ -19,6 +23,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -31,14 +36,21 @@ RATE_LIMIT_PAUSE_SECONDS = 60.0  # Lichess: "after a 429, wait a full minute"
 _LOCK = """
 SELECT extract(epoch FROM next_slot_at)::float8 AS next_slot_at,
        extract(epoch FROM paused_until)::float8 AS paused_until,
-       extract(epoch FROM clock_timestamp())::float8 AS now
+       extract(epoch FROM clock_timestamp())::float8 AS now,
+       sweep_cursor, extract(epoch FROM sweep_started_at)::float8 AS sweep_started
 FROM lichess_request_budget WHERE id = 1 FOR UPDATE
 """
 _CREATE = "INSERT INTO lichess_request_budget (id) VALUES (1) ON CONFLICT (id) DO NOTHING"
-_SAVE_SLOT = "UPDATE lichess_request_budget SET next_slot_at = to_timestamp(:at) WHERE id = 1"
-_PAUSE = """
+# The slot, the sweep's state as the holder left it, and a 429's pause: one statement.
+_RELEASE = """
 UPDATE lichess_request_budget
-SET paused_until = clock_timestamp() + make_interval(secs => :pause) WHERE id = 1
+SET next_slot_at = to_timestamp(:at),
+    sweep_cursor = CAST(:cursor AS bigint),
+    sweep_started_at = to_timestamp(CAST(:started AS float8)),
+    paused_until = CASE WHEN CAST(:pause AS float8) > 0
+                        THEN clock_timestamp() + make_interval(secs => CAST(:pause AS float8))
+                        ELSE paused_until END
+WHERE id = 1
 """
 
 
@@ -54,10 +66,15 @@ class LichessPaused(LichessError):
 
 @dataclass(slots=True)
 class Turn:
-    """The holder's view of a turn: its session (the lock's transaction, for state kept
-    on the same row, such as the sweep's cursor)."""
+    """The holder's view of a turn: its session (the lock's transaction), the database's
+    clock as the turn begins (its wait for the slot done), and the sweep's state kept on
+    the same row (read with the lock; what the holder leaves here is written when the
+    turn ends, whatever happened in it)."""
 
     session: AsyncSession
+    now: float
+    sweep_cursor: int | None = None  # the last player id read by the sweep (None: none)
+    sweep_started: float | None = None  # when the sweep began (Unix seconds)
 
 
 class LichessGate:
@@ -76,7 +93,7 @@ class LichessGate:
         self.max_wait = max_wait_seconds  # the API gives up waiting for a turn (503)
         self.pause_seconds = pause_seconds
 
-    async def _lock(self, session: AsyncSession) -> tuple[float, float, float]:
+    async def _lock(self, session: AsyncSession) -> Any:
         if self.max_wait is not None:
             millis = max(1, int(self.max_wait * 1000))
             await session.execute(text(f"SET LOCAL lock_timeout = {millis}"))
@@ -84,7 +101,7 @@ class LichessGate:
         if row is None:  # a fresh or truncated table
             await session.execute(text(_CREATE))
             row = (await session.execute(text(_LOCK))).one()
-        return row.next_slot_at, row.paused_until, row.now
+        return row
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:
@@ -93,30 +110,36 @@ class LichessGate:
         async with self.session_factory() as session:
             await session.begin()
             try:
-                next_slot, paused_until, now = await self._lock(session)
+                row = await self._lock(session)
             except DBAPIError as exc:  # lock_timeout: the queue is longer than we wait
                 await session.rollback()
                 raise LichessUnavailable("no Lichess request slot in time") from exc
-            if paused_until > now:
+            now = row.now
+            if row.paused_until > now:
                 await session.rollback()
-                raise LichessPaused(paused_until - now)
-            wait = max(0.0, next_slot - now)
+                raise LichessPaused(row.paused_until - now)
+            wait = max(0.0, row.next_slot_at - now)
             if wait > 0:
                 await asyncio.sleep(wait)
             began = now + wait
+            turn = Turn(session, began, row.sweep_cursor, row.sweep_started)
             rate_limited = False
             try:
-                yield Turn(session)
+                yield turn
             except LichessRateLimited:
                 rate_limited = True
                 raise
             finally:
                 # Recorded whatever happened (an error, a cancellation): the next request
                 # keeps its distance, and a 429 pauses everyone.
-                await asyncio.shield(self._release(session, began, rate_limited))
+                await asyncio.shield(self._release(turn, began, rate_limited))
 
-    async def _release(self, session: AsyncSession, began: float, rate_limited: bool) -> None:
-        await session.execute(text(_SAVE_SLOT), {"at": began + self.spacing})
-        if rate_limited:
-            await session.execute(text(_PAUSE), {"pause": self.pause_seconds})
-        await session.commit()
+    async def _release(self, turn: Turn, began: float, rate_limited: bool) -> None:
+        values = {
+            "at": began + self.spacing,
+            "cursor": turn.sweep_cursor,
+            "started": turn.sweep_started,
+            "pause": self.pause_seconds if rate_limited else 0.0,
+        }
+        await turn.session.execute(text(_RELEASE), values)
+        await turn.session.commit()

@@ -13,7 +13,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.lichess.gate import LichessGate
 from app.models import EmailSubscription, Event, NotificationLog, Player
+from app.players.platforms import LichessProfiles
 from tests.conftest import make_settings
 from tests.fakes.lichess import LichessSimulator
 from tests.fakes.smtp import SMTPServerFake
@@ -265,6 +267,10 @@ async def test_two_workers_never_have_two_requests_in_flight_nor_more_than_100_i
     for i in range(1, 251):
         lichess.add_user(f"p{i}")
     workers = [make_worker(), make_worker()]
+    # The API's profile reads go through the same gate, from an engine of their own.
+    api = LichessProfiles(
+        workers[0].lichess, LichessGate(session_factory, 100, max_wait_seconds=10)
+    )
 
     deadline = time.monotonic() + 30
 
@@ -273,10 +279,19 @@ async def test_two_workers_never_have_two_requests_in_flight_nor_more_than_100_i
             wait = await source.step()
             await asyncio.sleep(min(wait, 0.1))
 
-    await asyncio.gather(*(run(lichess_of(w)) for w in workers))
+    async def read_profiles() -> int:
+        reads = 0
+        while len(lichess.status_requests()) < 9 and time.monotonic() < deadline:
+            await api.fetch(f"p{reads % 250 + 1}")
+            reads += 1
+        return reads
+
+    *_, profile_reads = await asyncio.gather(
+        *(run(lichess_of(w)) for w in workers), read_profiles()
+    )
     statuses = lichess.status_requests()
-    assert len(statuses) >= 9
-    assert lichess.peak_in_flight == 1 and lichess.overlaps == 0
+    assert len(statuses) >= 9 and profile_reads >= 1
+    assert lichess.peak_in_flight == 1 and lichess.overlaps == 0 and lichess.penalised == 0
     assert max(r.ids for r in statuses) <= 100
     # A sweep is three requests (100, 100, 50): every player was looked at.
     assert sorted(r.ids for r in statuses[:3]) == [50, 100, 100]

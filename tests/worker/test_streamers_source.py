@@ -6,10 +6,10 @@ from __future__ import annotations
 import email.message
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Event, NotificationLog, Player
+from app.models import EmailSubscription, Event, NotificationLog, Player
 from tests.fakes.chesscom import ChessComSimulator
 from tests.fakes.smtp import SMTPServerFake
 from tests.worker.conftest import WorkerFactory, World
@@ -164,3 +164,37 @@ async def test_a_list_that_fails_to_parse_changes_nothing(
         assert hikaru is not None and not hikaru.is_streaming
     await read_now(session_factory, worker)  # the next period reads it right
     assert len(await stream_rows(session_factory)) == 1
+
+
+async def test_subscribers_who_chose_only_sessions_get_no_stream_alert(
+    world: World,
+    make_worker: WorkerFactory,
+    session_factory: async_sessionmaker[AsyncSession],
+    simulator: ChessComSimulator,
+    smtp_server: SMTPServerFake,
+) -> None:
+    await world.track("Hikaru")
+    sessions_only = await world.subscribe("sessions@example.com", "hikaru")
+    await world.subscribe("everything@example.com", "hikaru")
+    async with session_factory() as s, s.begin():
+        await s.execute(
+            update(EmailSubscription)
+            .where(EmailSubscription.id == sessions_only)
+            .values(events=["session"])
+        )
+    simulator.set_streamer("Hikaru")
+    worker = make_worker()
+    await read_now(session_factory, worker)
+    simulator.start_stream("Hikaru")
+    await read_now(session_factory, worker)
+    await worker.drain_outbox()
+    [sent] = smtp_server.messages
+    assert sent.rcpt_tos == ("everything@example.com",)
+    assert sent.subject == "hikaru is live on Twitch"
+    async with session_factory() as s:
+        logged = await s.scalars(
+            select(NotificationLog.subscription_id).where(
+                NotificationLog.notification_type == "stream_started"
+            )
+        )
+        assert sessions_only not in set(logged)

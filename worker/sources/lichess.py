@@ -4,8 +4,10 @@ Lichess player, one request at a time across every process.
 Each step takes the one Lichess turn (`app.lichess.gate`: a row lock shared with the
 API's profile reads, spaced by `LICHESS_REQUESTS_PER_SECOND`, paused a minute by a
 429), and inside it reads the next batch of at most 100 players after the sweep's
-cursor, which is kept on the same row: consecutive requests, whichever worker sends
-them, cover consecutive batches, and a sweep covers every player once. A sweep that
+cursor, which is kept on the same row (read with the lock, written with the next slot:
+a turn is the lock, the batch, the request and one update): consecutive requests,
+whichever worker sends them, cover consecutive batches, and a sweep covers every player
+once. A sweep that
 ends early waits for `LICHESS_SWEEP_SECONDS` to pass since it began (Lichess suggests
 about 5 s); a budget too small for that simply makes the sweep longer.
 
@@ -59,22 +61,12 @@ FAILURE_BACKOFF_MAX = 60.0
 CHECKED_EVERY_SECONDS = 60.0  # precision of last_checked_at for Lichess players
 RECORDS_IN_FLIGHT = 2  # answers being written while the next request is out
 
-_SWEEP = """
-SELECT sweep_cursor, extract(epoch FROM sweep_started_at)::float8 AS started,
-       extract(epoch FROM clock_timestamp())::float8 AS now
-FROM lichess_request_budget WHERE id = 1
-"""
 # Lichess players have the negative ids (app.models.player): a range scan of the key.
 _BATCH = """
 SELECT player_id, username FROM players
 WHERE player_id < :cursor AND gone_at IS NULL
 ORDER BY player_id DESC LIMIT :limit
 """
-_NEW_SWEEP = """
-UPDATE lichess_request_budget SET sweep_cursor = 0, sweep_started_at = to_timestamp(:now)
-WHERE id = 1
-"""
-_ADVANCE = "UPDATE lichess_request_budget SET sweep_cursor = :cursor WHERE id = 1"
 _STATES = """
 SELECT player_id, username, name, detection_state, is_playing, current_game_url,
        is_streaming, stream_url,
@@ -189,7 +181,7 @@ class LichessSource(Source):
                 statuses = await self.client.get_statuses([name for _, name in batch])
                 self.requests += 1
                 # The cursor moves with the turn's commit, only after a good answer.
-                await turn.session.execute(text(_ADVANCE), {"cursor": batch[-1][0]})
+                turn.sweep_cursor = batch[-1][0]
         except LichessPaused as paused:
             return paused.seconds
         except LichessRateLimited:
@@ -240,23 +232,22 @@ class LichessSource(Source):
     async def _next_batch(self, turn: Turn) -> tuple[list[tuple[int, str]], float]:
         """The next batch of the sweep ([] and the seconds to wait when the sweep is
         done early or nobody is tracked)."""
-        session = turn.session
-        sweep = (await session.execute(text(_SWEEP))).one()
-        now = float(sweep.now)
-        cursor = sweep.sweep_cursor
+        session, now, running = turn.session, turn.now, turn.sweep_cursor is not None
+        cursor = turn.sweep_cursor
         if cursor is None or cursor >= 0:
             cursor = 0
         batch = await self._batch_after(session, cursor)
-        if batch and sweep.sweep_cursor is not None:
+        if batch and running:
             return batch, 0.0
         if not batch:  # the sweep is over: the next begins once its time is up
-            started = sweep.started if sweep.sweep_cursor is not None else None
+            started = turn.sweep_started if running else None
             if started is not None and now - started < self.sweep_seconds:
                 return [], float(self.sweep_seconds - (now - started))
             batch = await self._batch_after(session, 0)
             if not batch:
                 return [], IDLE_SECONDS
-        await session.execute(text(_NEW_SWEEP), {"now": now})
+        # A new sweep (written with the turn's end, even if its first request fails).
+        turn.sweep_cursor, turn.sweep_started = 0, now
         return batch, 0.0
 
     @staticmethod
