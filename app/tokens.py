@@ -33,6 +33,12 @@ class Purpose(StrEnum):
     # The manage link of a webhook: every control of one webhook URL (issue 13). Its own
     # salt, so an address's manage token never opens a webhook's page, nor the reverse.
     webhook_manage = "webhook-manage"
+    # A browser's push subscriptions (issue 20 item 6): the token the browser keeps after
+    # "Notify this browser", bound to its push endpoint.
+    push_manage = "push-manage"
+    # A Telegram chat's subscriptions: the link the bot sends in its /start and /list
+    # replies, bound to the chat.
+    telegram_manage = "telegram-manage"
 
 
 @dataclass(frozen=True, slots=True)

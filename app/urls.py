@@ -24,6 +24,8 @@ MANAGE_PATH = "/manage"
 # A webhook's own page (issue 13), reached from the link in every message posted to it;
 # its forms post to sub-paths of it.
 WEBHOOK_MANAGE_PATH = MANAGE_PATH + "/webhook"
+# A Telegram chat's own page, reached from the link in the bot's /start and /list replies.
+TELEGRAM_MANAGE_PATH = MANAGE_PATH + "/telegram"
 
 # Absolute paths of the pages a link opens, by the purpose its token was signed for.
 LINK_PATHS: dict[Purpose, str] = {
@@ -38,6 +40,8 @@ HOME_PATH = "/"
 SUBSCRIBE_PATH = "/subscribe"
 SEND_LINK_PATH = "/send-link"
 SUBSCRIBE_WEBHOOK_PATH = "/subscribe-webhook"
+# "Follow in Telegram" (only with a bot): a pending subscription, then off to its deep link.
+SUBSCRIBE_TELEGRAM_PATH = "/subscribe-telegram"
 # A player's page is PLAYER_PATH + key (issue 21); its feed and badge are below it. The
 # home page's search box posts to FIND_PATH, and "track this player" to TRACK_PATH.
 PLAYER_PATH = "/p/"
@@ -50,7 +54,7 @@ def is_site_path(path: str) -> bool:
     player's page (not its feed or badge, which are not pages)."""
     return (
         path in (HOME_PATH, SUBSCRIBE_PATH, SEND_LINK_PATH, SUBSCRIBE_WEBHOOK_PATH)
-        or path in (FIND_PATH, TRACK_PATH)
+        or path in (SUBSCRIBE_TELEGRAM_PATH, FIND_PATH, TRACK_PATH)
         or path == MANAGE_PATH
         or path.startswith(MANAGE_PATH + "/")
         or (path.startswith(PLAYER_PATH) and "/" not in path[len(PLAYER_PATH) :])

@@ -315,7 +315,10 @@ class Worker:
         channel = self.deliverer.channels[TelegramChannel.name]
         assert isinstance(channel, TelegramChannel)
         return TelegramPoller(
-            channel.client, self.session_factory, self.settings.resolved_secret_key()
+            channel.client,
+            self.session_factory,
+            self.settings.resolved_secret_key(),
+            public_url=self.settings.public_url,
         )
 
     async def telegram_loop(self) -> None:

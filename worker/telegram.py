@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.telegram import bot
 from app.telegram.client import TelegramClient, TelegramError, Update, Verdict, classify
 from app.telegram.slots import SendSlots
+from app.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class TelegramPoller:
         session_factory: async_sessionmaker[AsyncSession],
         secret_key: str,
         *,
+        public_url: str,
         slots: SendSlots | None = None,
         wait_seconds: int = 25,
         lease_seconds: float = 45.0,
@@ -63,6 +65,8 @@ class TelegramPoller:
         self.client = client
         self.session_factory = session_factory
         self.secret_key = secret_key
+        # The replies to /start and /list carry the chat's manage link.
+        self.links = bot.ManageLinks(public_url, TokenSigner(secret_key))
         self.slots = slots or SendSlots(session_factory)
         self.wait_seconds = wait_seconds
         self.lease_seconds = max(lease_seconds, wait_seconds + 10.0)
@@ -110,7 +114,7 @@ class TelegramPoller:
         """Handle one update and move the offset past it, in one transaction."""
         try:
             async with self.session_factory() as session, session.begin():
-                reply = await bot.handle(session, self.secret_key, update)
+                reply = await bot.handle(session, self.secret_key, update, self.links)
                 moved = await session.execute(
                     _ADVANCE, {"next": update.update_id + 1, "me": self.me}
                 )

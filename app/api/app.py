@@ -27,6 +27,7 @@ from app.api.ops.metrics import MetricsMiddleware
 from app.api.ops.router import router as ops_router
 from app.api.pages.players import router as player_pages_router
 from app.api.pages.site import router as site_router
+from app.api.pages.telegram import router as telegram_pages_router
 from app.api.pages.webhook_manage import router as webhook_manage_pages_router
 from app.api.pages.webhooks import router as webhook_pages_router
 from app.api.player_feeds import PlayerFeeds
@@ -37,6 +38,7 @@ from app.api.routers.notifications import router as notifications_router
 from app.api.routers.players import router as players_router
 from app.api.routers.push import router as push_router
 from app.api.routers.push import scripts as push_scripts
+from app.api.routers.push_manage import router as push_manage_router
 from app.api.routers.subscriptions import router as subscriptions_router
 from app.api.routers.webhook_manage import router as webhook_manage_router
 from app.api.webhook_docs import install_webhook_docs
@@ -211,12 +213,14 @@ def create_app(
     api.include_router(notifications_router)
     api.include_router(ops_router)
     api.include_router(push_router)
+    api.include_router(push_manage_router)
     app.include_router(api)
     app.include_router(push_scripts)
     app.include_router(site_router)
     app.include_router(player_pages_router)
     app.include_router(webhook_pages_router)
     app.include_router(webhook_manage_pages_router)
+    app.include_router(telegram_pages_router)
     # Probes at the root too: orchestrators expect them there.
     app.include_router(ops_router, include_in_schema=False)
 

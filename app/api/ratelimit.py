@@ -92,16 +92,26 @@ async def rate_limit(request: Request) -> None:
     await limiter.check(key, items)
 
 
+# Tokens that manage one recipient's subscriptions: an address's, a webhook's, a
+# browser's (push) or a Telegram chat's.
+_MANAGE_PURPOSES = (
+    Purpose.manage,
+    Purpose.webhook_manage,
+    Purpose.push_manage,
+    Purpose.telegram_manage,
+)
+
+
 def _manage_token(request: Request, auth: str) -> str | None:
-    """A genuine manage token carried by the request (`/me` or `/webhooks/me` bearer, or
-    a manage-page form: an address's or a webhook's)."""
+    """A genuine manage token carried by the request (`/me`, `/webhooks/me` or
+    `/push/me` bearer, or a manage-page form: an address's, a webhook's or a chat's)."""
     token = ""
     if auth[:7].lower() == "bearer ":
         token = auth[7:].strip()
     elif request.url.path == MANAGE_PATH or request.url.path.startswith(MANAGE_PATH + "/"):
         token = request.query_params.get("token", "")
     signer = _signer(request)
-    if token and any(signer.is_genuine(p, token) for p in (Purpose.manage, Purpose.webhook_manage)):
+    if token and any(signer.is_genuine(p, token) for p in _MANAGE_PURPOSES):
         return token
     return None
 

@@ -38,6 +38,7 @@ from app.subscriptions.recipients import CHANNELS
 from app.subscriptions.schedule import next_digest_slot
 from app.subscriptions.service import request_message
 from app.subscriptions.service import unsubscribe as unsubscribe_one
+from app.telegram.links import chat_id_of
 from app.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -97,8 +98,11 @@ def _preferences(row: SubscriberPreferences | None) -> Preferences:
 
 
 def owned_by(recipient: str, channel: Channel = Channel.email) -> ColumnElement[bool]:
-    """The subscriptions of one recipient: an address, or (channel `webhook`) a webhook
-    URL, whose manage page offers the same controls (issue 13)."""
+    """The subscriptions of one recipient: an address, a webhook URL (issue 13), a
+    browser's push endpoint or a Telegram chat (`telegram:<chat id>`, issue 20), whose
+    manage pages offer the same controls."""
+    if channel is Channel.telegram:  # a chat is a number, not an address column
+        return EmailSubscription.telegram_chat_id == chat_id_of(recipient)
     return CHANNELS[channel].address == recipient
 
 

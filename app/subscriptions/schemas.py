@@ -211,6 +211,13 @@ class SubscriptionStatus(BaseModel):
         "subscription (valid 7 days)",
         examples=["https://t.me/chess_helper_bot?start=AAAAAAAAAAFrFjTjcujrUh2CdaM1neFJG3s6hQ"],
     )
+    manage_token: str | None = Field(
+        default=None,
+        description="Push only: the bearer token of `/push/me`, which lists, pauses and "
+        "removes this browser's push subscriptions. Keep it in the browser (the site's "
+        "page keeps it in localStorage); it opens nothing else.",
+        examples=["eyJzIjo0MiwiZSI6IjNmYTg1ZjY0NTQzYjEyMzQifQ.Z1R3kA.q5m0N9Jk2r7uUQ2_4o1xHc8wQbE"],
+    )
 
 
 class ConfirmResult(BaseModel):

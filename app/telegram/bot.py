@@ -4,7 +4,9 @@ chat to the subscription the deep link was made for, `/list` lists the chat's pl
 
 A bad start token (forged, cut, of another installation, expired, or already used by
 another chat) gets a polite reply and binds nothing. Each update is handled in one
-transaction; the reply is returned, and sent by the caller.
+transaction; the reply is returned, and sent by the caller. The replies to `/start` and
+`/list` end with the chat's manage link (app.telegram.links): its page pauses, filters
+and unsubscribes per player, as every channel's manage link does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.telegram import start_token, texts
 from app.telegram.client import Update
+from app.telegram.links import chat_manage_url
+from app.tokens import TokenSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ ORDER BY p.username
 LIMIT 100
 """
 )
+_FIRST_OF_CHAT = text("SELECT min(id) FROM email_subscriptions WHERE telegram_chat_id = :chat")
 _STOP = text(
     """
 UPDATE email_subscriptions SET is_active = false, unsubscribed_at = now(), updated_at = now()
@@ -74,16 +79,31 @@ WHERE telegram_chat_id = :chat AND is_active
 )
 
 
-async def handle(session: AsyncSession, secret_key: str, update: Update) -> str | None:
+@dataclass(frozen=True, slots=True)
+class ManageLinks:
+    """Signs a chat's manage link: the site's public URL and the key links are signed with."""
+
+    public_url: str
+    signer: TokenSigner
+
+    def of(self, subscription_id: int, chat_id: int) -> str:
+        return chat_manage_url(self.signer, self.public_url, subscription_id, chat_id)
+
+
+async def handle(
+    session: AsyncSession, secret_key: str, update: Update, links: ManageLinks
+) -> str | None:
     """The reply to one update (None: nothing to answer, e.g. not a chat message)."""
     if update.chat_id is None:
         return None
     command = parse_command(update.text)
     if command.name == "start" and command.argument:
-        return await bind(session, secret_key, update.chat_id, command.argument)
+        return await bind(session, secret_key, update.chat_id, command.argument, links)
     if command.name == "list":
         rows = (await session.execute(_LIST, {"chat": update.chat_id})).all()
-        return texts.listing([(r.username, r.paused) for r in rows])
+        first = await session.scalar(_FIRST_OF_CHAT, {"chat": update.chat_id})
+        manage = None if first is None else links.of(first, update.chat_id)
+        return texts.listing([(r.username, r.paused) for r in rows], manage)
     if command.name == "stop":
         return texts.stopped(await stop_chat(session, update.chat_id))
     return texts.HELP
@@ -95,7 +115,9 @@ async def stop_chat(session: AsyncSession, chat_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def bind(session: AsyncSession, secret_key: str, chat_id: int, token: str) -> str:
+async def bind(
+    session: AsyncSession, secret_key: str, chat_id: int, token: str, links: ManageLinks
+) -> str:
     """`/start <token>`: the chat becomes the subscription's address (active)."""
     try:
         claims = start_token.verify(secret_key, token)
@@ -107,7 +129,7 @@ async def bind(session: AsyncSession, secret_key: str, chat_id: int, token: str)
     if sub.telegram_chat_id is not None and sub.telegram_chat_id != chat_id:
         return texts.USED_TOKEN
     if sub.telegram_chat_id == chat_id and sub.is_active:
-        return texts.already(sub.username)
+        return texts.already(sub.username, links.of(sub.id, chat_id))
     same = (
         await session.execute(_SAME_PLAYER, {"chat": chat_id, "player": sub.player_id})
     ).one_or_none()
@@ -116,6 +138,9 @@ async def bind(session: AsyncSession, secret_key: str, chat_id: int, token: str)
         # and the pending one made for this link goes.
         await session.execute(_BIND, {"id": same.id, "chat": chat_id})
         await session.execute(_DROP_PENDING, {"id": sub.id})
-        return texts.already(sub.username) if same.is_active else texts.started(sub.username)
+        manage = links.of(same.id, chat_id)
+        if same.is_active:
+            return texts.already(sub.username, manage)
+        return texts.started(sub.username, manage)
     await session.execute(_BIND, {"id": sub.id, "chat": chat_id})
-    return texts.started(sub.username)
+    return texts.started(sub.username, links.of(sub.id, chat_id))

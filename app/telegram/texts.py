@@ -17,6 +17,7 @@ STARTED = "Done: this chat now gets an alert when <b>{player}</b> starts playing
     "/list shows what this chat follows, /stop ends every alert."
 )
 ALREADY = "This chat already gets alerts about <b>{player}</b>."
+MANAGE_LABEL = "Pause, filter or unsubscribe"
 BAD_TOKEN = (
     "Sorry, this link is not valid (it may be mistyped or incomplete). "
     "Please subscribe again from the site to get a fresh link."
@@ -34,26 +35,32 @@ STOPPED = "Stopped: this chat gets no more alerts ({count} subscription{s} ended
 STOPPED_NONE = "This chat had no alerts to stop."
 
 
-def started(player: str) -> str:
-    return STARTED.format(player=escape(player))
+def _with_manage_link(reply: str, manage_url: str | None) -> str:
+    """A reply ending with the chat's manage link (its page: every control per player)."""
+    return reply if not manage_url else f"{reply}\n{link(manage_url, MANAGE_LABEL)}"
 
 
-def already(player: str) -> str:
-    return ALREADY.format(player=escape(player))
+def started(player: str, manage_url: str | None = None) -> str:
+    return _with_manage_link(STARTED.format(player=escape(player)), manage_url)
+
+
+def already(player: str, manage_url: str | None = None) -> str:
+    return _with_manage_link(ALREADY.format(player=escape(player)), manage_url)
 
 
 def stopped(count: int) -> str:
     return STOPPED_NONE if count == 0 else STOPPED.format(count=count, s="" if count == 1 else "s")
 
 
-def listing(players: Sequence[tuple[str, bool]]) -> str:
-    """/list: (player, paused) per active subscription of the chat."""
+def listing(players: Sequence[tuple[str, bool]], manage_url: str | None = None) -> str:
+    """/list: (player, paused) per active subscription of the chat, and its manage link."""
     if not players:
-        return NOTHING
+        return _with_manage_link(NOTHING, manage_url)
     lines = [
         f"• <b>{escape(name)}</b>" + (" (paused)" if paused else "") for name, paused in players
     ]
-    return "This chat follows:\n" + "\n".join(lines) + "\n\n/stop ends every alert."
+    reply = "This chat follows:\n" + "\n".join(lines) + "\n\n/stop ends every alert."
+    return _with_manage_link(reply, manage_url)
 
 
 def link(url: str, label: str) -> str:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import BrowserContext, CDPSession, Page, expect
 
 from app.push.vapid import application_server_key
 from tests.e2e.test_browser import Stack, Tab
@@ -107,9 +108,7 @@ async def test_a_push_message_is_shown_as_a_notification(stack: Stack, open_tab:
         "tag": "player:hikaru",
         "unsubscribe_url": stack.origin + "/api/v1/unsubscribe?token=t",
     }
-    (note,) = await deliver_and_show(
-        cdp, tab.page, stack.origin, registration, json.dumps(alert)
-    )
+    (note,) = await deliver_and_show(cdp, tab.page, stack.origin, registration, json.dumps(alert))
     assert note["title"] == alert["title"] and note["body"] == alert["body"]
     assert note["tag"] == "player:hikaru"
     assert note["actions"] == ["unsubscribe"]
@@ -189,3 +188,58 @@ async def test_notify_this_browser_then_a_session_shows_one_notification(
         assert answer.status_code == 200, answer.text
         sub = await stack.subscription(browser.endpoint, "hikaru")
         assert sub is not None and not sub.is_active
+
+
+async def test_this_browser_lists_pauses_and_removes_its_own_subscriptions(
+    stack: Stack, open_tab: Any
+) -> None:
+    """Issue 20 item 6: after "Notify this browser" the page keeps the answer's manage
+    token (localStorage) and lists the browser's subscriptions, across visits; pausing
+    from the list means the next session sends this browser nothing; removing ends it."""
+    key = application_server_key(stack.settings.resolved_vapid_key())
+    with serve_push_service() as service:
+        browser = service.subscribe(key)
+        tab: Tab = await open_tab()
+        page = tab.page
+        await page.context.grant_permissions(["notifications"], origin=stack.origin)
+        await page.context.add_init_script(SUBSCRIBE_STUB % json.dumps(browser.subscription_json()))
+        await page.goto(stack.origin + "/")
+        assert await page.locator("#push_manage").is_hidden()  # nothing of ours yet
+        await page.fill("#push_username", "hikaru")
+        await page.click("#push_subscribe")
+        await page.locator("#push_status").filter(has_text="Done").wait_for()
+        stored = await page.evaluate("localStorage.getItem('chess-helper-push-manage')")
+        assert json.loads(stored).keys() == {browser.endpoint}
+
+        # Another visit (the player's page): the list is there, from the kept token.
+        await page.goto(stack.origin + "/p/hikaru")
+        item = page.locator("#push_list li")
+        await expect(item).to_have_count(1)
+        await expect(item).to_have_text(re.compile(r"^hikaru\b"))
+
+        # Pause: the list says so, and the next session sends this browser nothing.
+        await page.get_by_role("button", name="Pause alerts about hikaru").click()
+        await expect(item).to_contain_text("hikaru (paused)")
+        sub = await stack.subscription(browser.endpoint, "hikaru")
+        assert sub is not None and sub.paused and sub.is_active
+        # Another browser, not paused, is the witness that the session was detected.
+        laptop = service.subscribe(key)
+        answer = await stack.api.post(
+            "/api/v1/subscriptions",
+            json={"username": "hikaru", "push": laptop.subscription_json()},
+        )
+        assert answer.status_code == 201, answer.text
+        await stack.poll_now()  # the baseline
+        stack.sim.add_game("hikaru", end_time=int(time.time()) - 120, opponent="anishgiri")
+        await stack.poll_now()
+        assert len(service.received(laptop)) == 1
+        assert service.received(browser) == []
+
+        # Remove: gone from the list (and the section hides), unsubscribed in the database.
+        await page.get_by_role("button", name="Resume alerts about hikaru").wait_for()
+        await page.get_by_role("button", name="Remove alerts about hikaru").click()
+        await expect(item).to_have_count(0)
+        await expect(page.locator("#push_manage")).to_be_hidden()
+        sub = await stack.subscription(browser.endpoint, "hikaru")
+        assert sub is not None and not sub.is_active
+        tab.assert_only_own_origin(stack.origin)

@@ -5,7 +5,9 @@ and change nothing. One poller across workers, by lease; updates handled once.""
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -48,9 +50,19 @@ def poller(
         TelegramClient(sim.base_url, TOKEN, http),
         session_factory,
         settings.resolved_secret_key(),
+        public_url=settings.public_url,
         wait_seconds=0,
         holder=holder,
     )
+
+
+def manage_link(reply: str, settings: Settings) -> str:
+    """The chat's manage link a reply ends with (its page: tests/telegram/test_manage.py)."""
+    found = re.search(r'<a href="([^"]+)">' + re.escape(texts.MANAGE_LABEL) + "</a>$", reply)
+    assert found, reply
+    link = html.unescape(found.group(1))
+    assert link.startswith(settings.public_url + "/manage/telegram?token="), link
+    return link
 
 
 async def pending(session_factory: async_sessionmaker[AsyncSession], username: str) -> int:
@@ -93,12 +105,13 @@ async def test_start_with_a_good_token_binds_the_chat(
     token = start_token.sign(settings.resolved_secret_key(), sub_id)
     p = poller(sim, http, session_factory, settings)
     reply = await chat_says(sim, p, f"/start {token}")
-    assert reply == texts.started("hikaru")
+    assert reply == texts.started("hikaru", manage_link(reply, settings))
     sub = await subscription(session_factory, sub_id)
     assert sub is not None and sub.telegram_chat_id == CHAT
     assert sub.is_active and sub.confirmed_at is not None
     # Again from the same chat: harmless.
-    assert await chat_says(sim, p, f"/start {token}") == texts.already("hikaru")
+    again = await chat_says(sim, p, f"/start {token}")
+    assert again == texts.already("hikaru", manage_link(again, settings))
 
 
 async def test_a_used_token_binds_no_other_chat(
@@ -175,7 +188,8 @@ async def test_list_and_stop(
         )
     await asyncio.sleep(1.0)
     listed = await chat_says(sim, p, "/list")
-    assert listed == texts.listing([("hikaru", False), ("magnus", False)])
+    link = manage_link(listed, settings)
+    assert listed == texts.listing([("hikaru", False), ("magnus", False)], link)
     await asyncio.sleep(1.0)
     assert await chat_says(sim, p, "/stop") == texts.stopped(2)
     async with session_factory() as session:
@@ -186,7 +200,9 @@ async def test_list_and_stop(
         )
     assert active is None
     await asyncio.sleep(1.0)
-    assert await chat_says(sim, p, "/list") == texts.NOTHING
+    after = await chat_says(sim, p, "/list")  # the page still shows what was stopped
+    assert after == texts.listing([], manage_link(after, settings))
+    assert after.startswith(texts.NOTHING)
 
 
 async def test_one_poller_at_a_time_and_a_dead_ones_lease_is_taken_over(

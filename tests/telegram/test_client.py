@@ -84,7 +84,14 @@ async def test_an_alert_is_html_telegram_accepts(
 
 @pytest.mark.parametrize(
     "reply",
-    [texts.HELP, texts.started("<x>"), texts.listing([("a&b", True)]), texts.stopped(2)],
+    [
+        texts.HELP,
+        texts.started("<x>"),
+        texts.started("<x>", "https://helper.example/manage/telegram?token=a&b=<c>"),
+        texts.listing([("a&b", True)]),
+        texts.listing([("a&b", True)], 'https://helper.example/manage/telegram?token="x"'),
+        texts.stopped(2),
+    ],
 )
 def test_every_reply_is_well_formed_html(reply: str) -> None:
     assert html_problem(reply) is None

@@ -77,7 +77,8 @@ async def test_start_then_one_alert_per_session_and_nothing_after_stop(
 ) -> None:
     await baseline(world, make_worker, tg_settings)
     await start(world, make_worker, tg_settings, sim, "hikaru")
-    assert [m.text for m in sim.to(CHAT)] == [texts.started("hikaru")]
+    (welcome,) = [m.text for m in sim.to(CHAT)]
+    assert welcome.startswith(texts.started("hikaru")) and "/manage/telegram?token=" in welcome
     await session(world, make_worker, tg_settings, "hikaru", NOW - 300)
     await session(world, make_worker, tg_settings, "hikaru", NOW - 120)  # the same session
     (alert,) = alerts(sim)

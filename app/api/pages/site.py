@@ -112,6 +112,8 @@ def _page(
 ) -> HTMLResponse:
     secret = settings.resolved_secret_key()
     token = csrf.token_for(request, secret)
+    # Telegram is offered on the pages only when the site runs a bot (SPEC §11).
+    ctx.setdefault("telegram_enabled", settings.telegram_enabled)
     response = render_page(template, status_code, csrf_field=csrf.FIELD, csrf_token=token, **ctx)
     csrf.set_cookie(response, token, secure=settings.public_url.startswith("https://"))
     return response

@@ -9,15 +9,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.api.deps import ChannelsDep, PlatformsDep, SessionDep, SettingsDep
+from app.api.deps import ChannelsDep, PlatformsDep, SessionDep, SettingsDep, SignerDep
 from app.api.errors import error_responses
 from app.api.params import UsernamePath
 from app.api.security import AdminDep
 from app.channels.base import InvalidAddress
+from app.channels.push import PushChannel
 from app.channels.telegram import TelegramChannel, TelegramUnavailable
 from app.errors import Unprocessable, UpstreamUnavailable
 from app.schemas import Email
-from app.subscriptions import recipients, service, telegram
+from app.subscriptions import push_manage, recipients, service, telegram
 from app.subscriptions.schemas import (
     Accepted,
     EraseRequest,
@@ -46,7 +47,8 @@ router = APIRouter(tags=["subscriptions"])
     "With `push` (a browser's `PushSubscription.toJSON()`: endpoint and keys), the "
     "subscription is active at once (201): the browser's permission prompt was the "
     "consent. The endpoint obeys the webhook URL rules; keys that are not a P-256 point "
-    "and a 16-byte secret are refused with 422.\n\n"
+    "and a 16-byte secret are refused with 422. The answer carries a `manage_token`: the "
+    "bearer of `/push/me`, which lists, pauses and removes this browser's subscriptions.\n\n"
     "With `telegram: true` (only when the site runs a Telegram bot, else 422), the answer "
     "carries a `link` to the bot; pressing Start there activates the subscription.",
     responses={
@@ -62,6 +64,7 @@ async def subscribe(
     settings: SettingsDep,
     platforms: PlatformsDep,
     channels: ChannelsDep,
+    signer: SignerDep,
 ) -> SubscriptionStatus:
     kind, given = body.address()
     choice = service.Choice(filters=body.filters, events=body.events)
@@ -78,7 +81,10 @@ async def subscribe(
     )
     if done.status == "active":
         response.status_code = status.HTTP_201_CREATED
-    return SubscriptionStatus.model_validate({"status": done.status, "secret": done.secret})
+    manage_token = None
+    if kind == PushChannel.name:  # the browser keeps it: its way back to its subscriptions
+        manage_token = await push_manage.manage_token_for(session, signer, recipient.address)
+    return SubscriptionStatus(status=done.status, secret=done.secret, manage_token=manage_token)
 
 
 async def _subscribe_telegram(

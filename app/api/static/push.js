@@ -1,12 +1,14 @@
 // "Notify this browser" (SPEC §11), the only script the pages load: registers the
 // service worker (/sw.js), subscribes with the site's VAPID key (GET /api/v1/push/key)
 // and sends the subscription to POST /api/v1/subscriptions. The manage token of the
-// answer is kept in this browser (localStorage), so its subscriptions can be listed,
-// paused and removed from here later.
+// answer is kept in this browser (localStorage, one per push endpoint), so its
+// subscriptions can be listed, paused and removed from here later (/api/v1/push/me).
 "use strict";
 
 (function () {
-  const TOKENS = "chess-helper-push-manage-tokens";
+  // {endpoint: manage token}: a browser has one endpoint per site until it renews its
+  // push subscription; the newest token of an endpoint opens all of its subscriptions.
+  const STORE = "chess-helper-push-manage";
 
   function keyBytes(base64url) {
     const padded = (base64url + "===".slice((base64url.length + 3) % 4))
@@ -25,11 +27,37 @@
     return a.length === key.length && a.every((byte, i) => byte === key[i]);
   }
 
-  function remember(token) {
-    if (!token) return;
-    const tokens = JSON.parse(localStorage.getItem(TOKENS) || "[]");
-    if (!tokens.includes(token)) tokens.push(token);
-    localStorage.setItem(TOKENS, JSON.stringify(tokens));
+  function stored() {
+    try {
+      const tokens = JSON.parse(localStorage.getItem(STORE) || "{}");
+      return tokens && typeof tokens === "object" && !Array.isArray(tokens) ? tokens : {};
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function remember(endpoint, token) {
+    if (!endpoint || !token) return;
+    const tokens = stored();
+    tokens[endpoint] = token;
+    localStorage.setItem(STORE, JSON.stringify(tokens));
+  }
+
+  function forget(endpoint) {
+    const tokens = stored();
+    delete tokens[endpoint];
+    localStorage.setItem(STORE, JSON.stringify(tokens));
+  }
+
+  function manage(method, path, token, body) {
+    const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
+    if (body) headers["Content-Type"] = "application/json";
+    return fetch("/api/v1/push/me" + path, {
+      method: method,
+      headers: headers,
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+    });
   }
 
   async function browserSubscription() {
@@ -52,6 +80,71 @@
     const json = subscription.toJSON();
     return { endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } };
   }
+
+  // -- this browser's subscriptions: listed with a pause/resume and a remove button ------
+
+  async function mine() {
+    const found = [];
+    for (const [endpoint, token] of Object.entries(stored())) {
+      const answer = await manage("GET", "", token);
+      if (answer.status === 401) {
+        forget(endpoint); // erased, or from another installation: nothing to show
+        continue;
+      }
+      if (!answer.ok) continue;
+      for (const sub of (await answer.json()).subscriptions) {
+        if (sub.active) found.push({ sub: sub, token: token });
+      }
+    }
+    return found;
+  }
+
+  function button(label, name, action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.textContent = label;
+    b.setAttribute("aria-label", label + " alerts about " + name);
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      action().finally(refreshAll);
+    });
+    return b;
+  }
+
+  function item(entry) {
+    const sub = entry.sub;
+    const li = document.createElement("li");
+    li.dataset.subscription = String(sub.id);
+    const name = document.createElement("span");
+    name.textContent = sub.username + (sub.paused ? " (paused)" : "");
+    li.append(name, " ");
+    li.append(
+      button(sub.paused ? "Resume" : "Pause", sub.username, () =>
+        manage("PATCH", "/subscriptions/" + sub.id, entry.token, { paused: !sub.paused })
+      ),
+      " ",
+      button("Remove", sub.username, () =>
+        manage("DELETE", "/subscriptions/" + sub.id, entry.token)
+      )
+    );
+    return li;
+  }
+
+  async function show(box) {
+    const list = box.querySelector("[data-push-list]");
+    if (!list) return;
+    const entries = await mine();
+    list.replaceChildren(...entries.map(item));
+    box.hidden = entries.length === 0;
+  }
+
+  function refreshAll() {
+    const boxes = document.querySelectorAll("[data-push-manage]");
+    return Promise.all(Array.from(boxes, (box) => show(box).catch(() => undefined)));
+  }
+
+  // -- "Notify this browser" --------------------------------------------------------------
 
   async function subscribe(button, status) {
     const field = button.dataset.usernameField && document.getElementById(button.dataset.usernameField);
@@ -76,7 +169,8 @@
       status.textContent = typeof body.detail === "string" ? body.detail : "That did not work.";
       return;
     }
-    remember(body.manage_token);
+    remember(push.endpoint, body.manage_token);
+    await refreshAll();
     status.textContent = "Done: this browser will be notified when " + username + " starts playing.";
   }
 
@@ -102,4 +196,5 @@
   }
 
   document.querySelectorAll("[data-push-subscribe]").forEach(setUp);
+  refreshAll();
 })();

@@ -1,0 +1,101 @@
+"""A browser's own push subscriptions (issue 20 item 6, SPEC §4, §11): list, pause, remove.
+
+A browser has no inbox to mail a manage link to; what it holds is its push
+subscription. "Notify this browser" is answered with a manage token bound to the
+browser's push endpoint (`POST /subscriptions` → 201 with `manage_token`), which the
+page keeps in the browser (localStorage, app/api/static/push.js). With it as the bearer,
+`/push/me` lists every subscription of that endpoint, pauses, resumes, refilters or ends
+one, or erases them all; any other subscription id is 404.
+
+Who gets a token: whoever posts the endpoint with its keys. The endpoint is a capability
+URL that only the browser, its push service and we know, so presenting it proves
+holding the browser's subscription, exactly as it suffices to subscribe that browser.
+
+Why the token has no age limit: like a webhook's (app.subscriptions.webhook_manage), it
+lives where it is used and cannot be asked for again by mail. It stops working when the
+rows it names are erased (`DELETE /push/me`, an admin erasing the endpoint or the
+address it is tied to). The endpoint itself is never shown back: only its push
+service's host.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import InvalidToken, Unauthorized
+from app.models import Channel, EmailSubscription
+from app.subscriptions.me import my_subscription, subscriptions_of
+from app.subscriptions.push_schemas import MyPush
+from app.tokens import Purpose, TokenSigner, email_digest
+
+
+class InvalidPushManageToken(Unauthorized):
+    default_detail = "Missing or invalid push manage token; subscribe this browser again to get one"
+
+
+def sign_push_manage_token(signer: TokenSigner, subscription_id: int, endpoint: str) -> str:
+    """The token of a browser's push subscriptions: bound to its endpoint via one of its
+    subscriptions."""
+    return signer.sign(Purpose.push_manage, subscription_id, endpoint)
+
+
+async def manage_token_for(session: AsyncSession, signer: TokenSigner, endpoint: str) -> str:
+    """A manage token for the subscriptions of a stored push endpoint (the answer to
+    "Notify this browser"); bound to the endpoint's oldest row, which outlives the others
+    as long as any of them (rows are only erased all together)."""
+    first = await session.scalar(
+        select(func.min(EmailSubscription.id)).where(EmailSubscription.push_endpoint == endpoint)
+    )
+    if first is None:
+        raise LookupError("no subscription of this endpoint")
+    return sign_push_manage_token(signer, first, endpoint)
+
+
+async def endpoint_of(
+    session: AsyncSession, _settings: Settings, signer: TokenSigner, token: str
+) -> str:
+    """The push endpoint a manage token is for; InvalidPushManageToken when it is forged,
+    not a push manage token, or the rows it was bound to are erased."""
+    try:
+        claims = signer.verify(Purpose.push_manage, token, max_age=None)
+    except InvalidToken as exc:
+        raise InvalidPushManageToken() from exc
+    if not isinstance(claims.subject, int):
+        raise InvalidPushManageToken()
+    endpoint = await session.scalar(
+        select(EmailSubscription.push_endpoint).where(
+            EmailSubscription.id == claims.subject,
+            EmailSubscription.channel == Channel.push,
+        )
+    )
+    if endpoint is None or email_digest(endpoint) != claims.email_digest:
+        raise InvalidPushManageToken()
+    return endpoint
+
+
+def shown_service(endpoint: str) -> str:
+    """What is shown of a push endpoint: its push service's host (the whole URL lets
+    anyone who holds it ask us about this browser)."""
+    return urlsplit(endpoint).hostname or ""
+
+
+async def my_push(session: AsyncSession, endpoint: str) -> MyPush:
+    rows = await subscriptions_of(session, endpoint, Channel.push)
+    return MyPush(
+        push_service=shown_service(endpoint),
+        subscriptions=[my_subscription(sub, username) for sub, username in rows],
+    )
+
+
+async def erase_push(session: AsyncSession, endpoint: str) -> int:
+    """Delete every subscription (and, by cascade, log) of a browser's push endpoint."""
+    result = await session.execute(
+        delete(EmailSubscription)
+        .where(EmailSubscription.push_endpoint == endpoint)
+        .returning(EmailSubscription.id)
+    )
+    return len(result.all())
