@@ -11,6 +11,7 @@ from app.urls import (
     LINK_PATHS,
     MANAGE_PATH,
     PAGE_PATHS,
+    TELEGRAM_MANAGE_PATH,
     WEBHOOK_MANAGE_PATH,
     link_target,
     link_url,
@@ -45,9 +46,14 @@ def test_the_manage_link_is_at_the_root() -> None:
 
 def test_every_purpose_has_a_page_and_the_app_serves_it(settings: Settings) -> None:
     # Every purpose but the manage ones opens an email-link page; manage opens
-    # MANAGE_PATH, webhook_manage WEBHOOK_MANAGE_PATH (site pages, not API operations).
-    assert set(LINK_PATHS) == set(Purpose) - {Purpose.manage, Purpose.webhook_manage}
+    # MANAGE_PATH, webhook_manage WEBHOOK_MANAGE_PATH, telegram_manage TELEGRAM_MANAGE_PATH
+    # (site pages, not API operations); push_manage is the bearer of /push/me (no page:
+    # the browser holding it lists its subscriptions on the site's own pages).
+    manage = {Purpose.manage, Purpose.webhook_manage, Purpose.telegram_manage, Purpose.push_manage}
+    assert set(LINK_PATHS) == set(Purpose) - manage
     assert set(LINK_PATHS.values()) == PAGE_PATHS
+    assert TELEGRAM_MANAGE_PATH == MANAGE_PATH + "/telegram"  # tests/telegram/test_manage.py
     paths = create_app(settings).openapi()["paths"]
+    assert {"get", "delete"} <= set(paths["/api/v1/push/me"])
     for path in LINK_PATHS.values():
         assert {"get", "post"} <= set(paths[path])
