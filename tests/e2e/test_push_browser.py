@@ -203,23 +203,27 @@ async def test_this_browser_lists_pauses_and_removes_its_own_subscriptions(
         page = tab.page
         await page.context.grant_permissions(["notifications"], origin=stack.origin)
         await page.context.add_init_script(SUBSCRIBE_STUB % json.dumps(browser.subscription_json()))
+        # Tracked first (the page's subscribe then has no Chess.com profile to fetch: on
+        # a loaded machine that alone took 11 s under xdist).
+        tracked = await stack.api.post("/api/v1/players", json={"username": "hikaru"})
+        assert tracked.status_code in (200, 201), tracked.text
         await page.goto(stack.origin + "/")
         assert await page.locator("#push_manage").is_hidden()  # nothing of ours yet
         await page.fill("#push_username", "hikaru")
         await page.click("#push_subscribe")
-        await page.locator("#push_status").filter(has_text="Done").wait_for()
+        await page.locator("#push_status").filter(has_text="Done").wait_for(timeout=30_000)
         stored = await page.evaluate("localStorage.getItem('chess-helper-push-manage')")
         assert json.loads(stored).keys() == {browser.endpoint}
 
         # Another visit (the player's page): the list is there, from the kept token.
         await page.goto(stack.origin + "/p/hikaru")
         item = page.locator("#push_list li")
-        await expect(item).to_have_count(1)
+        await expect(item).to_have_count(1, timeout=30_000)
         await expect(item).to_have_text(re.compile(r"^hikaru\b"))
 
         # Pause: the list says so, and the next session sends this browser nothing.
         await page.get_by_role("button", name="Pause alerts about hikaru").click()
-        await expect(item).to_contain_text("hikaru (paused)")
+        await expect(item).to_contain_text("hikaru (paused)", timeout=30_000)
         sub = await stack.subscription(browser.endpoint, "hikaru")
         assert sub is not None and sub.paused and sub.is_active
         # Another browser, not paused, is the witness that the session was detected.
@@ -236,10 +240,10 @@ async def test_this_browser_lists_pauses_and_removes_its_own_subscriptions(
         assert service.received(browser) == []
 
         # Remove: gone from the list (and the section hides), unsubscribed in the database.
-        await page.get_by_role("button", name="Resume alerts about hikaru").wait_for()
+        await page.get_by_role("button", name="Resume alerts about hikaru").wait_for(timeout=30_000)
         await page.get_by_role("button", name="Remove alerts about hikaru").click()
-        await expect(item).to_have_count(0)
-        await expect(page.locator("#push_manage")).to_be_hidden()
+        await expect(item).to_have_count(0, timeout=30_000)
+        await expect(page.locator("#push_manage")).to_be_hidden(timeout=30_000)
         sub = await stack.subscription(browser.endpoint, "hikaru")
         assert sub is not None and not sub.is_active
         tab.assert_only_own_origin(stack.origin)

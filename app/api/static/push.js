@@ -170,8 +170,8 @@
       return;
     }
     remember(push.endpoint, body.manage_token);
-    await refreshAll();
     status.textContent = "Done: this browser will be notified when " + username + " starts playing.";
+    await refreshAll();
   }
 
   function setUp(button) {
