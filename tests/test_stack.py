@@ -1,5 +1,6 @@
-"""`python -m tests.fakes.stack` (the README's first screen: the app against the simulators): the
-come up on loopback and the environment it prints is one the app accepts."""
+"""`python -m tests.fakes.stack` (the README's first screen: the app against the
+simulators): they come up on loopback, and the environment it prints is one the app
+accepts."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_the_stack_serves_every_simulator_and_an_env_the_app_loads(
             timeout=5,
         )
         assert player.status_code == 200 and player.json()["username"] == "hikaru"
-        user = httpx.get(f"{str(settings.lichess_api_base).rstrip('/')}/api/user/drnykterstein", timeout=5)
+        lichess_base = str(settings.lichess_api_base).rstrip("/")
+        user = httpx.get(f"{lichess_base}/api/user/drnykterstein", timeout=5)
         assert user.status_code == 200
         for served in ("push", "tg", "ntfy", "discord", "slack", "receiver"):
             assert scope[served].base_url.startswith("http://127.0.0.1:")
