@@ -1,5 +1,7 @@
 """Retention (SPEC §3 NOTIFICATION_RETENTION_DAYS): sent and failed notification logs
-older than the retention period go, and so do events nothing refers to any more.
+older than the retention period go, and so do events nothing refers to any more. So do
+Telegram subscriptions whose deep link was never opened once the link has expired: no
+chat can bind them any more, and every anonymous request makes one (SPEC §11).
 
 Deletes run in small batches, each its own short transaction (`SKIP LOCKED`, so a batch
 never waits for delivery, and delivery never waits long for a batch). Pending rows are
@@ -23,6 +25,7 @@ from app.models.notification import FINAL_STATUSES
 
 BATCH_SIZE = 1000
 EVENTS_TABLE = "events"
+UNBOUND_TELEGRAM = "unbound telegram subscriptions"
 
 _DOOMED_LOGS = """
 FROM notification_logs
@@ -40,6 +43,25 @@ DELETE FROM notification_logs n USING doomed WHERE n.id = doomed.id
 """
 )
 _COUNT_LOGS = text(f"SELECT count(*) {_DOOMED_LOGS}")
+
+# A Telegram start link is valid 7 days (app.telegram.start_token.MAX_AGE_SECONDS); a
+# day more, and the pending row it was made for can never be bound.
+UNBOUND_TELEGRAM_DAYS = 8
+_DOOMED_UNBOUND = """
+FROM email_subscriptions
+WHERE channel = 'telegram' AND telegram_chat_id IS NULL AND confirmed_at IS NULL
+  AND created_at < now() - make_interval(days => :days)
+"""
+_DELETE_UNBOUND = text(
+    f"""
+WITH doomed AS (
+    SELECT id {_DOOMED_UNBOUND}
+    ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
+)
+DELETE FROM email_subscriptions s USING doomed WHERE s.id = doomed.id
+"""
+)
+_COUNT_UNBOUND = text(f"SELECT count(*) {_DOOMED_UNBOUND}")
 
 
 @dataclass
@@ -120,6 +142,9 @@ async def prune(
                 unreferenced = _unreferenced_events(events, days, as_if_logs_pruned=True)
                 count = select(func.count()).select_from(events).where(unreferenced)
                 report.deleted[EVENTS_TABLE] = int(await session.scalar(count) or 0)
+            report.deleted[UNBOUND_TELEGRAM] = int(
+                await session.scalar(_COUNT_UNBOUND, {"days": UNBOUND_TELEGRAM_DAYS}) or 0
+            )
         return report
 
     async def batches(name: str, step: Callable[[AsyncSession], Awaitable[int]]) -> None:
@@ -145,4 +170,12 @@ async def prune(
             return await _delete_events_batch(session, evts, days, batch_size)
 
         await batches(EVENTS_TABLE, event_batch)
+
+    async def unbound_batch(session: AsyncSession) -> int:
+        result = await session.execute(
+            _DELETE_UNBOUND, {"days": UNBOUND_TELEGRAM_DAYS, "batch": batch_size}
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    await batches(UNBOUND_TELEGRAM, unbound_batch)
     return report

@@ -92,7 +92,11 @@ async def test_events_nothing_refers_to_any_more_go_too(world: World) -> None:
         "  AND created_at > now() - interval '90 days')",
     )
     report = await prune(world.factory, 90, batch_size=4)
-    assert report.deleted == {"notification_logs": 10, "events": 9}
+    assert report.deleted == {
+        "notification_logs": 10,
+        "events": 9,
+        "unbound telegram subscriptions": 0,
+    }
     # Left: 5 old events of pending rows, the shared one, and all 15 recent ones (one of
     # them no longer referenced, but not old).
     assert await events_left(world) == [(False, 15), (True, 6)]
@@ -111,6 +115,33 @@ async def test_cli_prune_dry_run_reports_and_deletes_nothing(world: World, clean
     assert run.code == 0, run.stderr
     assert "deleted 10 notification_logs, 10 events" in run.stdout
     assert ("sent", True, 5) not in await remaining(world)
+
+
+async def test_telegram_rows_whose_link_expired_unopened_go(world: World) -> None:
+    """SPEC §11: each `telegram: true` request makes a pending row for its deep link;
+    once the link (7 days) has expired unopened no chat can bind it, so retention drops
+    it. Bound or younger rows stay."""
+    await world.track("hikaru")
+    await write(
+        world,
+        "INSERT INTO email_subscriptions (channel, player_id, is_active, telegram_chat_id, "
+        " confirmed_at, created_at) "
+        "SELECT 'telegram', p.player_id, true, chat, "
+        "       CASE WHEN chat IS NULL THEN NULL ELSE now() END, "
+        "       now() - make_interval(days => age) "
+        "FROM players p, unnest(ARRAY[9, 7]) age, unnest(ARRAY[NULL, 42, 43]::bigint[]) chat "
+        "WHERE p.username = 'hikaru' AND (chat IS NULL OR chat - 42 = (age - 7) / 2)",
+    )
+    dry = await prune(world.factory, 90, dry_run=True)
+    assert dry.deleted["unbound telegram subscriptions"] == 1
+    report = await prune(world.factory, 90)
+    assert report.deleted["unbound telegram subscriptions"] == 1
+    left = await rows_of(
+        world,
+        "SELECT telegram_chat_id, created_at < now() - interval '8 days' AS expired "
+        "FROM email_subscriptions WHERE channel = 'telegram' ORDER BY 2, 1",
+    )
+    assert left == [(42, False), (None, False), (43, True)]
 
 
 async def test_the_worker_prunes_at_start(world: World, make_worker: WorkerFactory) -> None:
