@@ -338,9 +338,9 @@ def test_a_lichess_stream_links_the_streamer_page_and_names_the_lichess_player()
 
 @pytest.mark.parametrize("fmt", list(WebhookFormat))
 def test_a_stream_without_a_usable_url_links_the_players_profile(fmt: WebhookFormat) -> None:
-    for url in (None, "javascript:alert(1)"):
+    for url in (None, "javascript:alert(1)", "https://evil.example/x>|<!channel>"):
         text = render_body(fmt, stream(url)).decode()
-        assert "javascript:" not in text
+        assert "javascript:" not in text and "evil.example" not in text
         assert "https://www.chess.com/member/hikaru" in text
 
 
