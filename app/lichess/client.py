@@ -20,6 +20,7 @@ from app.closing import AsyncClosing
 from app.lichess.errors import (
     LichessError,
     LichessRateLimited,
+    LichessTimedOut,
     LichessUnavailable,
     LichessUserNotFound,
 )
@@ -90,7 +91,9 @@ class LichessClient(AsyncClosing):
             async with asyncio.timeout(self.timeout):
                 return await self._http.get(self.base_url + path, params=params)
         except (TimeoutError, httpx.TimeoutException) as exc:
-            raise LichessUnavailable(f"GET {path} timed out after {self.timeout}s") from exc
+            raise LichessTimedOut(
+                f"GET {path} timed out after {self.timeout}s", seconds=self.timeout
+            ) from exc
         except httpx.RequestError as exc:
             raise LichessUnavailable(f"GET {path} failed: {type(exc).__name__}: {exc}") from exc
 

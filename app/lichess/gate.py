@@ -15,6 +15,10 @@ is read with the lock and written back with the next slot, in the same two state
 
 While a 429's pause runs, a turn is refused at once (:class:`LichessPaused`) instead
 of holding the lock for a minute: the worker sleeps it out, the API answers 503.
+
+A request that timed out may still be served by Lichess after we gave up on it: the
+next turn then begins no sooner than one more timeout's length later, so a slow
+Lichess never sees a second request in flight (and never answers it with a 429).
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.lichess.errors import LichessError, LichessRateLimited, LichessUnavailable
+from app.lichess.errors import (
+    LichessError,
+    LichessRateLimited,
+    LichessTimedOut,
+    LichessUnavailable,
+)
 
 RATE_LIMIT_PAUSE_SECONDS = 60.0  # Lichess: "after a 429, wait a full minute"
 
@@ -44,7 +53,8 @@ _CREATE = "INSERT INTO lichess_request_budget (id) VALUES (1) ON CONFLICT (id) D
 # The slot, the sweep's state as the holder left it, and a 429's pause: one statement.
 _RELEASE = """
 UPDATE lichess_request_budget
-SET next_slot_at = to_timestamp(:at),
+SET next_slot_at = GREATEST(to_timestamp(:at),
+                            clock_timestamp() + make_interval(secs => CAST(:hold AS float8))),
     sweep_cursor = CAST(:cursor AS bigint),
     sweep_started_at = to_timestamp(CAST(:started AS float8)),
     paused_until = CASE WHEN CAST(:pause AS float8) > 0
@@ -124,19 +134,24 @@ class LichessGate:
             began = now + wait
             turn = Turn(session, began, row.sweep_cursor, row.sweep_started)
             rate_limited = False
+            hold = 0.0  # after a timeout: how long Lichess may still be busy with it
             try:
                 yield turn
             except LichessRateLimited:
                 rate_limited = True
                 raise
+            except LichessTimedOut as exc:
+                hold = exc.seconds
+                raise
             finally:
                 # Recorded whatever happened (an error, a cancellation): the next request
                 # keeps its distance, and a 429 pauses everyone.
-                await asyncio.shield(self._release(turn, began, rate_limited))
+                await asyncio.shield(self._release(turn, began, rate_limited, hold))
 
-    async def _release(self, turn: Turn, began: float, rate_limited: bool) -> None:
+    async def _release(self, turn: Turn, began: float, rate_limited: bool, hold: float) -> None:
         values = {
             "at": began + self.spacing,
+            "hold": hold,
             "cursor": turn.sweep_cursor,
             "started": turn.sweep_started,
             "pause": self.pause_seconds if rate_limited else 0.0,
