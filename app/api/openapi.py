@@ -9,6 +9,7 @@ their id from the table, and any other one gets `<static path segments>-<verb>`.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -85,10 +86,16 @@ def fit_to_deployment(schema: dict[str, Any], settings: Settings) -> dict[str, A
             prop = components.get(model, {}).get("properties", {}).get(field)
             if prop is not None:
                 prop["pattern"] = PRIVATE_URL_PATTERN
-    request = components.get("SubscribeRequest")
-    if not settings.telegram_enabled and request is not None:
-        request["oneOf"] = [c for c in request["oneOf"] if c.get("$ref") != _TELEGRAM]
-        request["examples"] = [e for e in request.get("examples", []) if "telegram" not in e]
-        request["description"] = "Exactly one channel: `email`, `webhook` or `push`."
-        components.pop("TelegramSubscribe", None)
+    if not settings.telegram_enabled:
+        for name, component in components.items():
+            choices = component.get("oneOf")
+            if not isinstance(choices, list) or {"$ref": _TELEGRAM} not in choices:
+                continue
+            component["oneOf"] = [c for c in choices if c != {"$ref": _TELEGRAM}]
+            examples = component.get("examples", [])
+            component["examples"] = [e for e in examples if "telegram" not in e]
+            if name == "SubscribeRequest":
+                component["description"] = "Exactly one channel: `email`, `webhook` or `push`."
+        if _TELEGRAM not in json.dumps(schema):
+            components.pop("TelegramSubscribe", None)
     return schema

@@ -4,6 +4,7 @@ bad endpoints and keys are 422 with nothing stored, Telegram answers a deep link
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -113,6 +114,9 @@ def subscribe_choices(**settings: object) -> list[set[str]]:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     choices = [spec["components"]["schemas"][c["$ref"].rsplit("/", 1)[1]] for c in schema["oneOf"]]
     assert all(c["additionalProperties"] is False for c in choices)
+    # Whatever was hidden, every reference in the document still names a schema.
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
     assert all("telegram" not in e for e in schema["examples"]) or "telegram_bot_token" in settings
     return [set(c["required"]) - {"username"} for c in choices]
 
