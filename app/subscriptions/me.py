@@ -24,6 +24,7 @@ from app.models import (
     Player,
 )
 from app.models.preferences import DEFAULT_DIGEST_HOUR, DEFAULT_TIMEZONE, SubscriberPreferences
+from app.player_keys import Platform
 from app.subscriptions.me_schemas import (
     Delivery,
     Me,
@@ -109,20 +110,25 @@ def owned_by(recipient: str, channel: Channel = Channel.email) -> ColumnElement[
 async def subscriptions_of(
     session: AsyncSession, recipient: str, channel: Channel = Channel.email
 ) -> Sequence[tuple[EmailSubscription, str]]:
-    """A recipient's subscriptions with the username each follows, by username."""
+    """A recipient's subscriptions with the key of the player each follows (`hikaru`,
+    `lichess:hikaru`: a Chess.com and a Lichess player of one name stay apart), by key."""
     rows = await session.execute(
-        select(EmailSubscription, Player.username)
+        select(EmailSubscription, Player.key)
         .join(Player, Player.player_id == EmailSubscription.player_id)
         .where(owned_by(recipient, channel))
-        .order_by(Player.username, EmailSubscription.id)
+        .order_by(Player.key, EmailSubscription.id)
     )
-    return [(sub, username) for sub, username in rows.all()]
+    return [(sub, key) for sub, key in rows.all()]
 
 
-def my_subscription(sub: EmailSubscription, username: str) -> MySubscription:
+def my_subscription(sub: EmailSubscription, key: str) -> MySubscription:
+    # The stored key, split without judging it (a stored name is listed whatever it is).
+    prefix, _, name = key.rpartition(":")
     return MySubscription(
         id=sub.id,
-        username=username,
+        username=name,
+        platform=Platform.lichess if prefix == Platform.lichess else Platform.chesscom,
+        key=key,
         active=sub.is_active,
         confirmed=sub.confirmed_at is not None,
         paused=sub.paused,

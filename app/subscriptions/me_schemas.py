@@ -157,6 +157,8 @@ class DeliveryPatch(StrictModel):
 _MY_SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
     "id": 42,
     "username": "hikaru",
+    "platform": "chesscom",
+    "key": "hikaru",
     "active": True,
     "confirmed": True,
     "paused": False,
@@ -169,7 +171,11 @@ class MySubscription(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_MY_SUBSCRIPTION_EXAMPLE]})
 
     id: int
-    username: str
+    username: str = Field(description="The player's username on its platform")
+    platform: Literal["chesscom", "lichess"] = Field(description="Where the player plays")
+    key: str = Field(
+        description="The player key (`lichess:<name>` for Lichess): the API's name of the player"
+    )
     active: bool = Field(description="Subscribed (not unsubscribed)")
     confirmed: bool = Field(description="The address confirmed this subscription")
     paused: bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -15,6 +16,7 @@ from app.models import EmailSubscription, NotificationLog, SubscriberPreferences
 from app.subscriptions.me import sign_manage_token
 from app.tokens import Purpose, TokenSigner
 from tests.fakes.chesscom import ChessComSimulator
+from tests.fakes.lichess import LichessSimulator
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -228,6 +230,33 @@ async def test_bad_patches_are_422_and_change_nothing(
     assert r.status_code == 422, r.text
     async with session_factory() as s:
         assert await s.get(SubscriberPreferences, "fan@example.com") is None
+
+
+async def test_a_chesscom_and_a_lichess_player_of_one_name_stay_apart(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    simulator: ChessComSimulator,
+    lichess: LichessSimulator,
+) -> None:
+    """SPEC §4, §5: a player is (platform, username); /me and the manage page name each
+    subscription by its key, so two players of one name are never confused."""
+    simulator.add_player("DrNykterstein")
+    lichess.add_user("DrNykterstein")
+    await subscribe(client, "fan@example.com", "drnykterstein")
+    await subscribe(client, "fan@example.com", "lichess:DrNykterstein")
+    auth = await bearer(app, session_factory, "fan@example.com")
+    body = (await client.get("/api/v1/me", headers=auth)).json()
+    listed = [(s["key"], s["platform"], s["username"]) for s in body["subscriptions"]]
+    assert listed == [
+        ("drnykterstein", "chesscom", "drnykterstein"),
+        ("lichess:drnykterstein", "lichess", "drnykterstein"),
+    ]
+    token = auth["Authorization"].removeprefix("Bearer ")
+    page = (await client.get("/manage", params={"token": token})).text
+    assert ">lichess:drnykterstein" in page and "Pause drnykterstein<" in page
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "every id on the page is unique"
 
 
 async def test_pause_filters_and_unsubscribe_one_subscription(
