@@ -191,3 +191,32 @@ async def test_a_stop_releases_the_rows_claimed_ahead(
         ("sent", 1, False): sent,
         ("pending", 0, False): audience - sent,
     }
+
+
+async def test_a_row_that_cannot_render_fails_with_one_traceback_per_event(
+    world: World,
+    make_worker: WorkerFactory,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A render error fails the row (it would never render); the log carries its
+    traceback once for the event, not once per recipient."""
+    await fan_out_session(world, 5)
+    worker = make_worker(settings)
+    email = worker.deliverer.channels["email"]
+
+    def broken(prepared: object, delivery: object) -> None:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(email, "render", broken)
+    with caplog.at_level("WARNING", logger="worker.outbox.pipeline"):
+        result = await worker.deliverer.run_batch()
+    assert result.claimed == 5
+    assert await statuses(world) == {("failed", 1, False): 5}
+    about = [r for r in caplog.records if "cannot render" in r.getMessage()]
+    assert len(about) == 5
+    assert sum(r.exc_info is not None for r in about) == 1
+    async with world.factory() as s:
+        errors = set(await s.scalars(text("SELECT error_message FROM notification_logs")))
+    assert errors == {"render error: ValueError: boom"}

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -59,6 +59,24 @@ class BatchResult:
     progressed: int = 0
 
 
+class SeenOnce:
+    """Which keys were seen, remembering the last ``size`` of them."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
+
+    def first(self, *key: object) -> bool:
+        """True the first time ``key`` is seen (within the last ``size`` keys)."""
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
+
+
 class Pipeline:
     """Claims rows, hands each to its channel, records what became of it."""
 
@@ -80,6 +98,7 @@ class Pipeline:
         # Renewing and recording never overlap: a renewal moves the lease a record
         # statement must match.
         self._leasing = asyncio.Lock()
+        self._render_errors = SeenOnce(1024)
 
     async def aclose(self) -> None:
         for channel in self.channels.values():
@@ -281,8 +300,13 @@ class Pipeline:
         try:
             message = channel.render(self.events.prepared(row.event_id, channel), row.delivery)
         except Exception as exc:  # a row we cannot render will never render: fail it
-            log.exception("cannot render notification %s", row.id)
             error = f"render error: {type(exc).__name__}: {exc}"
+            # One traceback per event, channel and error, not one per recipient (an
+            # audience of 100,000 would write 100,000); every row keeps its error.
+            if self._render_errors.first(row.event_id, row.channel, type(exc).__name__):
+                log.exception("cannot render notification %s (and its like)", row.id)
+            else:
+                log.warning("cannot render notification %s: %s", row.id, error)
             return self._judge(row, Result(Verdict.failed, error))
         if message is None:
             return self._judge(row, SKIPPED)
