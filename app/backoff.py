@@ -1,6 +1,6 @@
-"""Backoff, written once: how long to wait after a failure. Pure, no I/O.
+"""Backoff, written once: how long to wait after a failure. No I/O but the waits.
 
-Two shapes, both here so every caller agrees on jitter and caps:
+Three shapes, all here so every caller agrees on jitter and caps:
 
 - :class:`Backoff`: a loop that keeps trying something until it works again (the
   database, the LISTEN connection, a mail server that is down, a poll that failed).
@@ -12,21 +12,31 @@ Two shapes, both here so every caller agrees on jitter and caps:
   30 min (``first`` times :data:`RETRY_STEPS`), each lengthened by up to a quarter at random.
   The jitter only lengthens, so the spread is never shorter than the schedule says,
   and many rows that failed together do not come back in lockstep.
+- :func:`with_retries`: a few quick tries of one call while a caller waits (a profile
+  fetched for an API request or a poll): the same doubling, lengthened by up to
+  ``first`` at random; an error that retrying cannot fix propagates at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 # The retry schedule in units of the first wait: 5 s, 2 min, 10 min, 30 min by default.
 RETRY_STEPS: tuple[float, ...] = (1.0, 24.0, 120.0, 360.0)
 RETRY_JITTER = 0.25  # each wait is lengthened by up to this share of itself
 DEFAULT_FIRST_RETRY_SECONDS = 5.0
 
+# Doubling stops growing after this many failures (2**63 times `first` is past any
+# maximum; a bigger exponent would overflow a float).
+MAX_DOUBLINGS = 63
+
 Random = Callable[[], float]  # uniform in [0, 1)
+T = TypeVar("T")
 
 
 def retry_delay(
@@ -49,7 +59,31 @@ def retry_span(attempts: int, *, first: float = DEFAULT_FIRST_RETRY_SECONDS) -> 
 
 def doubling(failures: int, *, first: float, maximum: float) -> float:
     """The wait after ``failures`` (≥ 1) failures in a row: ``first``, doubling, capped."""
-    return min(maximum, first * 2.0 ** max(0, failures - 1))
+    return min(maximum, first * 2.0 ** min(max(0, failures - 1), MAX_DOUBLINGS))
+
+
+async def with_retries(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[Exception] | tuple[type[Exception], ...],
+    attempts: int,
+    first: float,
+    maximum: float,
+    rand: Random = random.random,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Await ``fn()`` up to ``attempts`` times while it raises ``retry_on``, waiting
+    :func:`doubling` (``first`` to ``maximum``) plus up to ``first`` at random between
+    tries. Other errors propagate at once; after the last try its error is re-raised."""
+    failures = 0
+    while True:
+        try:
+            return await fn()
+        except retry_on:
+            failures += 1
+            if failures >= max(1, attempts):
+                raise
+        await sleep(doubling(failures, first=first, maximum=maximum) + first * rand())
 
 
 @dataclass

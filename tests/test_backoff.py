@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.backoff import RETRY_STEPS, Backoff, Outage, doubling, retry_delay, retry_span
+from app.backoff import (
+    RETRY_STEPS,
+    Backoff,
+    Outage,
+    doubling,
+    retry_delay,
+    retry_span,
+    with_retries,
+)
 
 MINUTE = 60.0
 
@@ -114,3 +122,52 @@ def test_a_server_down_is_probed_once_per_pause_and_the_pause_doubles_per_probe(
     assert outage.recovered() == 8.5
     assert not outage.down and outage.pause == 0.0
     assert outage.recovered() is None
+
+
+class Flaky(Exception):
+    pass
+
+
+async def test_a_call_is_retried_with_doubling_jittered_waits_then_its_error_raised() -> None:
+    calls: list[int] = []
+    waits: list[float] = []
+
+    async def call() -> str:
+        calls.append(1)
+        raise Flaky
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    with pytest.raises(Flaky):
+        await with_retries(
+            call, retry_on=Flaky, attempts=5, first=0.5, maximum=1.5, rand=lambda: 0.5, sleep=sleep
+        )
+    assert len(calls) == 5
+    # 0.5 doubling to the cap of 1.5, each lengthened by up to `first` (here half of it).
+    assert waits == [0.75, 1.25, 1.75, 1.75]
+
+
+async def test_a_retried_call_returns_once_it_works_and_other_errors_pass_at_once() -> None:
+    outcomes: list[BaseException | str] = [Flaky(), "ok"]
+    waits: list[float] = []
+
+    async def call() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    assert (
+        await with_retries(call, retry_on=Flaky, attempts=3, first=1, maximum=8, sleep=sleep)
+        == "ok"
+    )
+    assert len(waits) == 1 and 1 <= waits[0] < 2
+
+    outcomes[:] = [KeyError("permanent"), "never reached"]
+    with pytest.raises(KeyError):
+        await with_retries(call, retry_on=Flaky, attempts=3, first=1, maximum=8, sleep=sleep)
+    assert outcomes == ["never reached"] and len(waits) == 1

@@ -49,6 +49,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.backoff import doubling
+
 HOUR = 3600.0
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -328,8 +330,9 @@ def plan(view: PollView, *, now: float, policy: Policy) -> Turn:
     if view.closed:
         return Turn(DAY, 0.0)
     if view.failures > 0:
-        delay = policy.base_seconds * 2.0 ** min(view.failures, 32)
-        return Turn(min(delay, policy.longest_delay), 0.0)
+        # base * 2**failures: the doubling of app.backoff, one step ahead.
+        delay = doubling(view.failures + 1, first=policy.base_seconds, maximum=policy.longest_delay)
+        return Turn(delay, 0.0)
     w = weight(view.subscribers)
     if view.last_live_end is not None and in_session(view, now=now, policy=policy):
         share = policy.pace / policy.base_seconds

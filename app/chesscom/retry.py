@@ -1,7 +1,10 @@
-"""Bounded retries with jittered exponential back-off for transient Chess.com failures.
+"""Bounded retries for transient Chess.com failures, on app.backoff's one helper.
 
 The client never retries by itself: the API (a user is waiting) and the worker (a
-schedule is waiting) want different budgets, so each caller chooses.
+schedule is waiting) want different budgets, so each caller chooses. Only
+:class:`ChessComUnavailable` (5xx, timeouts, garbled bodies) is retried: 404, 403 and
+429 propagate at once (retrying cannot fix them, and hammering on a 429 makes it worse;
+its ``retry_after`` reaches the caller, who honours it).
 """
 
 from __future__ import annotations
@@ -9,14 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
-
+from app import backoff
 from app.chesscom.errors import ChessComUnavailable
 
 T = TypeVar("T")
@@ -28,20 +24,8 @@ async def with_retries(
     base: float = 0.5,
     max_wait: float = 8.0,
 ) -> T:
-    """Await `fn()` up to `attempts` times while it raises ChessComUnavailable.
-
-    Other errors (404, 403, 429, ...) propagate at once: retrying cannot fix them, and
-    hammering on a 429 makes it worse. The last ChessComUnavailable is re-raised.
-    """
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(max(1, attempts)),
-        # Exponential back-off plus up to `base` of jitter (what wait_exponential_jitter
-        # does, spelled so that it works on tenacity 8 and 9 without deprecation warnings).
-        wait=wait_exponential(multiplier=base, max=max_wait) + wait_random(0, base),
-        retry=retry_if_exception_type(ChessComUnavailable),
-        reraise=True,
+    """Await `fn()` up to `attempts` times while it raises ChessComUnavailable: waits of
+    `base` doubling up to `max_wait`, plus up to `base` of jitter."""
+    return await backoff.with_retries(
+        fn, retry_on=ChessComUnavailable, attempts=attempts, first=base, maximum=max_wait
     )
-    async for attempt in retrying:
-        with attempt:
-            return await fn()
-    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
