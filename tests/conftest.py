@@ -100,6 +100,11 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "public_base_url": "http://testserver",
         "db_pool_size": 5,
         "db_max_overflow": 5,
+        # Lichess gets one request at a time, LICHESS_REQUESTS_PER_SECOND apart (1 s by
+        # default): a worker pass takes a turn even with no Lichess player tracked, so at
+        # the default every pass after a test's first waited most of a second. No test
+        # is about that pace (the gate's order, not its spacing, is checked).
+        "lichess_requests_per_second": 100,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

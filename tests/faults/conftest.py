@@ -181,6 +181,7 @@ def app_env(
         DATA_DIR=str(data_dir),
         RATE_LIMIT_ENABLED="false",
         POLL_INTERVAL_SECONDS="1",
+        LICHESS_REQUESTS_PER_SECOND="100",  # as tests.conftest.make_settings says
         DB_POOL_SIZE="3",
         DB_MAX_OVERFLOW="3",
         SHUTDOWN_GRACE_SECONDS="3",

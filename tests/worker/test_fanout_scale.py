@@ -123,6 +123,7 @@ def worker_env(settings: Settings, sim_root: str, tmp_path: Path) -> dict[str, s
         DATABASE_URL=str(settings.database_url),
         CHESSCOM_API_BASE=f"{sim_root}/pub",
         CONTACT_EMAIL="ci@example.com",
+        LICHESS_REQUESTS_PER_SECOND=str(settings.lichess_requests_per_second),
         SMTP_HOST=str(settings.smtp_host),
         SMTP_PORT=str(settings.smtp_port),
         SMTP_POOL_SIZE=str(CONCURRENCY),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from app.config import Settings
 from tests.fakes.chesscom import ChessComSimulator
 from tests.worker.conftest import DAY, HOUR, NOW, WorkerFactory, World
 
@@ -141,12 +142,15 @@ async def test_smtp_4xx_then_success_is_delivered_once(
 
 
 async def test_five_failures_mark_the_row_failed_with_the_error(
-    world: World, make_worker: WorkerFactory
+    world: World, make_worker: WorkerFactory, worker_settings: Settings
 ) -> None:
+    # The schedule of SPEC §7 (5 s, 2 min, 10 min, 30 min) scaled down 1,000 times: the
+    # four waits take 2.5 s in all.
+    settings = worker_settings.model_copy(update={"delivery_retry_base_seconds": 0.005})
     await world.followed("hikaru", "fan@example.com")
     world.sim.add_game("hikaru", end_time=NOW - 100)
     world.smtp.fail_next(10, code=452, message="mailbox full, try later")
-    await make_worker().run_once()
+    await make_worker(settings).run_once()
     [log] = await world.logs()
     assert log.status == "failed" and log.success is False
     assert log.attempts == 5

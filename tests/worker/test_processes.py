@@ -92,6 +92,7 @@ def worker_env(
         SECRET_KEY=SECRET_KEY,
         DATA_DIR=str(tmp_path / "worker-data"),
         CHESSCOM_REQUESTS_PER_SECOND="1000",
+        LICHESS_REQUESTS_PER_SECOND="100",  # as tests.conftest.make_settings says
         DELIVERY_CONCURRENCY=str(DELIVERY_CONCURRENCY),
         DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS),
         DELIVERY_RETRY_BASE_SECONDS="0.05",
