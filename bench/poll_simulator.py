@@ -12,7 +12,7 @@ archive delay. Every policy polls this world through the same request budget
   session base/5, a live game in the last day base, in the last week 2 * base, else
   4 * base), claimed by due time;
 * ``scheduler`` — ``worker.schedule.plan`` (learned hour-of-week activity, sessions,
-  subscribers) and its claim order ``worker.schedule.claim_key``.
+  subscribers) and its claim order ``worker.schedule.CLAIM_ORDER``.
 
 At the start every player has just had its baseline poll: its profile is learned from
 the archive games of the previous five weeks, as the worker's first poll does. The
@@ -177,7 +177,7 @@ Planner = Callable[[PollView, float], Turn]
 class Strategy:
     name: str
     planner: Planner
-    by_priority: bool  # claim order: worker.schedule.claim_key, else due time
+    by_priority: bool  # claim order: worker.schedule.CLAIM_ORDER, else due time
 
 
 def fixed(interval: float) -> Strategy:
@@ -237,10 +237,13 @@ class Result:
 class Claim:
     """Due players in claim order, one pick per request slot.
 
-    For the scheduler this is `worker.schedule.claim_key` (overdue players oldest poll
-    first, then the largest ``rate * age**2``): due players are kept in one heap per
-    rate (rates sit on a quarter-octave grid, so there are few), ordered by last poll,
-    and the pick compares the heads. For the other policies it is the due time.
+    For the scheduler this is `worker.schedule.CLAIM_ORDER` (overdue players oldest
+    poll first, then the largest ``rate * age**2``), evaluated incrementally so that a
+    pick among thousands costs little: due players are kept in one heap per rate (rates
+    sit on a quarter-octave grid, so there are few), ordered by last poll, and the pick
+    compares the heads. (Every simulated player is planned, so the order's "never
+    polled / no rate" cases do not arise here.) For the other policies it is the due
+    time.
     """
 
     def __init__(self, by_urgency: bool, max_wait: float) -> None:

@@ -24,10 +24,10 @@ where a new game is most likely and most awaited:
   With a budget to spare, ``base`` in these rules is :attr:`Policy.pace`, the time
   the budget takes to poll every tracked player once, if that is shorter.
 * Every turn carries ``rate = w λ`` (in a session, the chance of the next game per
-  second around its expected end) for the claim. :func:`claim_key` orders due players
-  (the SQL in ``worker.scheduler`` is the same order): first every player not polled
+  second around its expected end) for the claim. :data:`CLAIM_ORDER` orders due players
+  (the claim's SQL and :func:`choose` are both built from it): first every player not polled
   for ``max_wait`` (oldest poll first: nobody starves), then the largest
-  :func:`urgency` ``rate * age ** URGENCY_POWER`` (power 2, the square-root rule: under
+  urgency ``rate * age ** URGENCY_POWER`` (power 2, the square-root rule: under
   any budget the intervals shrink as ``(w λ) ** -1/2``), so players in a session come
   first, then those whose hours these are, the more awaited first.
 * :class:`Slots` spaces requests so no 10 s window ever holds more than the budget,
@@ -50,6 +50,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.backoff import doubling
+from worker.ordering import (
+    Age,
+    AnyOf,
+    Column,
+    Compare,
+    Env,
+    IsNull,
+    Key,
+    Not,
+    Number,
+    Order,
+    Param,
+    Power,
+    Times,
+    When,
+)
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -365,25 +381,40 @@ class Candidate:
     rate: float
 
 
-def overdue(c: Candidate, *, now: float, policy: Policy) -> bool:
-    """Never polled, never planned (no rate: rows from before the schedule, failing or
-    closed players whose backoff ran out), or not polled for ``max_wait``."""
-    return c.last_polled_at is None or c.rate <= 0 or now - c.last_polled_at >= policy.max_wait
+# The claim order, written once (worker.ordering renders it as the claim's SQL in
+# worker.scheduler and evaluates it here): due players not polled for ``max_wait``
+# first, the oldest poll first (never polled, and never planned: no rate, i.e. rows
+# from before the schedule, failing or closed players whose backoff ran out, count as
+# overdue); then the largest urgency ``rate * age ** URGENCY_POWER``; then by due time.
+LAST_POLL = Column("last_polled_at")
+RATE = Column("poll_rate", attr="rate")
+OVERDUE = AnyOf(
+    (
+        IsNull(LAST_POLL),
+        Compare(RATE, "<=", Number(0.0)),
+        Compare(Age(LAST_POLL), ">=", Param("max_wait")),
+    )
+)
+URGENCY = Times(RATE, Power(Age(LAST_POLL), Number(URGENCY_POWER)))
+CLAIM_ORDER = Order(
+    (
+        Key(OVERDUE, descending=True),
+        Key(When(OVERDUE, LAST_POLL), nulls_first=True),
+        Key(When(Not(OVERDUE), URGENCY), descending=True),
+        Key(Column("next_poll_at")),
+        Key(Column("player_id")),
+    )
+)
 
 
-def urgency(c: Candidate, *, now: float) -> float:
-    """How much polling this player now is worth: ``rate * age ** URGENCY_POWER``."""
-    age = 0.0 if c.last_polled_at is None else max(0.0, now - c.last_polled_at)
-    return c.rate * math.pow(age, URGENCY_POWER)
+def claim_params(policy: Policy) -> dict[str, float]:
+    """The parameters of :data:`CLAIM_ORDER` (its SQL's bind values)."""
+    return {"max_wait": policy.max_wait}
 
 
-def claim_key(c: Candidate, *, now: float, policy: Policy) -> tuple[int, float, float, int]:
-    """Sort key of the claim among due players: overdue first (oldest poll first),
-    then by urgency, then by due time."""
-    if overdue(c, now=now, policy=policy):
-        last = -math.inf if c.last_polled_at is None else c.last_polled_at
-        return (0, last, c.next_poll_at, c.player_id)
-    return (1, -urgency(c, now=now), c.next_poll_at, c.player_id)
+def claim_key(c: Candidate, *, now: float, policy: Policy) -> tuple[tuple[int, float], ...]:
+    """Sort key of the claim among due players (:data:`CLAIM_ORDER`)."""
+    return CLAIM_ORDER.sort_key(c, Env(now, claim_params(policy)))
 
 
 def choose(

@@ -1,13 +1,14 @@
 """Claiming due players (SPEC §6).
 
 A claim locks due players with `FOR UPDATE SKIP LOCKED`, in the order of
-:func:`worker.schedule.claim_key` (players not polled for `POLL_MAX_WAIT_SECONDS`
-first, oldest first; then the largest `poll_rate * age**2`), and moves each one's
-`next_poll_at` into the future in the same transaction. That moved time is the lease:
-no other worker claims the player until it passes, and if this worker dies the player
-simply comes due again. It is also the next turn when the poll finds nothing new, so a
-poll that only sees 304s writes nothing more. The turn itself is decided by
-:func:`worker.schedule.plan`, the same function the poll's writer uses.
+:data:`worker.schedule.CLAIM_ORDER` rendered as SQL (players not polled for
+`POLL_MAX_WAIT_SECONDS` first, oldest first; then the largest `poll_rate * age**2`),
+and moves each one's `next_poll_at` into the future in the same transaction. That
+moved time is the lease: no other worker claims the player until it passes, and if
+this worker dies the player simply comes due again. It is also the next turn when the
+poll finds nothing new, so a poll that only sees 304s writes nothing more. The turn
+itself is decided by :func:`worker.schedule.plan`, the same function the poll's writer
+uses.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Player
 from worker.schedule import (
-    URGENCY_POWER,
+    CLAIM_ORDER,
     Activity,
     Policy,
     PollView,
     Turn,
+    claim_params,
     in_session,
     plan,
 )
@@ -81,18 +83,6 @@ LIMIT :limit
 FOR UPDATE OF p SKIP LOCKED
 """
 
-# worker.schedule.claim_key, in SQL.
-_OVERDUE = """(p.last_polled_at IS NULL OR p.poll_rate <= 0
-            OR p.last_polled_at <= now() - make_interval(secs => :wait))"""
-CLAIM_ORDER = f"""
-{_OVERDUE} DESC,
-CASE WHEN {_OVERDUE} THEN p.last_polled_at END ASC NULLS FIRST,
-CASE WHEN NOT {_OVERDUE}
-     THEN p.poll_rate * power(extract(epoch FROM now() - p.last_polled_at)::float8, :power)
-END DESC NULLS LAST,
-p.next_poll_at, p.player_id
-"""
-
 _SET_TURNS = """
 UPDATE players AS p
 SET last_polled_at = t.now,
@@ -130,8 +120,8 @@ async def claim_players(
     """Claim up to `limit` players: due ones, or (with `since`) those not polled since then."""
     params: dict[str, Any] = {"limit": claim_limit(limit, policy.requests_per_second)}
     if since is None:
-        sql = _LOCK.format(condition=DUE, order=CLAIM_ORDER)
-        params.update(wait=policy.max_wait, power=URGENCY_POWER)
+        sql = _LOCK.format(condition=DUE, order=CLAIM_ORDER.sql())
+        params.update(claim_params(policy))
     else:
         sql = _LOCK.format(condition=NOT_POLLED_SINCE, order="p.next_poll_at, p.player_id")
         params["since"] = since

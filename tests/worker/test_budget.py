@@ -39,7 +39,10 @@ async def test_the_claim_orders_like_the_pure_schedule(
                     username=f"p{i}",
                     last_polled_at=None if i % 17 == 0 else last,
                     next_poll_at=last + timedelta(seconds=rng.uniform(0, 600)),
-                    poll_rate=quantize(rng.choice([1e-6, 1e-4, rng.uniform(1e-7, 1e-2)])),
+                    # 0: a row never planned (overdue whenever it is due).
+                    poll_rate=0.0
+                    if i % 11 == 5
+                    else quantize(rng.choice([1e-6, 1e-4, rng.uniform(1e-7, 1e-2)])),
                 )
             )
     async with session_factory() as s, s.begin():
