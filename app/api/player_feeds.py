@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.api.fast_read import answer_error
+from app.api.fast_read import FastPath, HotRoute
 from app.player_pages.badge import badge
 from app.player_pages.conditional import Answer
 from app.player_pages.feed import feed
 from app.urls import PLAYER_PATH
 
-
-@dataclass(frozen=True)
-class HotRoute:
-    """What the metrics layer reads from `scope["route"]`: the path template."""
-
-    path_format: str
-
-
-_PATH = re.compile(re.escape(PLAYER_PATH) + r"([^/]+)/(badge\.svg|feed\.atom)")
 ROUTES = {
     "badge.svg": HotRoute(PLAYER_PATH + "{key}/badge.svg"),
     "feed.atom": HotRoute(PLAYER_PATH + "{key}/feed.atom"),
@@ -53,28 +43,13 @@ _ANSWER: dict[str, Callable[[Scope, str], Awaitable[Answer]]] = {
 }
 
 
-class PlayerFeeds:
-    """Pure ASGI: answers GET of a badge or a feed, passes anything else to `app`."""
+class PlayerFeeds(FastPath):
+    """Answers GET of a badge or a feed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    pattern = re.compile(re.escape(PLAYER_PATH) + r"([^/]+)/(badge\.svg|feed\.atom)")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = (
-            _PATH.fullmatch(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "GET"
-            else None
-        )
-        if match is None:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = ROUTES[match[2]]
-        try:
-            answer = await _ANSWER[match[2]](scope, match[1])
-        except Exception as exc:
-            await answer_error(scope, receive, send, exc)
-            return
-        await send(
-            {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
-        )
-        await send({"type": "http.response.body", "body": answer.body})
+    def route(self, match: re.Match[str]) -> HotRoute:
+        return ROUTES[match[2]]
+
+    def answer(self, scope: Scope, match: re.Match[str]) -> Awaitable[Answer]:
+        return _ANSWER[match[2]](scope, match[1])
