@@ -125,9 +125,14 @@ class Worker:
         channels = build_channels(settings, signer, channel_options)
         self.deliverer = Pipeline(settings, channels, self.session_factory)
         self.listener = OutboxListener(
-            database_url(settings), OUTBOX_CHANNEL, self._wake_delivery.set
+            database_url(settings), OUTBOX_CHANNEL, self.wake_delivery
         )
         self.delivery_state = LoopState("delivery")
+        # Set while the delivery loop sleeps with no wake-up pending: what only a NOTIFY,
+        # the listener's (re)connection, queued digests or the safety poll ends.
+        self.delivery_idle = asyncio.Event()
+        self.outbox_safety_poll = OUTBOX_SAFETY_POLL_SECONDS
+        self.outbox_fallback_poll = OUTBOX_FALLBACK_POLL_SECONDS
         self.health_max_tick_age = HEALTH_MAX_TICK_AGE_SECONDS
 
     async def aclose(self) -> None:
@@ -182,9 +187,9 @@ class Worker:
             # Cleared before looking, so a NOTIFY that lands while we look is kept.
             self._wake_delivery.clear()
             safety = (
-                OUTBOX_SAFETY_POLL_SECONDS
+                self.outbox_safety_poll
                 if self.listener.connected.is_set()
-                else OUTBOX_FALLBACK_POLL_SECONDS
+                else self.outbox_fallback_poll
             )
             try:
                 if (await self._deliver_batch()).claimed:
@@ -200,7 +205,14 @@ class Worker:
                 # The listener's reconnection wakes us at once when the database is back.
                 wait = backoff.failed()
             timeout = min(safety, wait if wait is not None else safety)
+            if not self._wake_delivery.is_set():
+                self.delivery_idle.set()
             await self._sleep(timeout, self._wake_delivery)
+            self.delivery_idle.clear()
+
+    def wake_delivery(self) -> None:
+        self.delivery_idle.clear()
+        self._wake_delivery.set()
 
     async def drain_outbox(self) -> None:
         """--once: deliver until nothing is due now or soon. What only waits on a server
@@ -271,7 +283,7 @@ class Worker:
     async def run_digests(self) -> None:
         run = await run_due_digests(self.session_factory)
         if run.queued:
-            self._wake_delivery.set()
+            self.wake_delivery()
             log.info("digests: %d queued for %d due addresses", run.queued, run.claimed)
 
     async def prune(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -51,14 +53,28 @@ async def test_profile_archive_and_304_over_http(served: tuple[ChessComSimulator
 async def test_concurrency_cap_and_timeout_over_http(served: tuple[ChessComSimulator, str]) -> None:
     simulator, base = served
     simulator.add_player("hikaru")
-    async with ChessComClient(base, user_agent=USER_AGENT, timeout=0.5) as chesscom:
-        results = await asyncio.gather(
+    # Three requests in flight are held until all ten have arrived: the cap is met by
+    # the burst itself, however slowly a loaded machine opens the connections.
+    simulator.hold = threading.Event()
+    async with ChessComClient(base, user_agent=USER_AGENT, timeout=60) as chesscom:
+        burst = asyncio.gather(
             *(chesscom.get_profile("hikaru") for _ in range(10)), return_exceptions=True
         )
-        assert any(isinstance(r, RateLimited) and r.retry_after == 1.0 for r in results)
-        assert any(isinstance(r, Fetched) for r in results)
+        await until(lambda: len(simulator.requests) == 10, "all ten requests arrive")
+        simulator.hold.set()
+        results = await burst
+    assert sum(isinstance(r, RateLimited) and r.retry_after == 1.0 for r in results) == 7
+    assert sum(isinstance(r, Fetched) for r in results) == 3
+    assert simulator.peak_concurrency > 3
 
+    async with ChessComClient(base, user_agent=USER_AGENT, timeout=0.5) as chesscom:
         simulator.timeout("hikaru", 2.0, times=1)
         with pytest.raises(ChessComUnavailable):
             await chesscom.get_profile("hikaru")
-    assert simulator.peak_concurrency > 3
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)

@@ -113,7 +113,9 @@ class ChessComSimulator:
 
     Knobs (plain attributes, may change between requests): `max_concurrent` (above it,
     requests get 429 + `Retry-After: retry_after_seconds`), `latency_seconds` (every
-    answer), `require_contact` (403 without contact info in the User-Agent), `clock`.
+    answer), `hold` (a threading.Event: while it is not set, the players' requests under
+    the cap wait, so a test decides when they end instead of racing a latency),
+    `require_contact` (403 without contact info in the User-Agent), `clock`.
     Observations: `requests` (every RecordedRequest, in arrival order), `in_flight`, and
     `peak_concurrency` (most requests in flight at once, 429-ed ones included).
     """
@@ -132,6 +134,7 @@ class ChessComSimulator:
         self.retry_after_seconds = retry_after_seconds
         self.require_contact = require_contact
         self.clock = clock
+        self.hold: threading.Event | None = None
         self.requests: list[RecordedRequest] = []
         self.peak_concurrency = 0
         self.in_flight = 0
@@ -527,6 +530,8 @@ class ChessComSimulator:
             return _json_error(429, "Too many parallel requests.", headers)
         if self.latency_seconds and not await _pause(request, self.latency_seconds):
             return Response(status_code=CLIENT_CLOSED)
+        if self.hold is not None and not await _held(request, self.hold):
+            return Response(status_code=CLIENT_CLOSED)
         name = request.path_params["username"].lower()
         fault = self._take_fault(name, endpoint)
         if fault is not None:
@@ -592,6 +597,16 @@ async def _pause(request: Request, seconds: float) -> bool:
     deadline = loop.time() + seconds
     while (left := deadline - loop.time()) > 0:
         await asyncio.sleep(min(left, 0.05))
+        if await request.is_disconnected():
+            return False
+    return True
+
+
+async def _held(request: Request, hold: threading.Event) -> bool:
+    """Wait until `hold` is set (by the test, from any thread); False as soon as the
+    client hung up."""
+    while not hold.is_set():
+        await asyncio.sleep(0.01)
         if await request.is_disconnected():
             return False
     return True

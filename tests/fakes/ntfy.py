@@ -10,9 +10,7 @@ answered 200 with ntfy's JSON (id, time, event, topic, message...) and recorded.
 
 from __future__ import annotations
 
-import asyncio
 import email.header
-import json
 import re
 import secrets
 import time
@@ -22,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.asgi import header_map, not_http, read_body, respond_json, wait_until
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.webhooks import Reply
 
@@ -64,41 +63,19 @@ class NtfyServer:
         return self
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[Published]:
-        deadline = time.monotonic() + within
-        while len(self.published) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.published)} ntfy messages, expected {count}")
-            await asyncio.sleep(0.02)
+        await wait_until(
+            lambda: len(self.published) >= count,
+            within,
+            lambda: f"{len(self.published)} ntfy messages, expected {count}",
+        )
         return list(self.published)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        status, answer = self._publish(scope["method"], scope["path"], headers, body)
-        raw = json.dumps(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": raw})
+        body = await read_body(receive)
+        status, answer = self._publish(scope["method"], scope["path"], header_map(scope), body)
+        await respond_json(send, status, answer)
 
     def _publish(
         self, method: str, path: str, headers: dict[str, str], body: bytes

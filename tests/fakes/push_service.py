@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid.jwt import decode as jwt_decode
 
+from tests.fakes.asgi import header_map, not_http, read_body, respond, wait_until
 from tests.fakes.child_server import ChildServer, answer_commands
 from tests.fakes.server import run_asgi_in_thread
 from tests.fakes.webhooks import Reply
@@ -140,11 +141,11 @@ class PushService:
         return [m for m in self.messages if m.subscription_id == browser.id]
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[PushMessage]:
-        deadline = time.monotonic() + within
-        while self.accepted < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.accepted} push messages arrived, expected {count}")
-            await asyncio.sleep(0.02)
+        await wait_until(
+            lambda: self.accepted >= count,
+            within,
+            lambda: f"{self.accepted} push messages arrived, expected {count}",
+        )
         return list(self.messages)
 
     def clear_counts(self) -> None:
@@ -163,29 +164,14 @@ class PushService:
     # -- the service side -----------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        status, extra, why = self._judge(scope["method"], scope["path"], headers, body)
+        body = await read_body(receive)
+        status, extra, why = self._judge(scope["method"], scope["path"], header_map(scope), body)
         if status >= 300:
             with self._lock:
                 self.refused.append((status, why))
-        await send({"type": "http.response.start", "status": status, "headers": extra})
-        await send({"type": "http.response.body", "body": why.encode()})
+        await respond(send, status, why.encode(), extra)
 
     def _judge(
         self, method: str, path: str, headers: dict[str, str], body: bytes

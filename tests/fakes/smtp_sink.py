@@ -6,19 +6,20 @@ the checks need, (recipient, Message-ID) pairs, and runs in a child process, so 
 figures measure the worker and not the interpreter it shares.
 
 The parent drives it through a pipe (`tests.fakes.child_server`): `SMTPSink.start(delay)`,
-`.count()`, `.deliveries()`, `.wait_for(n)`, `.clear()`, `.stop()`.
+`.count()`, `.deliveries()`, `.wait_for(n)`, `.wait_closed()`, `.clear()`, `.stop()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.fakes.child_server import ChildServer, answer_commands
 
@@ -31,6 +32,7 @@ class _Handler:
         self.deliveries: Counter[tuple[str, str]] = Counter()
         self.messages = 0
         self.sessions = 0
+        self.open = 0  # connections not yet lost
 
     async def handle_EHLO(
         self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: Any
@@ -51,7 +53,23 @@ class _Handler:
         return "250 OK"
 
 
+class _CountingSMTP(SMTP):
+    """Counts open connections. A lost connection cancels its session, so once none is
+    open no message from a client that went away (e.g. was killed) can still arrive."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.event_handler.open += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.open -= 1
+        super().connection_lost(error)
+
+
 class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
     def _trigger_server(self) -> None:
         # Port 0 asks the OS for a free port; learn which before probing it.
         if self.port == 0 and isinstance(self.server, asyncio.Server):
@@ -70,7 +88,11 @@ def _serve(conn: Connection, delay: float) -> None:
         handler.messages = handler.sessions = 0
 
     commands = {
-        "count": lambda: {"messages": handler.messages, "sessions": handler.sessions},
+        "count": lambda: {
+            "messages": handler.messages,
+            "sessions": handler.sessions,
+            "open": handler.open,
+        },
         "deliveries": lambda: dict(handler.deliveries),
         "clear": clear,
     }
@@ -83,6 +105,14 @@ class SMTPSink(ChildServer):
 
     def count(self) -> dict[str, int]:
         return self._counts()
+
+    def wait_closed(self, timeout: float = 60.0) -> None:
+        """Wait until no SMTP connection is open: what a client that went away had
+        handed over is stored, and nothing more of it can arrive."""
+        deadline = time.monotonic() + timeout
+        while self._counts()["open"] > 0:
+            assert time.monotonic() < deadline, "SMTP connections still open"
+            time.sleep(0.02)
 
     def deliveries(self) -> Counter[tuple[str, str]]:
         """How often each (recipient, Message-ID) arrived."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.fakes.asgi import header_map, not_http, read_body, respond_json, wait_until
 from tests.fakes.server import run_asgi_in_thread
 
 TOKEN = "123456789:TESTtokenTESTtokenTESTtokenTESTtoken"
@@ -154,11 +155,9 @@ class TelegramSimulator:
             return sum(1 for u in self._updates if u["update_id"] > self._confirmed)
 
     async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
-        deadline = time.monotonic() + within
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("the Telegram simulator did not see what was expected")
-            await asyncio.sleep(0.02)
+        await wait_until(
+            predicate, within, lambda: "the Telegram simulator did not see what was expected"
+        )
 
     def _wake(self) -> None:
         loop, new = self._loop, self._new
@@ -168,36 +167,17 @@ class TelegramSimulator:
     # -- the Bot API side ---------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    self._loop = asyncio.get_running_loop()
-                    self._new = asyncio.Event()
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send, on_startup=self._started):
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        params = _params(scope["query_string"].decode(), headers.get("content-type", ""), body)
+        body = await read_body(receive)
+        content_type = header_map(scope).get("content-type", "")
+        params = _params(scope["query_string"].decode(), content_type, body)
         status, answer = await self._answer(scope["path"], params)
-        raw = json.dumps(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": raw})
+        await respond_json(send, status, answer)
+
+    def _started(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._new = asyncio.Event()
 
     async def _answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         prefix, _, method = path.lstrip("/").partition("/")

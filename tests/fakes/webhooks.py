@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tests.fakes.asgi import header_map, not_http, read_body, wait_until
 from tests.fakes.server import run_asgi_in_thread
 
 Flavour = Literal["discord", "slack", "generic"]
@@ -94,40 +95,27 @@ class Receiver:
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[Received]:
         """Wait (from the test's loop) until `count` requests arrived."""
-        deadline = time.monotonic() + within
-        while len(self.requests) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.requests)} requests arrived, expected {count}")
-            await asyncio.sleep(0.02)
+        await wait_until(
+            lambda: len(self.requests) >= count,
+            within,
+            lambda: f"{len(self.requests)} requests arrived, expected {count}",
+        )
         return list(self.requests)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+            body = await read_body(receive)
             self.requests.append(
                 Received(
                     method=scope["method"],
                     path=scope["path"],
                     query=scope["query_string"].decode(),
-                    headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+                    headers=header_map(scope),
                     body=body,
                     at=time.monotonic(),
                 )
