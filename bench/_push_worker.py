@@ -12,15 +12,10 @@ and the process's peak RSS.
 from __future__ import annotations
 
 import asyncio
-import json
-import resource
 import sys
-import time
 
-from app.models import NotificationType
-from app.notifications.outbox import fan_out, record_event
+from bench._child import fan_out_and_drain, print_result
 from bench._common import make_settings
-from bench._fanout_worker import session_payload
 from worker.runner import Worker
 
 
@@ -33,36 +28,8 @@ async def main(url: str, connections: int, player_id: int, key: str) -> None:
         vapid_private_key=key,
         vapid_subject="mailto:bench@example.com",
     )
-    worker = Worker(settings)
-    try:
-        now = int(time.time())
-        async with worker.session_factory() as session, session.begin():
-            event_id = await record_event(
-                session,
-                NotificationType.live_match,
-                f"bench-push-session-{now}",
-                session_payload(now),  # type: ignore[arg-type]
-                player_id=player_id,
-            )
-            queued = await fan_out(session, event_id)
-        started, cpu = time.perf_counter(), time.process_time()
-        await worker.drain_outbox()
-        drained, drain_cpu = time.perf_counter() - started, time.process_time() - cpu
-        sent = worker.mail_tally["sent"]
-    finally:
-        await worker.aclose()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "queued": queued,
-                "sent": sent,
-                "seconds": drained,
-                "cpu_seconds": drain_cpu,
-                "peak_rss_mb": peak_kb / 1024,
-            }
-        )
-    )
+    run = await fan_out_and_drain(Worker(settings), player_id, "bench-push-session")
+    print_result(queued=run.queued, sent=run.sent, seconds=run.seconds, cpu_seconds=run.cpu_seconds)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import asyncpg
 
 from app.emails.mailer import SMTPMailer
 from app.notifications.payloads import dump_payload
+from bench._child import session_payload
 from bench._common import make_settings, median, scratch_database, spread
-from bench._fanout_worker import session_payload
 from bench._smtp_child import SMTPChild
 from tests import db
 from worker.runner import Worker

@@ -32,8 +32,8 @@ import asyncpg
 from app.channels.registry import build_channels, subscription_columns
 from app.emails.messages import EventFacts, Site, prepare
 from app.tokens import Purpose, TokenSigner
+from bench._child import session_payload
 from bench._common import SECRET_KEY, make_settings, median, scratch_database, spread
-from bench._fanout_worker import session_payload
 from tests import db
 from tests.fakes.smtp_sink import SMTPSink
 from worker.outbox.pipeline import Pipeline
