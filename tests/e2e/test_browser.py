@@ -209,7 +209,9 @@ async def open_tab(browser: Browser) -> AsyncIterator[Any]:
         context = await browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
         contexts.append(context)
         page = await context.new_page()
-        page.set_default_timeout(10_000)
+        # A bound on waiting for a page, not a timing check: at load 15 a page of the
+        # served app once took more than 10 s to load.
+        page.set_default_timeout(30_000)
         requests: list[Request] = []
         errors: list[str] = []
         page.on("request", lambda request: requests.append(request))
