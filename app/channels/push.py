@@ -4,8 +4,9 @@
   unless WEBHOOK_ALLOW_PRIVATE) and the keys must be a P-256 point and a 16-byte secret
   (:func:`app.push.message.parse_keys`); the browser's permission prompt was the
   consent, so the subscription is active at once (:attr:`ConfirmBy.none`).
-- **Delivering**: what an alert says is rendered once per event; per row only the
-  unsubscribe link is signed, then the body is encrypted for that browser and posted
+- **Delivering**: what an alert says is rendered once per event, down to the JSON
+  around the unsubscribe link and the Topic (:class:`PreparedAlert`); per row only the
+  link is signed and put in, then the body is encrypted for that browser and posted
   with a VAPID signature (:class:`PushSender` below, over the webhook sender's
   pinned connections). 404/410 → gone, 429 → retry after its wait (the host is held),
   413 and other 4xx → failed, 5xx → retried; a push service refusing connections
@@ -37,6 +38,7 @@ from app.notifications.alerts import Alert, alert_for
 from app.push.message import (
     InvalidPushKeys,
     Notification,
+    NotificationTemplate,
     PushKeys,
     encrypt,
     headers,
@@ -88,15 +90,28 @@ class PushSender:
         self.refusal_patience = refusal_patience
 
     def request(
-        self, target: PushTarget, notification: Notification, player_key: str
+        self, target: PushTarget, notification: Notification | bytes, player_key: str
     ) -> tuple[bytes, dict[str, str]]:
-        body = encrypt(notification.encode(), target.keys)
-        authorization = self.signer.authorization(target.endpoint)
-        return body, headers(authorization, topic_for(player_key))
+        return self.encoded_request(target, _plaintext(notification), topic_for(player_key))
 
-    async def send(self, target: PushTarget, notification: Notification, player_key: str) -> Result:
+    def encoded_request(
+        self, target: PushTarget, plaintext: bytes, topic: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The encrypted body for this browser (a fresh key and salt each: per
+        recipient by nature) and the request's headers."""
+        body = encrypt(plaintext, target.keys)
+        authorization = self.signer.authorization(target.endpoint)
+        return body, headers(authorization, topic)
+
+    async def send(
+        self, target: PushTarget, notification: Notification | bytes, player_key: str
+    ) -> Result:
         """One attempt; never raises for the push service's faults."""
-        body, request_headers = self.request(target, notification, player_key)
+        return await self.send_encoded(target, _plaintext(notification), topic_for(player_key))
+
+    async def send_encoded(self, target: PushTarget, plaintext: bytes, topic: str) -> Result:
+        """:meth:`send` of a plaintext already encoded, under its player's Topic."""
+        body, request_headers = self.encoded_request(target, plaintext, topic)
         return await post_and_judge(
             self.sender,
             target.endpoint,
@@ -106,14 +121,27 @@ class PushSender:
         )
 
 
+def _plaintext(notification: Notification | bytes) -> bytes:
+    return notification if isinstance(notification, bytes) else notification.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAlert:
+    """What every browser's message of one event shares, made once per event."""
+
+    alert: Alert
+    template: NotificationTemplate  # the JSON around the unsubscribe link
+    topic: str  # the player's Topic header
+
+
 @dataclass(frozen=True, slots=True)
 class PushMessage:
     target: PushTarget
-    notification: Notification
-    player_key: str  # its Topic
+    plaintext: bytes  # the notification's JSON, this browser's unsubscribe link in it
+    topic: str
 
 
-class PushChannel(Channel[Alert | None, PushMessage]):
+class PushChannel(Channel[PreparedAlert | None, PushMessage]):
     name = "push"
     columns = ("push_endpoint", "push_p256dh", "push_auth")
 
@@ -185,28 +213,36 @@ class PushChannel(Channel[Alert | None, PushMessage]):
 
     # -- delivering -----------------------------------------------------------------
 
-    def prepare(self, event: Event) -> Alert | None:
-        return alert_for(event, self.settings.public_url)
+    def prepare(self, event: Event) -> PreparedAlert | None:
+        alert = alert_for(event, self.settings.public_url)
+        if alert is None:
+            return None
+        notification = Notification(
+            title=alert.title,
+            body=alert.body,
+            url=alert.url,
+            tag=f"player:{alert.player_key}",
+        )
+        return PreparedAlert(
+            alert, NotificationTemplate.of(notification), topic_for(alert.player_key)
+        )
 
-    def render(self, prepared: Alert | None, delivery: Delivery) -> PushMessage | None:
+    def render(self, prepared: PreparedAlert | None, delivery: Delivery) -> PushMessage | None:
         if prepared is None or delivery.kind not in _ALERT_KINDS or not delivery.wanted:
             return None  # push subscriptions get alerts only (no confirmation, no digest)
+        # Per row only what differs: this browser's keys and its signed unsubscribe link.
         endpoint = delivery.target.get("push_endpoint") or ""
         keys = parse_keys(
             delivery.target.get("push_p256dh") or "", delivery.target.get("push_auth") or ""
         )
         token = self.signer.sign(Purpose.unsubscribe, delivery.subscription_id, endpoint)
-        notification = Notification(
-            title=prepared.title,
-            body=prepared.body,
-            url=prepared.url,
-            tag=f"player:{prepared.player_key}",
-            unsubscribe_url=link_url(self.settings.public_url, Purpose.unsubscribe, token),
+        unsubscribe_url = link_url(self.settings.public_url, Purpose.unsubscribe, token)
+        return PushMessage(
+            PushTarget(endpoint, keys), prepared.template.encode(unsubscribe_url), prepared.topic
         )
-        return PushMessage(PushTarget(endpoint, keys), notification, prepared.player_key)
 
     async def send(self, message: PushMessage, delivery: Delivery) -> Result:
-        return await self.push.send(message.target, message.notification, message.player_key)
+        return await self.push.send_encoded(message.target, message.plaintext, message.topic)
 
 
 _ALERT_KINDS = frozenset({NotificationType.live_match, "stream_started"})

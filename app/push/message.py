@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import http_ece
@@ -135,3 +135,39 @@ class Notification:
             data["body"] = body + "…"
             raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         return raw
+
+
+# Stands for the unsubscribe link while a template is encoded (a NUL never occurs in a
+# URL, and JSON writes it as an escape no text of ours makes).
+_LINK_SLOT = "\x00unsubscribe\x00"
+_LINK_SLOT_JSON = json.dumps(_LINK_SLOT).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationTemplate:
+    """One event's notification for every browser: they differ only in the unsubscribe
+    link, so the JSON around it is encoded once per event and each browser's plaintext
+    is three byte strings joined (:meth:`encode` gives exactly what
+    :meth:`Notification.encode` gives for the notification with that link)."""
+
+    notification: Notification  # without its unsubscribe link
+    head: bytes  # the JSON before the link's value ...
+    tail: bytes  # ... and after it; both empty: no template (each one encoded whole)
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationTemplate:
+        raw = replace(notification, unsubscribe_url=_LINK_SLOT).encode()
+        if raw.count(_LINK_SLOT_JSON) != 1 or len(raw) >= MAX_PLAINTEXT_BYTES:
+            return cls(notification, b"", b"")  # cut to size: each row encodes its own
+        head, _, tail = raw.partition(_LINK_SLOT_JSON)
+        return cls(notification, head, tail)
+
+    def encode(self, unsubscribe_url: str) -> bytes:
+        """The plaintext for one browser whose unsubscribe link is ``unsubscribe_url``."""
+        if self.head and unsubscribe_url:  # (no link: the key is left out, see encode)
+            link = json.dumps(unsubscribe_url, ensure_ascii=False).encode()
+            raw = self.head + link + self.tail
+            if len(raw) <= MAX_PLAINTEXT_BYTES:
+                return raw
+        # Too long for one push message: Notification.encode cuts the body to fit.
+        return replace(self.notification, unsubscribe_url=unsubscribe_url).encode()
