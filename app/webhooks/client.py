@@ -228,6 +228,7 @@ class WebhookSender:
             content=body,
             headers={
                 **_DEFAULT_HEADERS,
+                "content-type": "application/json",
                 "user-agent": self.user_agent,
                 **headers,
                 "host": target.host_header,
