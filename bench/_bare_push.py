@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import time
 
@@ -22,6 +21,7 @@ import httpx
 
 from app.push.message import Notification, encrypt, headers, parse_keys, topic_for
 from app.push.vapid import VapidSigner, parse_private_key
+from bench._common import peak_rss_mb
 
 NOTIFICATION = Notification(
     title="Hikaru Nakamura is playing on Chess.com",
@@ -63,10 +63,9 @@ async def main(
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(sender() for _ in range(connections)))
         elapsed, used = time.perf_counter() - started, time.process_time() - cpu
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
-            {"sent": sent, "seconds": elapsed, "cpu_seconds": used, "peak_rss_mb": peak_kb / 1024}
+            {"sent": sent, "seconds": elapsed, "cpu_seconds": used, "peak_rss_mb": peak_rss_mb()}
         )
     )
 

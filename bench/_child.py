@@ -7,7 +7,6 @@ JSON line that ends with the process's peak RSS."""
 from __future__ import annotations
 
 import json
-import resource
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import text
 from app.models import NotificationType
 from app.notifications.outbox import fan_out, record_event
 from app.notifications.payloads import GameRecord, live_session
+from bench._common import peak_rss_mb
 from worker.runner import Worker
 
 
@@ -84,5 +84,4 @@ async def fan_out_and_drain(
 
 def print_result(**fields: Any) -> None:
     """One JSON line: `fields`, then `peak_rss_mb`."""
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({**fields, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({**fields, "peak_rss_mb": peak_rss_mb()}))

@@ -49,6 +49,17 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM, MB). Not ``ru_maxrss``: Linux carries that
+    across exec from the process that started us, so a child of a benchmark holding
+    100,000 subscriptions reported the parent's size (212 MB) as its own (115 MB)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
