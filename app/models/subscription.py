@@ -91,6 +91,16 @@ class EmailSubscription(TimestampMixin, Base):
             "cardinality(events) >= 1 AND events <@ ARRAY['session', 'stream']::varchar[]",
             name="events_valid",
         ),
+        # Only a browser or a chat belongs to an address besides its own (see owner_email).
+        CheckConstraint(
+            "owner_email IS NULL OR channel IN ('push', 'telegram')",
+            name="owner_only_push_or_telegram",
+        ),
+        Index(
+            "ix_email_subscriptions_owner_email",
+            "owner_email",
+            postgresql_where=text("owner_email IS NOT NULL"),
+        ),
         Index(
             "ix_email_subscriptions_deliverable",
             "player_id",
@@ -112,6 +122,10 @@ class EmailSubscription(TimestampMixin, Base):
     push_auth: Mapped[str | None] = mapped_column(String(32))
     # The Telegram chat bound by `/start <token>` (None while pending).
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The person a push or Telegram subscription belongs to: the address whose manage
+    # token made it (`POST /me/subscriptions`); erasing the address erases it too. None
+    # for one made anonymously: it is the browser's or the chat's alone.
+    owner_email: Mapped[str | None] = mapped_column(String(320))
     player_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("players.player_id", ondelete="CASCADE"), index=True
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -53,6 +53,28 @@ async def manage_token_for(session: AsyncSession, signer: TokenSigner, endpoint:
     if first is None:
         raise LookupError("no subscription of this endpoint")
     return sign_push_manage_token(signer, first, endpoint)
+
+
+async def tie_to_owner(session: AsyncSession, endpoint: str, owner: str | None) -> None:
+    """Keep a browser's subscriptions with their person: with `owner` (subscribed with an
+    address's manage token) every subscription of the endpoint belongs to that address
+    from now on; without (subscribed anonymously) a new one joins its siblings' owner, if
+    they have one, so that a browser once tied stays tied (and is erased with it)."""
+    mine = EmailSubscription.push_endpoint == endpoint
+    if owner is not None:
+        await session.execute(update(EmailSubscription).where(mine).values(owner_email=owner))
+        return
+    sibling = EmailSubscription.__table__.alias("sibling")
+    owned = (
+        select(func.min(sibling.c.owner_email))
+        .where(sibling.c.push_endpoint == endpoint, sibling.c.owner_email.is_not(None))
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(EmailSubscription)
+        .where(mine, EmailSubscription.owner_email.is_(None), owned.is_not(None))
+        .values(owner_email=owned)
+    )
 
 
 async def endpoint_of(

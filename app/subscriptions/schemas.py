@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.config import JsonDict
@@ -174,12 +174,11 @@ def _one_of(schema: dict[str, Any]) -> None:
     ]
 
 
-class SubscribeRequest(
-    RootModel[EmailSubscribe | WebhookSubscribe | PushSubscribe | TelegramSubscribe]
-):
-    """Exactly one channel: `email`, `webhook`, `push` or `telegram`."""
+ChoiceT = TypeVar("ChoiceT", bound=_Subscribe)
 
-    model_config = ConfigDict(json_schema_extra=_one_of)
+
+class _OneChannel(RootModel[ChoiceT], Generic[ChoiceT]):
+    """One subscribe request among a `oneOf` of channels; what each of them has."""
 
     @property
     def username(self) -> str:
@@ -195,6 +194,40 @@ class SubscribeRequest(
 
     def address(self) -> tuple[str, dict[str, Any]]:
         return self.root.address()
+
+
+class SubscribeRequest(
+    _OneChannel[EmailSubscribe | WebhookSubscribe | PushSubscribe | TelegramSubscribe]
+):
+    """Exactly one channel: `email`, `webhook`, `push` or `telegram`."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of)
+
+
+def _one_of_owned(schema: dict[str, Any]) -> None:
+    if "anyOf" in schema:
+        schema["oneOf"] = schema.pop("anyOf")
+    schema["examples"] = [
+        {
+            "push": {
+                "endpoint": "https://fcm.googleapis.com/fcm/send/c1KrmpTuRm0:APA91bE",
+                "keys": {
+                    "p256dh": "BJxLCLEHd7zFlcBQ2Y3urUMN-N5CxqtlzuKYlRV3N4-I0YGpYvoWhhYBYfJZ"
+                    "s7nRk1cHlgeJ9MYqmNA26srQ4fs",
+                    "auth": "MDEyMzQ1Njc4OWFiY2RlZg",
+                },
+            },
+            "username": "hikaru",
+        },
+        {"telegram": True, "username": "hikaru"},
+    ]
+
+
+class OwnedSubscribeRequest(_OneChannel[PushSubscribe | TelegramSubscribe]):
+    """A browser (`push`) or a Telegram chat (`telegram`) of the person whose manage
+    token is the bearer: the subscription then belongs to that address too."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_owned)
 
 
 class SubscriptionStatus(BaseModel):

@@ -20,7 +20,7 @@ it cannot be used to mail-bomb an address or spam a channel either.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    or_,
     select,
     true,
     update,
@@ -538,17 +539,23 @@ async def email_for_erase_token(
     return email
 
 
-async def erase_address(session: AsyncSession, email: str) -> int:
-    """Delete every row about an address; logs go with their subscriptions (ON DELETE CASCADE)."""
-    email = email.lower()
-    await session.execute(delete(SubscriberPreferences).where(SubscriberPreferences.email == email))
-    await session.execute(delete(SentDigest).where(SentDigest.email == email))
-    result = await session.execute(
-        delete(EmailSubscription)
-        .where(EmailSubscription.email == email.lower())
-        .returning(EmailSubscription.id)
-    )
-    return len(result.all())
+async def erase_address(session: AsyncSession, email: str, *, also: Iterable[str] = ()) -> int:
+    """Delete every row about an address: its subscriptions, the push and Telegram
+    subscriptions it owns (made with its manage token, `owner_email`), its settings and
+    digests; logs go with their subscriptions (ON DELETE CASCADE). `also`: other stored
+    spellings of the address to erase with it. How many rows were deleted."""
+    forms = sorted({email.lower(), *also})
+    deleted = 0
+    for statement in (
+        delete(SubscriberPreferences).where(SubscriberPreferences.email.in_(forms)),
+        delete(SentDigest).where(SentDigest.email.in_(forms)),
+        delete(EmailSubscription).where(
+            or_(EmailSubscription.email.in_(forms), EmailSubscription.owner_email.in_(forms))
+        ),
+    ):
+        result = await session.execute(statement)
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 async def erase_webhook(session: AsyncSession, url: str) -> int:

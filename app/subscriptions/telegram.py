@@ -21,9 +21,15 @@ from app.subscriptions.service import Choice
 
 
 async def subscribe_pending(
-    session: AsyncSession, platforms: Platforms, username: str, choice: Choice
+    session: AsyncSession,
+    platforms: Platforms,
+    username: str,
+    choice: Choice,
+    *,
+    owner: str | None = None,
 ) -> int:
-    """A new pending Telegram subscription to `username` (tracked on the fly); its id."""
+    """A new pending Telegram subscription to `username` (tracked on the fly); its id.
+    `owner`: the address it belongs to (made with that address's manage token)."""
     player_id = await session.scalar(
         select(Player.player_id).where(Player.key == username.lower())
     )
@@ -37,6 +43,7 @@ async def subscribe_pending(
         time_classes=list(filters.time_classes if filters else DEFAULT_TIME_CLASSES),
         rated_only=filters.rated_only if filters else False,
         events=list(choice.events or DEFAULT_EVENTS),
+        owner_email=owner,
     )
     session.add(sub)
     await session.flush()

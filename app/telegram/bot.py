@@ -41,7 +41,8 @@ def parse_command(message: str | None) -> Command:
 
 _SUBSCRIPTION = text(
     """
-SELECT s.id, s.channel, s.telegram_chat_id, s.is_active, s.player_id, p.username
+SELECT s.id, s.channel, s.telegram_chat_id, s.is_active, s.player_id, s.owner_email,
+       p.username
 FROM email_subscriptions s JOIN players p ON p.player_id = s.player_id
 WHERE s.id = :id FOR UPDATE OF s
 """
@@ -56,7 +57,8 @@ _BIND = text(
     """
 UPDATE email_subscriptions
 SET telegram_chat_id = :chat, confirmed_at = coalesce(confirmed_at, now()), is_active = true,
-    unsubscribed_at = NULL, consent_user_agent = 'telegram /start', updated_at = now()
+    unsubscribed_at = NULL, consent_user_agent = 'telegram /start', updated_at = now(),
+    owner_email = coalesce(:owner, owner_email)
 WHERE id = :id
 """
 )
@@ -136,11 +138,11 @@ async def bind(
     if same is not None and same.id != sub.id:
         # The chat follows this player already (perhaps stopped): that row comes back,
         # and the pending one made for this link goes.
-        await session.execute(_BIND, {"id": same.id, "chat": chat_id})
+        await session.execute(_BIND, {"id": same.id, "chat": chat_id, "owner": sub.owner_email})
         await session.execute(_DROP_PENDING, {"id": sub.id})
         manage = links.of(same.id, chat_id)
         if same.is_active:
             return texts.already(sub.username, manage)
         return texts.started(sub.username, manage)
-    await session.execute(_BIND, {"id": sub.id, "chat": chat_id})
+    await session.execute(_BIND, {"id": sub.id, "chat": chat_id, "owner": sub.owner_email})
     return texts.started(sub.username, links.of(sub.id, chat_id))

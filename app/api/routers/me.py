@@ -10,14 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import SessionDep, SettingsDep, SignerDep
+from app.api.deps import ChannelsDep, PlatformsDep, SessionDep, SettingsDep, SignerDep
 from app.api.errors import error_responses
+from app.api.routers.subscriptions import subscribe_one
 from app.config import Settings
 from app.errors import AppError
 from app.models import Channel
 from app.subscriptions import me as service
 from app.subscriptions.me_schemas import LinkRequest, Me, MePatch, SubscriptionPatch
-from app.subscriptions.schemas import Accepted
+from app.subscriptions.schemas import Accepted, OwnedSubscribeRequest, SubscriptionStatus
 from app.subscriptions.service import erase_address
 from app.tokens import TokenSigner
 
@@ -93,6 +94,36 @@ async def get_me(address: AddressDep, session: SessionDep) -> Me:
 async def patch_me(address: AddressDep, body: MePatch, session: SessionDep) -> Me:
     await service.update_preferences(session, address, body)
     return await service.me(session, address)
+
+
+@router.post(
+    "/subscriptions",
+    response_model=SubscriptionStatus,
+    response_model_exclude_none=True,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Subscribe a browser or a Telegram chat of the address's person",
+    description="As `POST /subscriptions` with `push` (201, with the browser's "
+    "`manage_token`) or `telegram` (202, with the bot's `link`), and the subscription "
+    "belongs to the address: erasing the address (`DELETE /me`, the admin's erase) erases "
+    "it too. A browser tied to an address stays tied when it subscribes again.",
+    responses={
+        **error_responses(401, 404, 422, 429, 503),
+        201: {"model": SubscriptionStatus, "description": "Active (a browser)"},
+    },
+)
+async def subscribe_mine(
+    address: AddressDep,
+    body: OwnedSubscribeRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    platforms: PlatformsDep,
+    channels: ChannelsDep,
+    signer: SignerDep,
+) -> SubscriptionStatus:
+    return await subscribe_one(
+        body, response, session, settings, platforms, channels, signer, owner=address
+    )
 
 
 @router.delete(

@@ -16,12 +16,13 @@ from app.api.security import AdminDep
 from app.channels.base import InvalidAddress
 from app.channels.push import PushChannel
 from app.channels.telegram import TelegramChannel, TelegramUnavailable
-from app.errors import Unprocessable, UpstreamUnavailable
+from app.errors import NotFound, Unprocessable, UpstreamUnavailable
 from app.schemas import Email
 from app.subscriptions import push_manage, recipients, service, telegram
 from app.subscriptions.schemas import (
     Accepted,
     EraseRequest,
+    OwnedSubscribeRequest,
     SubscribeRequest,
     SubscriptionOut,
     SubscriptionStatus,
@@ -66,10 +67,28 @@ async def subscribe(
     channels: ChannelsDep,
     signer: SignerDep,
 ) -> SubscriptionStatus:
+    return await subscribe_one(body, response, session, settings, platforms, channels, signer)
+
+
+async def subscribe_one(
+    body: SubscribeRequest | OwnedSubscribeRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    platforms: PlatformsDep,
+    channels: ChannelsDep,
+    signer: SignerDep,
+    *,
+    owner: str | None = None,
+) -> SubscriptionStatus:
+    """One subscription of the channel the body names; `owner`: the address a browser or
+    chat subscribed with its manage token belongs to (`POST /me/subscriptions`)."""
     kind, given = body.address()
     choice = service.Choice(filters=body.filters, events=body.events)
     if kind == TelegramChannel.name:
-        return await _subscribe_telegram(session, platforms, channels, body.username, choice)
+        return await _subscribe_telegram(
+            session, platforms, channels, body.username, choice, owner=owner
+        )
     recipient = await recipients.recipient(channels[kind], given)
     done = await service.subscribe(
         session,
@@ -83,6 +102,7 @@ async def subscribe(
         response.status_code = status.HTTP_201_CREATED
     manage_token = None
     if kind == PushChannel.name:  # the browser keeps it: its way back to its subscriptions
+        await push_manage.tie_to_owner(session, recipient.address, owner)
         manage_token = await push_manage.manage_token_for(session, signer, recipient.address)
     return SubscriptionStatus(status=done.status, secret=done.secret, manage_token=manage_token)
 
@@ -93,6 +113,8 @@ async def _subscribe_telegram(
     channels: ChannelsDep,
     username: str,
     choice: service.Choice,
+    *,
+    owner: str | None,
 ) -> SubscriptionStatus:
     """A pending subscription and its deep link (SPEC §11); the bot's /start binds it."""
     channel = channels[TelegramChannel.name]
@@ -101,7 +123,7 @@ async def _subscribe_telegram(
         await channel.check_address({})
     except InvalidAddress as exc:  # the site runs no bot
         raise Unprocessable(str(exc)) from exc
-    sub_id = await telegram.subscribe_pending(session, platforms, username, choice)
+    sub_id = await telegram.subscribe_pending(session, platforms, username, choice, owner=owner)
     try:
         link = await channel.deep_link(sub_id)
     except TelegramUnavailable as exc:
@@ -136,17 +158,24 @@ def _columns(sub: object) -> dict[str, object]:
     "/subscribers/{email:email}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Erase every row about an address (admin)",
-    description="204 whether or not the address was known. A last path segment without "
-    "an `@` is no address: 404.",
+    description="Deletes the address's subscriptions and their logs, its settings, and the "
+    "browsers (push) and Telegram chats subscribed with its manage token "
+    "(`POST /me/subscriptions`). The address is looked up in its canonical form and as "
+    "given, so any stored spelling is found. 404 when nothing is stored about it (and for "
+    "a last path segment without an `@`: no address); 422 for a malformed address (e.g. "
+    "a domain without a dot).",
     tags=["admin"],
     responses=error_responses(401, 404, 422, 429),
 )
 async def erase_subscriber(
+    request: Request,
     email: Annotated[Email, Path(description="The address to erase")],
     session: SessionDep,
     _admin: AdminDep,
 ) -> Response:
-    await service.erase_address(session, email)
+    given = str(request.path_params.get("email", "")).strip()  # as typed, before canonical
+    if not await service.erase_address(session, email, also=(given, given.lower())):
+        raise NotFound("Nothing is stored about this address")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
