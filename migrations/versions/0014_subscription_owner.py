@@ -6,7 +6,7 @@ manage token as the bearer of `POST /me/subscriptions`). `owner_email` records t
 address, so erasing the address (admin, `DELETE /me`, the erase link) erases them too.
 
 Revision ID: subscription_owner
-Revises: subscription_events
+Revises: classical_time_class
 Create Date: 2026-12-07 12:30:00+00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "subscription_owner"
-down_revision: str | None = "subscription_events"
+down_revision: str | None = "classical_time_class"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
