@@ -33,6 +33,7 @@ from app.channels.base import (
 )
 from app.channels.webhook import post_and_judge, refusal_patience
 from app.config import Settings
+from app.errors import UpstreamUnavailable
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
 from app.push.message import (
@@ -49,7 +50,13 @@ from app.push.vapid import VapidSigner
 from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import WebhookSender
-from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
+from app.webhooks.guard import (
+    LookupUnavailable,
+    RefusedURL,
+    Resolver,
+    check_webhook_url,
+    system_resolver,
+)
 
 # -- sending one message ------------------------------------------------------------
 #
@@ -198,6 +205,8 @@ class PushChannel(Channel[PreparedAlert | None, PushMessage]):
             )
         except RefusedURL as exc:
             raise InvalidAddress(f"push.endpoint refused: {exc}") from exc
+        except LookupUnavailable as exc:  # not the URL's fault: 503, try again
+            raise UpstreamUnavailable(f"push.endpoint: {exc}; please try again") from exc
         return Address(
             target.url,
             {

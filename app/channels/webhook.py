@@ -33,6 +33,7 @@ from app.channels.base import (
     Verdict,
 )
 from app.config import Settings
+from app.errors import UpstreamUnavailable
 from app.models import WEBHOOK_FORMATS, NotificationType
 from app.notifications.payloads import GameRecord, LiveSession, StreamStarted
 from app.player_keys import Platform
@@ -47,7 +48,13 @@ from app.webhooks.client import (
     WebhookSender,
     WebhookSendError,
 )
-from app.webhooks.guard import RefusedURL, Resolver, check_webhook_url, system_resolver
+from app.webhooks.guard import (
+    LookupUnavailable,
+    RefusedURL,
+    Resolver,
+    check_webhook_url,
+    system_resolver,
+)
 from app.webhooks.payloads import (
     LiveMatchMessage,
     ManageLinkMessage,
@@ -135,6 +142,8 @@ class WebhookChannel(Channel[Event, WebhookPost]):
             )
         except RefusedURL as exc:
             raise InvalidAddress(f"webhook.url refused: {exc}") from exc
+        except LookupUnavailable as exc:  # not the URL's fault: 503, try again
+            raise UpstreamUnavailable(f"webhook.url: {exc}; please try again") from exc
         return Address(target.url, {"webhook_url": target.url, "webhook_format": fmt})
 
     def confirmation(self) -> Confirmation:

@@ -16,9 +16,10 @@ is read with the lock and written back with the next slot, in the same two state
 While a 429's pause runs, a turn is refused at once (:class:`LichessPaused`) instead
 of holding the lock for a minute: the worker sleeps it out, the API answers 503.
 
-A request that timed out may still be served by Lichess after we gave up on it: the
-next turn then begins no sooner than one more timeout's length later, so a slow
-Lichess never sees a second request in flight (and never answers it with a 429).
+A request that timed out may still be served by Lichess after we gave up on it, for
+as long as Lichess takes: it pauses every process like a 429 does (a minute), so a
+slow Lichess is given time and never sees a second request in flight (which it would
+answer with a 429 and a minute's pause anyway).
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ _CREATE = "INSERT INTO lichess_request_budget (id) VALUES (1) ON CONFLICT (id) D
 # The slot, the sweep's state as the holder left it, and a 429's pause: one statement.
 _RELEASE = """
 UPDATE lichess_request_budget
-SET next_slot_at = GREATEST(to_timestamp(:at),
-                            clock_timestamp() + make_interval(secs => CAST(:hold AS float8))),
+SET next_slot_at = to_timestamp(:at),
     sweep_cursor = CAST(:cursor AS bigint),
     sweep_started_at = to_timestamp(CAST(:started AS float8)),
     paused_until = CASE WHEN CAST(:pause AS float8) > 0
@@ -133,25 +133,20 @@ class LichessGate:
                 await asyncio.sleep(wait)
             began = now + wait
             turn = Turn(session, began, row.sweep_cursor, row.sweep_started)
-            rate_limited = False
-            hold = 0.0  # after a timeout: how long Lichess may still be busy with it
+            pause = False
             try:
                 yield turn
-            except LichessRateLimited:
-                rate_limited = True
-                raise
-            except LichessTimedOut as exc:
-                hold = exc.seconds
+            except (LichessRateLimited, LichessTimedOut):
+                pause = True
                 raise
             finally:
                 # Recorded whatever happened (an error, a cancellation): the next request
-                # keeps its distance, and a 429 pauses everyone.
-                await asyncio.shield(self._release(turn, began, rate_limited, hold))
+                # keeps its distance, and a 429 or a timeout pauses everyone.
+                await asyncio.shield(self._release(turn, began, pause))
 
-    async def _release(self, turn: Turn, began: float, rate_limited: bool, hold: float) -> None:
+    async def _release(self, turn: Turn, began: float, rate_limited: bool) -> None:
         values = {
             "at": began + self.spacing,
-            "hold": hold,
             "cursor": turn.sweep_cursor,
             "started": turn.sweep_started,
             "pause": self.pause_seconds if rate_limited else 0.0,

@@ -194,6 +194,18 @@ class UnresolvableHost(OSError):
     """The host name did not resolve (may be temporary)."""
 
 
+class LookupUnavailable(Exception):
+    """The name could not be looked up now (the resolver failed or timed out, not "no
+    such name"): nothing is known about the host, so nothing can be refused or stored."""
+
+
+def _temporary(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    if isinstance(exc, TimeoutError) or isinstance(cause, TimeoutError):
+        return True
+    return isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_AGAIN
+
+
 async def vet_addresses(
     target: WebhookTarget, resolver: Resolver, *, allow_private: bool
 ) -> IPAddress:
@@ -222,13 +234,16 @@ async def check_webhook_url(
 ) -> WebhookTarget:
     """Subscription-time check: the URL and the addresses its host has now.
 
-    Raises :class:`RefusedURL` for a refused or unresolvable URL. Delivery checks again
-    before every request: DNS answers may change after this.
+    Raises :class:`RefusedURL` for a refused URL or a name that does not exist, and
+    :class:`LookupUnavailable` when the resolver cannot answer now (try again later).
+    Delivery checks again before every request: DNS answers may change after this.
     """
     target = parse_target(raw, allow_private=allow_private)
     try:
         async with asyncio.timeout(within):
             await vet_addresses(target, resolver, allow_private=allow_private)
     except (UnresolvableHost, TimeoutError) as exc:
+        if _temporary(exc):
+            raise LookupUnavailable(f"the host {target.host} cannot be looked up now") from exc
         raise RefusedURL(f"the host {target.host} cannot be resolved") from exc
     return target

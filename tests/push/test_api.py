@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -147,6 +150,34 @@ def test_the_url_rule_is_stated_as_the_deployment_applies_it() -> None:
         )
     ).openapi()["components"]["schemas"]
     assert relaxed["WebhookIn"]["properties"]["url"]["pattern"] == "^https?://"
+
+
+@pytest.mark.parametrize(
+    ("errno", "status"), [(socket.EAI_AGAIN, 503), (socket.EAI_NONAME, 422)]
+)
+async def test_a_lookup_that_cannot_answer_now_is_a_503_and_no_such_name_a_422(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    hikaru: object,
+    engine: AsyncEngine,
+    errno: int,
+    status: int,
+) -> None:
+    """A resolver failing for now says nothing against the URL: try again (503). A name
+    that does not exist is the URL's fault (422). Either way nothing is stored."""
+
+    async def resolver(host: str, port: int) -> list[Any]:
+        raise socket.gaierror(errno, "no answer")  # as getaddrinfo raises, no query sent
+
+    app.state.webhook_resolver = resolver
+    endpoint = "https://push.example.net/send/abc"
+    for body in (
+        {"username": "hikaru", "push": push(endpoint=endpoint)},
+        {"username": "hikaru", "webhook": {"url": endpoint, "format": "json"}},
+    ):
+        answer = await client.post("/api/v1/subscriptions", json=body)
+        assert answer.status_code == status, answer.text
+    assert await count(engine) == 0
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backoff import Backoff
 from app.lichess.client import LichessClient
-from app.lichess.errors import LichessError, LichessRateLimited
+from app.lichess.errors import LichessError, LichessRateLimited, LichessTimedOut
 from app.lichess.gate import LichessGate, LichessPaused, Turn
 from app.lichess.payloads import MAX_IDS_PER_REQUEST, UserStatus, streamer_url
 from app.notifications.payloads import LiveStream
@@ -184,10 +184,8 @@ class LichessSource(Source):
                 turn.sweep_cursor = batch[-1][0]
         except LichessPaused as paused:
             return paused.seconds
-        except LichessRateLimited:
-            log.warning(
-                "lichess said 429: every Lichess request waits %.0fs", self.gate.pause_seconds
-            )
+        except (LichessRateLimited, LichessTimedOut) as exc:
+            log.warning("%s: every Lichess request waits %.0fs", exc, self.gate.pause_seconds)
             return self.gate.pause_seconds
         except LichessError as exc:
             pause = self.failing.failed()
