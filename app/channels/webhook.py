@@ -309,7 +309,7 @@ async def post_and_judge(
         return Result(Verdict.retry, str(exc)[:1000] or type(exc).__name__)
     result = classify(response)
     if result.verdict is Verdict.retry and result.retry_after is not None:
-        sender.hold(sender.check(url).host, result.retry_after)
+        sender.hold(sender.check(url).origin, result.retry_after)
     return result
 
 

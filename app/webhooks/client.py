@@ -7,9 +7,10 @@ that changes after the check is never used. No redirects are followed, the whole
 exchange has one deadline (5 s by default, a slow-drip server cannot stretch it) and
 at most 64 KiB of the answer is read.
 
-Each host has its own lane: a connection pool (a TLS connection verified for one name
-never carries a request for another name on the same address), a bound on parallel
-requests, and a hold after a 429 during which requests are not sent at all.
+Each origin (scheme, host and port: one server) has its own lane: a connection pool (a
+TLS connection verified for one name never carries a request for another name on the
+same address), a bound on parallel requests, a hold after a 429 during which requests
+are not sent at all, and whether it refuses connections.
 """
 
 from __future__ import annotations
@@ -147,13 +148,14 @@ class WebhookSender:
         target = self.check(url)
         return await vet_addresses(target, self.resolver, allow_private=self.allow_private)
 
-    def outage(self, host: str) -> Outage:
-        """Whether ``host`` is refusing connections (its state, kept with its lane)."""
-        return self._lane(host).outage
+    def outage(self, origin: str) -> Outage:
+        """Whether ``origin`` (a target's scheme, host and port) is refusing connections
+        (its state, kept with its lane)."""
+        return self._lane(origin).outage
 
-    def hold(self, host: str, seconds: float) -> None:
-        """After a 429: send nothing more to ``host`` for ``seconds``."""
-        lane = self._lane(host)
+    def hold(self, origin: str, seconds: float) -> None:
+        """After a 429: send nothing more to ``origin`` for ``seconds``."""
+        lane = self._lane(origin)
         lane.hold_until = max(lane.hold_until, time.monotonic() + seconds)
 
     async def post(
@@ -163,17 +165,17 @@ class WebhookSender:
         URL the rules refuse, :class:`HostOnHold` while the host's 429 wait lasts,
         :class:`WebhookSendError` when no answer came."""
         target = self.check(url)
-        lane = self._lane(target.host)
+        lane = self._lane(target.origin)
         wait = lane.hold_until - time.monotonic()
         if wait > self._short_hold:
-            raise HostOnHold(target.host, wait)
+            raise HostOnHold(target.origin, wait)
         lane.in_flight += 1
         try:
             async with lane.slots:
                 wait = lane.hold_until - time.monotonic()
                 if wait > 0:  # a short hold (or one that began while we queued)
                     if wait > self._short_hold:
-                        raise HostOnHold(target.host, wait)
+                        raise HostOnHold(target.origin, wait)
                     await asyncio.sleep(wait)
                 lane.last_used = time.monotonic()
                 response = await self._exchange(lane.transport, target, body, headers or {})
@@ -181,7 +183,7 @@ class WebhookSender:
             lane.in_flight -= 1
         if lane.outage.down:
             down = lane.outage.recovered() or 0.0
-            log.info("%s accepts connections again after %.1fs", target.host, down)
+            log.info("%s accepts connections again after %.1fs", target.origin, down)
         return response
 
     async def _exchange(
@@ -204,7 +206,7 @@ class WebhookSender:
         except httpx.ConnectError as exc:
             refused = _refusal(exc)
             if refused is not None:
-                raise HostRefused(target.host, refused) from exc
+                raise HostRefused(target.origin, refused) from exc
             raise WebhookSendError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
         except httpx.HTTPError as exc:
             raise WebhookSendError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
@@ -254,10 +256,10 @@ class WebhookSender:
         data = b"".join(chunks)[: self.max_response_bytes]
         return WebhookResponse(response.status_code, response.headers, data, truncated)
 
-    def _lane(self, host: str) -> _Lane:
-        lane = self._lanes.get(host)
+    def _lane(self, origin: str) -> _Lane:
+        lane = self._lanes.get(origin)
         if lane is not None:
-            self._lanes.move_to_end(host)
+            self._lanes.move_to_end(origin)
             return lane
         self._evict_idle()
         transport = (
@@ -274,7 +276,7 @@ class WebhookSender:
             )
         )
         lane = _Lane(transport=transport, slots=asyncio.Semaphore(self.per_host_concurrency))
-        self._lanes[host] = lane
+        self._lanes[origin] = lane
         return lane
 
     def _evict_idle(self) -> None:

@@ -73,6 +73,13 @@ class WebhookTarget:
     ip: IPAddress | None
 
     @property
+    def origin(self) -> str:
+        """Host and port: what one server answers for (its pool, its 429 wait, its being
+        down). Two ports of one host are two servers."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
     def host_header(self) -> str:
         host = f"[{self.host}]" if isinstance(self.ip, ipaddress.IPv6Address) else self.host
         return host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"

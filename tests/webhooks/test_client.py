@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from app.webhooks.client import HostOnHold, WebhookSender, WebhookSendError
+from app.webhooks.client import HostOnHold, HostRefused, WebhookSender, WebhookSendError
 from app.webhooks.guard import IPAddress
+from tests.fakes.server import bound_socket, socket_url
 from tests.fakes.webhooks import Receiver, Reply, serve_receiver
 
 
@@ -95,20 +96,37 @@ async def test_parallel_requests_per_host_are_bounded(receiver: Receiver) -> Non
 
 async def test_host_on_hold_after_429_is_not_contacted(receiver: Receiver) -> None:
     s = sender()
-    s.hold("127.0.0.1", 30)
+    origin = s.check(receiver.url()).origin
+    s.hold(origin, 30)
     with pytest.raises(HostOnHold) as caught:
         await s.post(receiver.url(), b"{}")
     assert 29 < caught.value.seconds <= 30
     assert receiver.requests == []
-    s.hold("127.0.0.1", 0)  # a hold never shortens
+    s.hold(origin, 0)  # a hold never shortens
     with pytest.raises(HostOnHold):
         await s.post(receiver.url(), b"{}")
     await s.aclose()
 
 
+async def test_a_hold_or_an_outage_is_one_servers_not_its_hosts(receiver: Receiver) -> None:
+    """Two ports of one host are two servers (review F19: a receiver refusing on one
+    port held up every webhook of 127.0.0.1, and a success elsewhere ended its outage)."""
+    s = sender()
+    other = socket_url(bound_socket()) + "/hook"  # same host, a port that refuses
+    with pytest.raises(HostRefused):
+        await s.post(other, b"{}")
+    s.outage(s.check(other).origin).failed("refused")
+    s.hold(s.check(other).origin, 30)
+    assert (await s.post(receiver.url(), b"{}")).status_code == 200
+    assert s.outage(s.check(other).origin).down  # not ended by the other port's answer
+    with pytest.raises(HostOnHold):
+        await s.post(other, b"{}")
+    await s.aclose()
+
+
 async def test_short_hold_waits_then_sends(receiver: Receiver) -> None:
     s = sender(short_hold=1.0)
-    s.hold("127.0.0.1", 0.3)
+    s.hold(s.check(receiver.url()).origin, 0.3)
     started = time.monotonic()
     assert (await s.post(receiver.url(), b"{}")).status_code == 200
     assert time.monotonic() - started >= 0.25
