@@ -42,7 +42,7 @@ def parse_command(message: str | None) -> Command:
 _SUBSCRIPTION = text(
     """
 SELECT s.id, s.channel, s.telegram_chat_id, s.is_active, s.player_id, s.owner_email,
-       p.username
+       p.key AS username  -- named by its key: hikaru, lichess:drnykterstein
 FROM email_subscriptions s JOIN players p ON p.player_id = s.player_id
 WHERE s.id = :id FOR UPDATE OF s
 """
@@ -65,10 +65,10 @@ WHERE id = :id
 _DROP_PENDING = text("DELETE FROM email_subscriptions WHERE id = :id AND telegram_chat_id IS NULL")
 _LIST = text(
     """
-SELECT p.username, s.paused FROM email_subscriptions s
+SELECT p.key AS username, s.paused FROM email_subscriptions s
 JOIN players p ON p.player_id = s.player_id
 WHERE s.telegram_chat_id = :chat AND s.is_active AND s.confirmed_at IS NOT NULL
-ORDER BY p.username
+ORDER BY p.key
 LIMIT 100
 """
 )

@@ -68,9 +68,13 @@ def manage_link(reply: str, settings: Settings) -> str:
 async def pending(session_factory: async_sessionmaker[AsyncSession], username: str) -> int:
     """A pending Telegram subscription to `username` (as POST /subscriptions makes)."""
     async with session_factory() as session, session.begin():
+        platform, _, name = username.rpartition(":")
         player_id = abs(hash(username)) % 10**9 + 1
+        if platform:  # a Lichess player: negative ids (SPEC §5)
+            player_id = -player_id
         if await session.get(Player, player_id) is None:
-            session.add(Player(player_id=player_id, username=username))
+            player = Player(player_id=player_id, username=name, platform=platform or "chesscom")
+            session.add(player)
             await session.flush()
         sub = EmailSubscription(channel="telegram", player_id=player_id)
         session.add(sub)
@@ -181,7 +185,8 @@ async def test_list_and_stop(
 ) -> None:
     p = poller(sim, http, session_factory, settings)
     secret = settings.resolved_secret_key()
-    for name in ("magnus", "hikaru"):
+    # A Chess.com and a Lichess player of one name are listed apart, by key.
+    for name in ("magnus", "hikaru", "lichess:hikaru"):
         await asyncio.sleep(1.0)  # one message a second per chat
         await chat_says(
             sim, p, f"/start {start_token.sign(secret, await pending(session_factory, name))}"
@@ -189,9 +194,11 @@ async def test_list_and_stop(
     await asyncio.sleep(1.0)
     listed = await chat_says(sim, p, "/list")
     link = manage_link(listed, settings)
-    assert listed == texts.listing([("hikaru", False), ("magnus", False)], link)
+    assert listed == texts.listing(
+        [("hikaru", False), ("lichess:hikaru", False), ("magnus", False)], link
+    )
     await asyncio.sleep(1.0)
-    assert await chat_says(sim, p, "/stop") == texts.stopped(2)
+    assert await chat_says(sim, p, "/stop") == texts.stopped(3)
     async with session_factory() as session:
         active = await session.scalar(
             select(EmailSubscription.id).where(
