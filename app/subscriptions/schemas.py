@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 from pydantic.config import JsonDict
 
 from app.schemas import Email, StrictModel, Username, with_example
@@ -196,8 +196,33 @@ class _OneChannel(RootModel[ChoiceT], Generic[ChoiceT]):
         return self.root.address()
 
 
+def _channel_of(body: Any) -> str | None:
+    """Which channel a body asks for: the first channel key it has (a body with two is
+    then refused for the other's key, a body with none for having none). Validation
+    goes down that one branch, so a bad address is told as one clear error, not as one
+    error per channel."""
+    if isinstance(body, dict):
+        return next((key for key in _CHANNEL_KEYS if key in body), None)
+    return next((key for key in _CHANNEL_KEYS if getattr(body, key, None) is not None), None)
+
+
+_CHANNEL_KEYS = ("email", "webhook", "push", "telegram")
+_NO_CHANNEL = {
+    "custom_error_type": "channel_missing",
+    "custom_error_message": "Give exactly one channel: email, webhook, push or telegram",
+}
+
+
 class SubscribeRequest(
-    _OneChannel[EmailSubscribe | WebhookSubscribe | PushSubscribe | TelegramSubscribe]
+    _OneChannel[
+        Annotated[
+            Annotated[EmailSubscribe, Tag("email")]
+            | Annotated[WebhookSubscribe, Tag("webhook")]
+            | Annotated[PushSubscribe, Tag("push")]
+            | Annotated[TelegramSubscribe, Tag("telegram")],
+            Discriminator(_channel_of, **_NO_CHANNEL),
+        ]
+    ]
 ):
     """Exactly one channel: `email`, `webhook`, `push` or `telegram`."""
 
@@ -223,7 +248,14 @@ def _one_of_owned(schema: dict[str, Any]) -> None:
     ]
 
 
-class OwnedSubscribeRequest(_OneChannel[PushSubscribe | TelegramSubscribe]):
+class OwnedSubscribeRequest(
+    _OneChannel[
+        Annotated[
+            Annotated[PushSubscribe, Tag("push")] | Annotated[TelegramSubscribe, Tag("telegram")],
+            Discriminator(_channel_of, **_NO_CHANNEL),
+        ]
+    ]
+):
     """A browser (`push`) or a Telegram chat (`telegram`) of the person whose manage
     token is the bearer: the subscription then belongs to that address too."""
 

@@ -43,6 +43,19 @@ async def test_subscribing_an_address_without_a_dot_in_its_domain_is_422(
     r = await client.post("/api/v1/subscriptions", json={"email": email, "username": "hikaru"})
     assert r.status_code == 422, r.text
     assert THE_RULE in r.text
+    # One error, about the address: not one per channel the body could have been.
+    [error] = r.json()["detail"]
+    assert error["loc"][-1] == "email" and THE_RULE in error["msg"]
+    assert await nothing_stored(session_factory)
+
+
+async def test_a_body_naming_no_channel_is_one_clear_422(
+    client: httpx.AsyncClient, hikaru: object, session_factory: Factory
+) -> None:
+    r = await client.post("/api/v1/subscriptions", json={"username": "hikaru"})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert "exactly one channel" in error["msg"]
     assert await nothing_stored(session_factory)
 
 
