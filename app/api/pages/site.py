@@ -408,6 +408,44 @@ def visit_dependency(kind: type[Visit]) -> Callable[..., Awaitable[Visit]]:
 ManageDep = Annotated[ManageVisit, Depends(visit_dependency(ManageVisit))]
 
 
+def link_refused(request: Request, settings: Settings, message: str, hint: str) -> HTMLResponse:
+    """The 401 page of a manage link that does not verify, for a page that cannot mail
+    a fresh one (a webhook's, a chat's): what the link is not, and where a good one is."""
+    return _page(
+        request,
+        settings,
+        "error.html",
+        401,
+        heading="This link does not work",
+        message=message,
+        hint=hint,
+    )
+
+
+def add_manage_routes(target: APIRouter, kind: type[ManageVisit]) -> Any:
+    """The routes every manage page has, on `kind.path`: the page, one subscription's
+    form, and erasing. Returns the dependency (`Depends(...)`) for the page's own."""
+    visit_of = Depends(visit_dependency(kind))
+
+    async def page(
+        visit: ManageVisit = visit_of, done: str = Query("", max_length=40)
+    ) -> HTMLResponse:
+        return await visit.page(done=done)
+
+    async def save_subscription(subscription_id: int, visit: ManageVisit = visit_of) -> Response:
+        return await visit.save_subscription(subscription_id)
+
+    async def erase(visit: ManageVisit = visit_of) -> Response:
+        return await visit.erase()
+
+    target.get(kind.path, response_class=HTMLResponse)(page)
+    target.post(kind.path + "/subscriptions/{subscription_id}", response_class=HTMLResponse)(
+        save_subscription
+    )
+    target.post(kind.path + "/erase", response_class=HTMLResponse)(erase)
+    return visit_of
+
+
 @router.get(MANAGE_PATH, response_class=HTMLResponse)
 async def manage(visit: ManageDep, done: Annotated[str, Query(max_length=40)] = "") -> HTMLResponse:
     return await visit.page(done=done)

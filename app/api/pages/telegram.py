@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +27,10 @@ from app.api.pages.site import (
     ManageVisit,
     _page,
     _text,
+    add_manage_routes,
     form_events,
     form_filters,
-    visit_dependency,
+    link_refused,
 )
 from app.api.ratelimit import rate_limit
 from app.channels.telegram import TelegramChannel, TelegramUnavailable
@@ -136,33 +136,13 @@ class TelegramVisit(ManageVisit):
 
     @staticmethod
     def refused(request: Request, settings: Settings) -> HTMLResponse:
-        return _page(
+        return link_refused(
             request,
             settings,
-            "error.html",
-            401,
-            heading="This link does not work",
-            message="This is not a manage link our Telegram bot sent, or everything about "
+            "This is not a manage link our Telegram bot sent, or everything about "
             "that chat has been erased.",
-            hint="Send /list to the bot: its answer carries a fresh link.",
+            "Send /list to the bot: its answer carries a fresh link.",
         )
 
 
-TelegramVisitDep = Annotated[TelegramVisit, Depends(visit_dependency(TelegramVisit))]
-
-
-@router.get(TELEGRAM_MANAGE_PATH, response_class=HTMLResponse)
-async def telegram_manage(
-    visit: TelegramVisitDep, done: Annotated[str, Query(max_length=40)] = ""
-) -> HTMLResponse:
-    return await visit.page(done=done)
-
-
-@router.post(TELEGRAM_MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
-async def save_telegram_subscription(visit: TelegramVisitDep, subscription_id: int) -> Response:
-    return await visit.save_subscription(subscription_id)
-
-
-@router.post(TELEGRAM_MANAGE_PATH + "/erase", response_class=HTMLResponse)
-async def erase_telegram_page(visit: TelegramVisitDep) -> Response:
-    return await visit.erase()
+add_manage_routes(router, TelegramVisit)

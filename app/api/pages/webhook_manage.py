@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import SignerDep
-from app.api.pages.site import _DONE, ManageVisit, _page, visit_dependency
+from app.api.pages.site import _DONE, ManageVisit, _page, add_manage_routes, link_refused
 from app.api.ratelimit import rate_limit
 from app.config import Settings
 from app.models import Channel
@@ -76,36 +76,16 @@ class WebhookVisit(ManageVisit):
 
     @staticmethod
     def refused(request: Request, settings: Settings) -> HTMLResponse:
-        return _page(
+        return link_refused(
             request,
             settings,
-            "error.html",
-            401,
-            heading="This link does not work",
-            message="This is not a manage link we posted to a webhook, or everything about "
+            "This is not a manage link we posted to a webhook, or everything about "
             "that webhook has been erased.",
-            hint="Open the manage link of the newest message in your channel.",
+            "Open the manage link of the newest message in your channel.",
         )
 
 
-WebhookVisitDep = Annotated[WebhookVisit, Depends(visit_dependency(WebhookVisit))]
-
-
-@router.get(WEBHOOK_MANAGE_PATH, response_class=HTMLResponse)
-async def webhook_manage(
-    visit: WebhookVisitDep, done: Annotated[str, Query(max_length=40)] = ""
-) -> HTMLResponse:
-    return await visit.page(done=done)
-
-
-@router.post(WEBHOOK_MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
-async def save_webhook_subscription(visit: WebhookVisitDep, subscription_id: int) -> Response:
-    return await visit.save_subscription(subscription_id)
-
-
-@router.post(WEBHOOK_MANAGE_PATH + "/erase", response_class=HTMLResponse)
-async def erase_webhook_page(visit: WebhookVisitDep) -> Response:
-    return await visit.erase()
+WebhookVisitDep = Annotated[WebhookVisit, add_manage_routes(router, WebhookVisit)]
 
 
 @router.post(WEBHOOK_MANAGE_PATH + "/new-link", response_class=HTMLResponse)
