@@ -31,9 +31,8 @@ from app.channels.base import (
     InvalidAddress,
     Result,
 )
-from app.channels.webhook import post_and_judge, refusal_patience
+from app.channels.webhook import check_url, post_and_judge, refusal_patience
 from app.config import Settings
-from app.errors import UpstreamUnavailable
 from app.models import NotificationType
 from app.notifications.alerts import Alert, alert_for
 from app.push.message import (
@@ -51,10 +50,7 @@ from app.tokens import Purpose, TokenSigner
 from app.urls import link_url
 from app.webhooks.client import WebhookSender
 from app.webhooks.guard import (
-    LookupUnavailable,
-    RefusedURL,
     Resolver,
-    check_webhook_url,
     system_resolver,
 )
 
@@ -97,9 +93,9 @@ class PushSender:
         self.refusal_patience = refusal_patience
 
     def request(
-        self, target: PushTarget, notification: Notification | bytes, player_key: str
+        self, target: PushTarget, notification: Notification, player_key: str
     ) -> tuple[bytes, dict[str, str]]:
-        return self.encoded_request(target, _plaintext(notification), topic_for(player_key))
+        return self.encoded_request(target, notification.encode(), topic_for(player_key))
 
     def encoded_request(
         self, target: PushTarget, plaintext: bytes, topic: str
@@ -110,11 +106,9 @@ class PushSender:
         authorization = self.signer.authorization(target.endpoint)
         return body, headers(authorization, topic)
 
-    async def send(
-        self, target: PushTarget, notification: Notification | bytes, player_key: str
-    ) -> Result:
+    async def send(self, target: PushTarget, notification: Notification, player_key: str) -> Result:
         """One attempt; never raises for the push service's faults."""
-        return await self.send_encoded(target, _plaintext(notification), topic_for(player_key))
+        return await self.send_encoded(target, notification.encode(), topic_for(player_key))
 
     async def send_encoded(self, target: PushTarget, plaintext: bytes, topic: str) -> Result:
         """:meth:`send` of a plaintext already encoded, under its player's Topic."""
@@ -126,10 +120,6 @@ class PushSender:
             request_headers,
             refusal_patience=self.refusal_patience,
         )
-
-
-def _plaintext(notification: Notification | bytes) -> bytes:
-    return notification if isinstance(notification, bytes) else notification.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +186,7 @@ class PushChannel(Channel[PreparedAlert | None, PushMessage]):
             parsed = parse_keys(keys["p256dh"], keys["auth"])
         except InvalidPushKeys as exc:
             raise InvalidAddress(f"push.{exc}") from exc
-        try:
-            target = await check_webhook_url(
-                endpoint,
-                allow_private=self.settings.webhook_allow_private,
-                resolver=self.resolver,
-                within=self.settings.webhook_timeout_seconds,
-            )
-        except RefusedURL as exc:
-            raise InvalidAddress(f"push.endpoint refused: {exc}") from exc
-        except LookupUnavailable as exc:  # not the URL's fault: 503, try again
-            raise UpstreamUnavailable(f"push.endpoint: {exc}; please try again") from exc
+        target = await check_url(endpoint, "push.endpoint", self.settings, self.resolver)
         return Address(
             target.url,
             {

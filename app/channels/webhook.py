@@ -52,6 +52,7 @@ from app.webhooks.guard import (
     LookupUnavailable,
     RefusedURL,
     Resolver,
+    WebhookTarget,
     check_webhook_url,
     system_resolver,
 )
@@ -133,17 +134,7 @@ class WebhookChannel(Channel[Event, WebhookPost]):
             raise InvalidAddress(f"webhook.format must be one of {', '.join(WEBHOOK_FORMATS)}")
         if not isinstance(url, str):
             raise InvalidAddress("webhook.url is required")
-        try:
-            target = await check_webhook_url(
-                url,
-                allow_private=self.settings.webhook_allow_private,
-                resolver=self.resolver,
-                within=self.settings.webhook_timeout_seconds,
-            )
-        except RefusedURL as exc:
-            raise InvalidAddress(f"webhook.url refused: {exc}") from exc
-        except LookupUnavailable as exc:  # not the URL's fault: 503, try again
-            raise UpstreamUnavailable(f"webhook.url: {exc}; please try again") from exc
+        target = await check_url(url, "webhook.url", self.settings, self.resolver)
         return Address(target.url, {"webhook_url": target.url, "webhook_format": fmt})
 
     def confirmation(self) -> Confirmation:
@@ -280,6 +271,25 @@ def refusal_patience(settings: Settings) -> float:
     """How long a host may refuse connections before its refusals spend attempts: a
     row's whole retry schedule (past it, the host may be gone for good and its rows end)."""
     return retry_span(settings.delivery_max_attempts, first=settings.delivery_retry_base_seconds)
+
+
+async def check_url(
+    raw: str, field: str, settings: Settings, resolver: Resolver
+) -> WebhookTarget:
+    """A subscriber's URL (a webhook's, a push endpoint's) under SPEC §9's rules, its host
+    resolved now: a refused URL is the subscriber's to fix (422), a resolver that cannot
+    answer now is not (503, try again)."""
+    try:
+        return await check_webhook_url(
+            raw,
+            allow_private=settings.webhook_allow_private,
+            resolver=resolver,
+            within=settings.webhook_timeout_seconds,
+        )
+    except RefusedURL as exc:
+        raise InvalidAddress(f"{field} refused: {exc}") from exc
+    except LookupUnavailable as exc:
+        raise UpstreamUnavailable(f"{field}: {exc}; please try again") from exc
 
 
 async def post_and_judge(

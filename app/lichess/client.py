@@ -91,9 +91,7 @@ class LichessClient(AsyncClosing):
             async with asyncio.timeout(self.timeout):
                 return await self._http.get(self.base_url + path, params=params)
         except (TimeoutError, httpx.TimeoutException) as exc:
-            raise LichessTimedOut(
-                f"GET {path} timed out after {self.timeout}s", seconds=self.timeout
-            ) from exc
+            raise LichessTimedOut(f"GET {path} timed out after {self.timeout}s") from exc
         except httpx.RequestError as exc:
             raise LichessUnavailable(f"GET {path} failed: {type(exc).__name__}: {exc}") from exc
 

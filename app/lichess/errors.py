@@ -38,7 +38,3 @@ class LichessUnavailable(LichessError):
 class LichessTimedOut(LichessUnavailable):
     """No answer within the client's timeout: Lichess may still be serving the request,
     so the next one must not start at once (it would be a second one in flight)."""
-
-    def __init__(self, message: str, *, seconds: float) -> None:
-        super().__init__(message)
-        self.seconds = seconds

@@ -142,14 +142,14 @@ class LichessGate:
             finally:
                 # Recorded whatever happened (an error, a cancellation): the next request
                 # keeps its distance, and a 429 or a timeout pauses everyone.
-                await asyncio.shield(self._release(turn, began, pause))
+                await asyncio.shield(self._release(turn, pause))
 
-    async def _release(self, turn: Turn, began: float, rate_limited: bool) -> None:
+    async def _release(self, turn: Turn, pause: bool) -> None:
         values = {
-            "at": began + self.spacing,
+            "at": turn.now + self.spacing,
             "cursor": turn.sweep_cursor,
             "started": turn.sweep_started,
-            "pause": self.pause_seconds if rate_limited else 0.0,
+            "pause": self.pause_seconds if pause else 0.0,
         }
         await turn.session.execute(text(_RELEASE), values)
         await turn.session.commit()

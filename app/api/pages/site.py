@@ -40,6 +40,7 @@ from app.config import Settings
 from app.errors import AppError, InvalidToken, NotFound, Unauthorized
 from app.models import Channel
 from app.models.subscription import DEFAULT_TIME_CLASSES, EVENTS, TIME_CLASSES
+from app.player_keys import PLATFORM_NAMES
 from app.player_pages.home import home_lists
 from app.players import service as players
 from app.players.keys import Platform
@@ -96,11 +97,7 @@ class PlayerCard:
     @property
     def platform_name(self) -> str:
         """Where the profile link goes, as people write it (the username is the key)."""
-        return (
-            "Lichess"
-            if players.player_key(self.username).platform is Platform.lichess
-            else "Chess.com"
-        )
+        return PLATFORM_NAMES[players.player_key(self.username).platform]
 
 
 def _page(
@@ -405,9 +402,6 @@ def visit_dependency(kind: type[Visit]) -> Callable[..., Awaitable[Visit]]:
     return visit
 
 
-ManageDep = Annotated[ManageVisit, Depends(visit_dependency(ManageVisit))]
-
-
 def link_refused(request: Request, settings: Settings, message: str, hint: str) -> HTMLResponse:
     """The 401 page of a manage link that does not verify, for a page that cannot mail
     a fresh one (a webhook's, a chat's): what the link is not, and where a good one is."""
@@ -446,9 +440,8 @@ def add_manage_routes(target: APIRouter, kind: type[ManageVisit]) -> Any:
     return visit_of
 
 
-@router.get(MANAGE_PATH, response_class=HTMLResponse)
-async def manage(visit: ManageDep, done: Annotated[str, Query(max_length=40)] = "") -> HTMLResponse:
-    return await visit.page(done=done)
+# /manage, its subscription forms and erasing; its own forms below.
+ManageDep = Annotated[ManageVisit, add_manage_routes(router, ManageVisit)]
 
 
 @router.post(MANAGE_PATH + "/preferences", response_class=HTMLResponse)
@@ -474,11 +467,6 @@ async def save_preferences(visit: ManageDep) -> Response:
     return visit.back("preferences")
 
 
-@router.post(MANAGE_PATH + "/subscriptions/{subscription_id}", response_class=HTMLResponse)
-async def save_subscription(visit: ManageDep, subscription_id: int) -> Response:
-    return await visit.save_subscription(subscription_id)
-
-
 @router.post(MANAGE_PATH + "/unsubscribe-all", response_class=HTMLResponse)
 async def unsubscribe_all(visit: ManageDep) -> Response:
     form = await visit.request.form()
@@ -491,7 +479,3 @@ async def unsubscribe_all(visit: ManageDep) -> Response:
     await service.unsubscribe_all(visit.session, visit.address)
     return visit.back("unsubscribed_all")
 
-
-@router.post(MANAGE_PATH + "/erase", response_class=HTMLResponse)
-async def erase(visit: ManageDep) -> Response:
-    return await visit.erase()
