@@ -39,7 +39,7 @@ from app.subscriptions.recipients import CHANNELS
 from app.subscriptions.schedule import next_digest_slot
 from app.subscriptions.service import request_message
 from app.subscriptions.service import unsubscribe as unsubscribe_one
-from app.telegram.links import chat_id_of
+from app.telegram.links import chat_id_of, chat_recipient
 from app.tokens import Purpose, TokenSigner, email_digest
 
 
@@ -105,6 +105,31 @@ def owned_by(recipient: str, channel: Channel = Channel.email) -> ColumnElement[
     if channel is Channel.telegram:  # a chat is a number, not an address column
         return EmailSubscription.telegram_chat_id == chat_id_of(recipient)
     return CHANNELS[channel].address == recipient
+
+
+async def bound_recipient(
+    session: AsyncSession, signer: TokenSigner, purpose: Purpose, token: str, channel: Channel
+) -> str | None:
+    """The recipient a manage token of `purpose` names through one of its `channel`
+    subscriptions (a push endpoint, `telegram:<chat id>`), or None when the token is
+    forged, for something else, or the rows it was bound to are erased."""
+    try:
+        claims = signer.verify(purpose, token, max_age=None)
+    except InvalidToken:
+        return None
+    if not isinstance(claims.subject, int):
+        return None
+    telegram = channel is Channel.telegram
+    column = EmailSubscription.telegram_chat_id if telegram else CHANNELS[channel].address
+    value = await session.scalar(
+        select(column).where(
+            EmailSubscription.id == claims.subject, EmailSubscription.channel == channel
+        )
+    )
+    if value is None:
+        return None
+    recipient = chat_recipient(int(value)) if telegram else str(value)
+    return recipient if email_digest(recipient) == claims.email_digest else None
 
 
 async def subscriptions_of(

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.errors import InvalidToken, Unauthorized
+from app.errors import Unauthorized
 from app.models import Channel, EmailSubscription
-from app.subscriptions.me import my_subscription, subscriptions_of
+from app.subscriptions.me import bound_recipient, my_subscription, subscriptions_of
 from app.subscriptions.push_schemas import MyPush
-from app.tokens import Purpose, TokenSigner, email_digest
+from app.subscriptions.service import erase_where
+from app.tokens import Purpose, TokenSigner
 
 
 class InvalidPushManageToken(Unauthorized):
@@ -82,19 +83,8 @@ async def endpoint_of(
 ) -> str:
     """The push endpoint a manage token is for; InvalidPushManageToken when it is forged,
     not a push manage token, or the rows it was bound to are erased."""
-    try:
-        claims = signer.verify(Purpose.push_manage, token, max_age=None)
-    except InvalidToken as exc:
-        raise InvalidPushManageToken() from exc
-    if not isinstance(claims.subject, int):
-        raise InvalidPushManageToken()
-    endpoint = await session.scalar(
-        select(EmailSubscription.push_endpoint).where(
-            EmailSubscription.id == claims.subject,
-            EmailSubscription.channel == Channel.push,
-        )
-    )
-    if endpoint is None or email_digest(endpoint) != claims.email_digest:
+    endpoint = await bound_recipient(session, signer, Purpose.push_manage, token, Channel.push)
+    if endpoint is None:
         raise InvalidPushManageToken()
     return endpoint
 
@@ -115,9 +105,4 @@ async def my_push(session: AsyncSession, endpoint: str) -> MyPush:
 
 async def erase_push(session: AsyncSession, endpoint: str) -> int:
     """Delete every subscription (and, by cascade, log) of a browser's push endpoint."""
-    result = await session.execute(
-        delete(EmailSubscription)
-        .where(EmailSubscription.push_endpoint == endpoint)
-        .returning(EmailSubscription.id)
-    )
-    return len(result.all())
+    return await erase_where(session, EmailSubscription.push_endpoint == endpoint)

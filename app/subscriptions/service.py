@@ -560,9 +560,12 @@ async def erase_address(session: AsyncSession, email: str, *, also: Iterable[str
 
 async def erase_webhook(session: AsyncSession, url: str) -> int:
     """Delete every subscription (and, by cascade, log) of a webhook URL, any spelling."""
+    return await erase_where(session, WEBHOOK.address.in_(webhook_spellings(url)))
+
+
+async def erase_where(session: AsyncSession, condition: ColumnElement[bool]) -> int:
+    """Delete the subscriptions `condition` picks (and, by cascade, their logs); how many."""
     result = await session.execute(
-        delete(EmailSubscription)
-        .where(WEBHOOK.address.in_(webhook_spellings(url)))
-        .returning(EmailSubscription.id)
+        delete(EmailSubscription).where(condition).returning(EmailSubscription.id)
     )
     return len(result.all())

@@ -13,14 +13,14 @@ when the chat's rows are erased (the page's "erase", or an admin erasing the cha
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.errors import InvalidToken, Unauthorized
+from app.errors import Unauthorized
 from app.models import Channel, EmailSubscription
-from app.telegram.links import chat_recipient
-from app.tokens import Purpose, TokenSigner, email_digest
+from app.subscriptions.me import bound_recipient
+from app.subscriptions.service import erase_where
+from app.tokens import Purpose, TokenSigner
 
 
 class InvalidTelegramManageToken(Unauthorized):
@@ -32,28 +32,12 @@ async def chat_of(
 ) -> str:
     """The chat (as its recipient string) a manage token is for; InvalidTelegramManageToken
     when it is forged, not a chat's manage token, or the rows it was bound to are erased."""
-    try:
-        claims = signer.verify(Purpose.telegram_manage, token, max_age=None)
-    except InvalidToken as exc:
-        raise InvalidTelegramManageToken() from exc
-    if not isinstance(claims.subject, int):
+    chat = await bound_recipient(session, signer, Purpose.telegram_manage, token, Channel.telegram)
+    if chat is None:
         raise InvalidTelegramManageToken()
-    chat_id = await session.scalar(
-        select(EmailSubscription.telegram_chat_id).where(
-            EmailSubscription.id == claims.subject,
-            EmailSubscription.channel == Channel.telegram,
-        )
-    )
-    if chat_id is None or email_digest(chat_recipient(chat_id)) != claims.email_digest:
-        raise InvalidTelegramManageToken()
-    return chat_recipient(chat_id)
+    return chat
 
 
 async def erase_chat(session: AsyncSession, chat_id: int) -> int:
     """Delete every subscription (and, by cascade, log) of a chat."""
-    result = await session.execute(
-        delete(EmailSubscription)
-        .where(EmailSubscription.telegram_chat_id == chat_id)
-        .returning(EmailSubscription.id)
-    )
-    return len(result.all())
+    return await erase_where(session, EmailSubscription.telegram_chat_id == chat_id)
